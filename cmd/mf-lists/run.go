@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+
+	"mf/lib/config"
+	"mf/lib/lists"
+	"mf/lib/logger"
+	"mf/lib/stream"
+	"mf/lib/verdict"
+)
+
+const description = `Match a message's client, HELO, sender, recipients and header From against allow and block lists.
+
+Lists are *.list files in --dir, tried in name order; the first allow, block or tempblock hit decides. Exit status: 0 continue, 99 accept, 100 reject, 111 tempfail, 75 error. See mf-lists(1).`
+
+type cli struct {
+	config.Globals
+	Dir  string   `type:"path" default:"/etc/mf/lists" placeholder:"DIR" help:"Directory of *.list files, tried in name order."`
+	List []string `type:"path" sep:"none" placeholder:"FILE" help:"List file to use instead of the directory; repeat for several, tried in the order given."`
+
+	Check checkCmd `cmd:"" help:"Run as a stage: read a stream (or bare message) on stdin, write it on with the lists' verdict."`
+	Why   whyCmd   `cmd:"" help:"Print every list entry that matches an envelope, and the verdict, for a person debugging."`
+}
+
+type checkCmd struct {
+	stream.Flags
+	Output string `enum:"stream,message,none" default:"stream" help:"What to write on stdout: the stream (filter mode), the message alone (for procmail or maildrop), or nothing."`
+}
+
+type whyCmd struct {
+	stream.Flags
+	File string `arg:"" optional:"" type:"path" help:"Message or stream to take the envelope and header From from (\"-\" for stdin); without it the envelope comes from the flags alone."`
+}
+
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
+	log := logger.New("mf-lists", stderr)
+	defer func() {
+		if r := recover(); r != nil {
+			log.Errorf("internal error: %v", r)
+			code = verdict.ExitError
+		}
+	}()
+	var c cli
+	res, err := config.Parse(&c, "mf-lists", "lists", description, args, stdout, stderr, lookupEnv)
+	var exit config.Exit
+	if errors.As(err, &exit) {
+		if exit != 0 {
+			return verdict.ExitError
+		}
+		return 0
+	}
+	if err != nil {
+		log.Errorf("%v (see mf-lists --help)", err)
+		return verdict.ExitError
+	}
+	log.SetVerbose(c.Verbose)
+	if c.Syslog {
+		if err := log.OpenSyslog(); err != nil {
+			log.Warnf("%v", err)
+		}
+		defer log.Close()
+	}
+	if c.PrintConfig {
+		if err := res.Print(stdout); err != nil {
+			return verdict.ExitError
+		}
+		return 0
+	}
+	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	switch res.Ctx.Command() {
+	case "check":
+		code, err = check(&c, stdin, out, getenv, log)
+	default:
+		code, err = why(&c, stdin, out, getenv)
+	}
+	if err == nil {
+		err = out.Flush()
+	}
+	if err != nil {
+		log.Errorf("%v", err)
+		return verdict.ExitError
+	}
+	return code
+}
+
+func (c *cli) load(log *logger.Logger) ([]*lists.List, error) {
+	paths := c.List
+	if len(paths) == 0 {
+		var err error
+		if paths, err = lists.Dir(c.Dir); err != nil {
+			return nil, err
+		}
+	}
+	o := lists.Options{LockTimeout: c.LockTimeout, Debugf: log.Debugf}
+	if c.StateDir != "" {
+		o.CacheDir = c.StateDir + "/lists"
+	}
+	return lists.Load(paths, o)
+}
+
+func check(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
+	start := time.Now()
+	s, err := stream.Read(stdin, c.Check.InputKind(), c.Check.Envelope(getenv))
+	if err != nil {
+		return 0, fmt.Errorf("stdin: %w", err)
+	}
+	if s.Final() {
+		// Decided upstream: pass it on as it came, say the same.
+		return s.Env.Verdict.ExitCode(), emit(out, c.Check.Output, s, nil)
+	}
+	ls, err := c.load(log)
+	if err != nil {
+		return 0, err
+	}
+	var hdr *stream.Header
+	if s.Env.HasMessage() {
+		if hdr, err = stream.ReadHeader(s.Message); err != nil {
+			return 0, fmt.Errorf("stdin: %w", err)
+		}
+	}
+	q := query(&s.Env, hdr)
+	r := lists.Check(ls, &q)
+
+	v := verdict.Verdict{Action: verdict.Continue}
+	var adds []string
+	for _, h := range r.Tags {
+		adds = append(adds, h.List.Header+": "+h.List.Name)
+		log.Debugf("tag: %s %s in list %s (%s)", h.Target, h.Value, h.List.Name, h)
+	}
+	trace := "mf-lists continue"
+	if r.Final != nil {
+		h := r.Final
+		v = h.List.Verdict()
+		trace = fmt.Sprintf("mf-lists %s list=%s %s=%s", v.Action, h.List.Name, h.Target, h.Value)
+		log.Infof("%s: %s %s in list %s (%s)", v.Action, h.Target, h.Value, h.List.Name, h)
+	}
+	s.Env.Trace = append(s.Env.Trace, fmt.Sprintf("%s %.1fms", trace, time.Since(start).Seconds()*1000))
+	if v.Action.Final() {
+		s.Env.Verdict = &v
+	}
+	if hdr == nil {
+		s.Env.AddHeaders = append(s.Env.AddHeaders, adds...)
+	}
+	var head []byte
+	if hdr != nil {
+		head = hdr.Prepend(adds)
+	}
+	s.Raw = nil // the envelope changed: write it anew
+	return v.ExitCode(), emit(out, c.Check.Output, s, head)
+}
+
+// emit writes the result: the envelope (in stream mode), the message
+// header (head, or nothing if the header was not read) and the rest of the
+// message as it came.
+func emit(out io.Writer, mode string, s *stream.Stream, head []byte) error {
+	switch mode {
+	case "none":
+		_, err := io.Copy(io.Discard, s.Message) // drain, so the writer sees no broken pipe
+		return err
+	case "message":
+		if _, err := out.Write(head); err != nil {
+			return err
+		}
+		_, err := io.Copy(out, s.Message)
+		return err
+	}
+	if head == nil {
+		return s.PassOn(out)
+	}
+	if err := stream.Write(out, &s.Env); err != nil {
+		return err
+	}
+	if _, err := out.Write(head); err != nil {
+		return err
+	}
+	_, err := io.Copy(out, s.Message)
+	return err
+}
+
+// query collects what lists are matched against. At rcpt only the
+// recipient being decided on is looked at; the null sender matches no
+// sender entry.
+func query(env *stream.Envelope, hdr *stream.Header) lists.Query {
+	q := lists.Query{
+		ClientAddr: env.ClientAddr,
+		ClientName: env.ClientName,
+		Helo:       env.Helo,
+		Sender:     env.MailFrom,
+		Rcpts:      env.CurrentRcpts(),
+	}
+	if hdr != nil {
+		q.HeaderFrom = fromAddresses(hdr)
+	}
+	return q
+}
+
+var looseAddr = regexp.MustCompile(`[^\s<>"(),;:\[\]]+@[^\s<>"(),;:\[\]]+`)
+
+// fromAddresses returns the addresses in the From field. A From that does
+// not parse as RFC 5322 still yields whatever looks like an address in it,
+// so a malformed header cannot slip past a list.
+func fromAddresses(hdr *stream.Header) []string {
+	h := mail.Header{Header: message.Header{Header: hdr.Fields}}
+	if as, err := h.AddressList("From"); err == nil {
+		out := make([]string, 0, len(as))
+		for _, a := range as {
+			out = append(out, a.Address)
+		}
+		return out
+	}
+	var out []string
+	for _, raw := range hdr.Fields.Values("From") {
+		out = append(out, looseAddr.FindAllString(raw, -1)...)
+	}
+	return out
+}
+
+func why(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) string) (int, error) {
+	env := c.Why.Envelope(getenv)
+	var hdr *stream.Header
+	if c.Why.File != "" {
+		var r io.Reader = stdin
+		if c.Why.File != "-" {
+			f, err := os.Open(c.Why.File)
+			if err != nil {
+				return 0, err
+			}
+			defer f.Close()
+			r = f
+		}
+		s, err := stream.Read(r, c.Why.InputKind(), env)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", c.Why.File, err)
+		}
+		env = s.Env
+		if env.HasMessage() {
+			if hdr, err = stream.ReadHeader(s.Message); err != nil {
+				return 0, fmt.Errorf("%s: %w", c.Why.File, err)
+			}
+		}
+	}
+	ls, err := c.load(logger.New("mf-lists", io.Discard))
+	if err != nil {
+		return 0, err
+	}
+	q := query(&env, hdr)
+	fmt.Fprintf(out, "stage %s\n", env.Stage)
+	show := func(name string, vals ...string) {
+		if len(vals) == 0 {
+			fmt.Fprintf(out, "%-12s (none)\n", name)
+		}
+		for _, v := range vals {
+			fmt.Fprintf(out, "%-12s %s\n", name, stream.Encode(v))
+		}
+	}
+	show("client-addr", nonEmpty(q.ClientAddr)...)
+	show("client-name", nonEmpty(q.ClientName)...)
+	show("helo", nonEmpty(q.Helo)...)
+	show("sender", nonEmpty(q.Sender)...)
+	show("rcpt", q.Rcpts...)
+	show("header-from", q.HeaderFrom...)
+	fmt.Fprintln(out)
+	hits := lists.Why(ls, &q)
+	if len(hits) == 0 {
+		fmt.Fprintf(out, "no entry in %d lists matches\n", len(ls))
+	}
+	for _, h := range hits {
+		fmt.Fprintf(out, "%s: %s\t%s %s matches (list %s, %s)\n", h, h.Entry(), h.Target, stream.Encode(h.Value), h.List.Name, h.List.Action)
+	}
+	r := lists.Check(ls, &q)
+	v := verdict.Verdict{Action: verdict.Continue}
+	by := ""
+	if r.Final != nil {
+		v = r.Final.List.Verdict()
+		by = " by " + r.Final.String()
+	}
+	fmt.Fprintln(out)
+	for _, t := range r.Tags {
+		fmt.Fprintf(out, "header %s: %s\n", t.List.Header, t.List.Name)
+	}
+	fmt.Fprintf(out, "verdict %s%s\n", v, by)
+	return 0, nil
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}

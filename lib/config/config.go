@@ -1,0 +1,367 @@
+// Package config reads the command line with kong and mf.conf with ff's
+// plain "key value" parser, in one order for every command: flags, then
+// MF_* environment, then the file, then defaults.
+//
+// mf.conf holds global keys ("syslog") and one section per command
+// ("lists.dir"). A command reads the global keys and its own section,
+// ignores the other commands' sections, and refuses anything else, naming
+// the file and line.
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/peterbourgon/ff/v3"
+)
+
+// DefaultFile is read when no --config or MF_CONFIG names another.
+const DefaultFile = "/etc/mf/mf.conf"
+
+// Sections are the commands that own a section of mf.conf.
+var Sections = []string{"bridge", "lists", "accept", "quota", "scan", "stat"}
+
+// Globals are the settings every command has. Each command embeds them.
+type Globals struct {
+	Config      string        `short:"c" type:"path" default:"/etc/mf/mf.conf" env:"MF_CONFIG" placeholder:"FILE" group:"global" help:"Configuration file; a missing default file is not an error."`
+	PrintConfig bool          `group:"global" help:"Print the effective settings as mf.conf lines, each with where it came from, and exit."`
+	Syslog      bool          `group:"global" help:"Also log to syslog, facility mail."`
+	Verbose     bool          `short:"v" group:"global" help:"Log debugging detail."`
+	StateDir    string        `type:"path" default:"/var/lib/mf" placeholder:"DIR" group:"global" help:"State directory (compiled list caches, later quotas)."`
+	LockTimeout time.Duration `default:"10s" group:"global" help:"How long to wait for a lock in the state directory before giving up with exit 75."`
+}
+
+// notInFile are flags a file cannot set.
+var notInFile = map[string]bool{"help": true, "config": true, "print-config": true}
+
+// fileKey reports whether a file may set fl: not the flags about the file
+// itself, and not the envelope of one message.
+func fileKey(fl *kong.Flag) bool {
+	return !notInFile[fl.Name] && (fl.Group == nil || fl.Group.Key != "envelope")
+}
+
+// Exit is returned by Parse when kong asked to exit, after --help.
+type Exit int
+
+func (e Exit) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+// LineError is a bad line in a configuration file.
+type LineError struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err) }
+func (e *LineError) Unwrap() error { return e.Err }
+
+type entry struct {
+	value string
+	line  int
+}
+
+// file is one loaded mf.conf, and a kong resolver over it.
+type file struct {
+	path    string
+	section string
+	vals    map[string][]entry // key as written (with section prefix)
+	used    map[string]entry   // flag name -> entry that set it, for --print-config
+	err     error              // first bad value met while resolving
+	getenv  func(string) (string, bool)
+}
+
+// key maps a key of the file to a flag name of this command, or reports
+// that the key belongs to another command's section.
+func (f *file) key(k string) (name string, mine bool) {
+	for _, s := range Sections {
+		if rest, ok := strings.CutPrefix(k, s+"."); ok {
+			return rest, s == f.section
+		}
+	}
+	return k, true
+}
+
+func load(path, section string, r io.Reader, getenv func(string) (string, bool)) (*file, error) {
+	f := &file{path: path, section: section, vals: map[string][]entry{}, used: map[string]entry{}, getenv: getenv}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	// ff's parser knows the format but not line numbers, so it is fed
+	// one line at a time.
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.ReplaceAll(sc.Text(), "\t", " ")
+		err := ff.PlainParser(strings.NewReader(line), func(k, v string) error {
+			k = strings.TrimLeft(k, "-")
+			f.vals[k] = append(f.vals[k], entry{v, n})
+			return nil
+		})
+		if err != nil {
+			return nil, &LineError{path, n, err}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// validate refuses keys this command does not know and single-valued keys
+// given twice.
+func (f *file) validate(app *kong.Application) error {
+	flags := map[string]*kong.Flag{}
+	_ = kong.Visit(app.Node, func(n kong.Visitable, next kong.Next) error {
+		if fl, ok := n.(*kong.Flag); ok && fileKey(fl) {
+			flags[fl.Name] = fl
+		}
+		return next(nil)
+	})
+	var errs []*LineError
+	for k, es := range f.vals {
+		name, mine := f.key(k)
+		if !mine {
+			continue
+		}
+		fl, ok := flags[name]
+		if !ok {
+			errs = append(errs, &LineError{f.path, es[0].line, fmt.Errorf("unknown key %q", k)})
+			continue
+		}
+		if len(es) > 1 && !fl.IsSlice() {
+			errs = append(errs, &LineError{f.path, es[1].line, fmt.Errorf("%s already set at line %d", k, es[0].line)})
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	return errs[0]
+}
+
+func (f *file) Validate(*kong.Application) error { return nil }
+
+// Resolve gives the file's value for a flag. A set MF_* variable beats the
+// file: kong applies the environment like a default, before resolvers.
+func (f *file) Resolve(_ *kong.Context, _ *kong.Path, fl *kong.Flag) (any, error) {
+	if !fileKey(fl) {
+		return nil, nil
+	}
+	for _, e := range fl.Envs {
+		if _, ok := f.getenv(e); ok {
+			return nil, nil
+		}
+	}
+	es, ok := f.vals[f.section+"."+fl.Name]
+	if !ok {
+		es = f.vals[fl.Name]
+	}
+	if len(es) == 0 {
+		return nil, nil
+	}
+	var v any = es[len(es)-1].value
+	if fl.IsSlice() {
+		vs := make([]any, len(es))
+		for i, e := range es {
+			vs[i] = e.value
+		}
+		v = vs
+	}
+	if err := check(fl, v); err != nil {
+		if f.err == nil {
+			f.err = &LineError{f.path, es[0].line, fmt.Errorf("%s: %w", fl.Name, err)}
+		}
+		return nil, f.err
+	}
+	f.used[fl.Name] = es[0]
+	return v, nil
+}
+
+// check parses v into a scratch value of the flag's type, so that a bad
+// value is reported with its line rather than by kong without one.
+func check(fl *kong.Flag, v any) error {
+	scratch := reflect.New(fl.Target.Type()).Elem()
+	if err := fl.Parse(kong.Scan().PushTyped(v, kong.FlagValueToken), scratch); err != nil {
+		return err
+	}
+	if fl.Enum == "" {
+		return nil
+	}
+	vals := []any{v}
+	if vs, ok := v.([]any); ok {
+		vals = vs
+	}
+	for _, x := range vals {
+		if !fl.EnumMap()[fmt.Sprint(x)] {
+			return fmt.Errorf("%q is not one of %s", x, strings.Join(fl.EnumSlice(), ", "))
+		}
+	}
+	return nil
+}
+
+// Result is a parsed command line with its configuration applied.
+type Result struct {
+	Ctx     *kong.Context
+	file    *file
+	section string
+	getenv  func(string) (string, bool)
+}
+
+// Parse parses args into cli, which embeds Globals, with the file named by
+// --config (or MF_CONFIG, or DefaultFile) as the configuration. name is
+// the program ("mf-lists"), section its part of mf.conf ("lists").
+// After --help it returns Exit(0). Errors name file and line where
+// there is one.
+func Parse(cli any, name, section, description string, args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) (res *Result, err error) {
+	res = &Result{section: section, getenv: getenv}
+	k, err := kong.New(cli,
+		kong.Name(name),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(Exit(code)) }),
+		kong.DefaultEnvars("MF"),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
+		kong.Groups{
+			"global":   "Global flags (mf.conf keys without a section):",
+			"envelope": "Envelope of a bare message (not read from mf.conf):",
+		},
+		kong.WithBeforeResolve(func(ctx *kong.Context) error {
+			f, err := res.open(ctx)
+			if err != nil || f == nil {
+				return err
+			}
+			res.file = f
+			ctx.AddResolver(f)
+			return nil
+		}),
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(Exit)
+			if !ok {
+				panic(r)
+			}
+			err = e
+		}
+	}()
+	ctx, err := k.Parse(args)
+	if res.file != nil && res.file.err != nil {
+		return nil, res.file.err // kong's wrapping adds nothing to file:line
+	}
+	var le *LineError
+	if errors.As(err, &le) {
+		return nil, le
+	}
+	if err != nil {
+		return nil, err
+	}
+	res.Ctx = ctx
+	return res, nil
+}
+
+// open loads the configuration file, if there is one to load.
+func (res *Result) open(ctx *kong.Context) (*file, error) {
+	var path string
+	explicit := false
+	for _, fl := range ctx.Flags() {
+		if fl.Name == "config" {
+			path, _ = ctx.FlagValue(fl).(string)
+			explicit = res.origin(ctx, fl) != "default"
+		}
+	}
+	if path == "" {
+		return nil, nil
+	}
+	fh, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) && !explicit {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer fh.Close()
+	f, err := load(path, res.section, fh, res.getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.validate(ctx.Model); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// origin says where a flag's value came from.
+func (res *Result) origin(ctx *kong.Context, fl *kong.Flag) string {
+	for _, p := range ctx.Path {
+		if p.Flag == fl && !p.Resolved {
+			return "command line"
+		}
+	}
+	for _, e := range fl.Envs {
+		if _, ok := res.getenv(e); ok {
+			return "environment " + e
+		}
+	}
+	if res.file != nil {
+		if e, ok := res.file.used[fl.Name]; ok {
+			return fmt.Sprintf("%s:%d", res.file.path, e.line)
+		}
+	}
+	return "default"
+}
+
+// Print writes the effective settings of the command being run as mf.conf
+// lines, each followed by where its value came from.
+func (res *Result) Print(w io.Writer) error {
+	ctx := res.Ctx
+	var b strings.Builder
+	for _, fl := range ctx.Flags() {
+		if !fileKey(fl) || fl.Hidden {
+			continue
+		}
+		key := fl.Name
+		if fl.Group == nil || fl.Group.Key != "global" {
+			key = res.section + "." + key
+		}
+		origin := res.origin(ctx, fl)
+		vals := values(ctx.FlagValue(fl))
+		if len(vals) == 0 {
+			fmt.Fprintf(&b, "# %s is not set\n", key)
+			continue
+		}
+		for _, v := range vals {
+			fmt.Fprintf(&b, "%-24s %-20s # %s\n", key, v, origin)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func values(v any) []string {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Slice {
+		out := make([]string, rv.Len())
+		for i := range out {
+			out[i] = fmt.Sprint(rv.Index(i).Interface())
+		}
+		return out
+	}
+	s := fmt.Sprint(v)
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}

@@ -1,0 +1,154 @@
+package lists
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"mf/lib/flock"
+	"mf/lib/safeio"
+)
+
+// Options say where compiled lists are cached.
+type Options struct {
+	// CacheDir holds compiled images, one per list file, named by a hash
+	// of the list's path. Empty: compile in memory every time.
+	CacheDir    string
+	LockTimeout time.Duration
+	// Debugf, if set, hears why a cache was not used.
+	Debugf func(format string, args ...any)
+}
+
+func (o *Options) debugf(format string, args ...any) {
+	if o.Debugf != nil {
+		o.Debugf(format, args...)
+	}
+}
+
+func statSource(fi os.FileInfo) source {
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	s := source{size: uint64(fi.Size()), mtime: uint64(fi.ModTime().UnixNano())}
+	if st != nil {
+		s.ctime = uint64(st.Ctim.Nano())
+		s.ino = st.Ino
+		s.dev = st.Dev
+	}
+	return s
+}
+
+// Open returns the compiled list for the file at path: from the cache
+// when the cache was compiled from the file as it is now (same size,
+// times, inode and device), otherwise compiled afresh and, under a lock so
+// that concurrent stages compile once, written back atomically.
+func Open(path string, o Options) (*List, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("%s: is a directory", path)
+	}
+	src := statSource(fi)
+	if o.CacheDir == "" {
+		return compileFile(path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	cache := filepath.Join(o.CacheDir, hex.EncodeToString(sum[:12])+".img")
+	if l := openCache(cache, path, src, &o); l != nil {
+		return l, nil
+	}
+	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
+		o.debugf("no list cache: %v", err)
+		return compileFile(path)
+	}
+	lock, err := flock.Acquire(cache+".lock", o.LockTimeout)
+	if errors.Is(err, flock.ErrTimeout) {
+		return nil, err
+	}
+	if err != nil {
+		o.debugf("no list cache: %v", err)
+		return compileFile(path)
+	}
+	defer lock.Release()
+	if l := openCache(cache, path, src, &o); l != nil {
+		return l, nil // compiled by another process while we waited
+	}
+	l, img, err := compileImage(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := safeio.WriteFile(cache, img, 0o644); err != nil {
+		o.debugf("list cache not written: %v", err)
+	}
+	return l, nil
+}
+
+// openCache maps a cached image, if it was made from src.
+func openCache(cache, path string, src source, o *Options) *List {
+	f, err := os.Open(cache)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() < headerLen+4 || fi.Size() > 1<<32 {
+		return nil
+	}
+	img, err := syscall.Mmap(int(f.Fd()), 0, int(fi.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		o.debugf("list cache %s: %v", cache, err)
+		return nil
+	}
+	// The image is replaced by rename, never written in place, so the
+	// mapping stays valid for the life of the process.
+	l, err := openImage(img, path)
+	if err != nil || l.src != src {
+		syscall.Munmap(img)
+		if err != nil {
+			o.debugf("list cache %s: %v", cache, err)
+		}
+		return nil
+	}
+	l.fromDisk = true
+	return l
+}
+
+func compileFile(path string) (*List, error) {
+	l, _, err := compileImage(path)
+	return l, err
+}
+
+// compileImage parses the list file and builds its image. The file is
+// stat'ed through the descriptor it is read from, so the image records the
+// version it holds.
+func compileImage(path string) (*List, []byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	def, entries, err := parse(path, io.Reader(f))
+	if err != nil {
+		return nil, nil, err
+	}
+	img := compile(def, entries, statSource(fi))
+	l, err := openImage(img, path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return l, img, nil
+}

@@ -1,0 +1,60 @@
+package stream
+
+import "strings"
+
+// Flags give the envelope of a bare message, for a person testing by hand
+// or a program run from qmail. They are ignored when the input is a stream.
+type Flags struct {
+	Input      string   `enum:"auto,stream,message" default:"auto" help:"What stdin holds: auto (a stream if it starts with Mf-Stream:, else a bare message), stream, or message (always bare, for input from strangers)."`
+	Stage      string   `group:"envelope" enum:"connect,helo,mail,rcpt,data" default:"data" help:"SMTP stage of a bare message."`
+	From       string   `group:"envelope" placeholder:"ADDR" help:"Envelope sender of a bare message (default: $$SENDER)."`
+	Rcpt       []string `group:"envelope" sep:"none" placeholder:"ADDR" help:"Envelope recipient of a bare message; repeat for several (default: $$RECIPIENT)."`
+	Client     string   `group:"envelope" placeholder:"IP" help:"Client address of a bare message (default: $$TCPREMOTEIP)."`
+	ClientName string   `group:"envelope" placeholder:"HOST" help:"Verified client host name of a bare message (default: $$TCPREMOTEHOST)."`
+	Helo       string   `group:"envelope" placeholder:"NAME" help:"HELO/EHLO name of a bare message."`
+	AuthUser   string   `group:"envelope" placeholder:"USER" help:"SMTP AUTH user of a bare message."`
+}
+
+// InputKind is the Input flag as an Input.
+func (f *Flags) InputKind() Input {
+	switch f.Input {
+	case "stream":
+		return StreamInput
+	case "message":
+		return MessageInput
+	}
+	return AutoInput
+}
+
+// Envelope builds the envelope of a bare message from the flags, falling
+// back to qmail's environment (SENDER, RECIPIENT, TCPREMOTEIP,
+// TCPREMOTEHOST) through getenv.
+func (f *Flags) Envelope(getenv func(string) string) Envelope {
+	or := func(v, env string) string {
+		if v != "" {
+			return v
+		}
+		return getenv(env)
+	}
+	e := Envelope{
+		Stage:      f.Stage,
+		ClientAddr: or(f.Client, "TCPREMOTEIP"),
+		ClientName: or(f.ClientName, "TCPREMOTEHOST"),
+		Helo:       f.Helo,
+		AuthUser:   f.AuthUser,
+		MailFrom:   Unbracket(or(f.From, "SENDER")),
+	}
+	for _, r := range f.Rcpt {
+		e.Rcpts = append(e.Rcpts, Unbracket(r))
+	}
+	if len(e.Rcpts) == 0 {
+		if r := getenv("RECIPIENT"); r != "" {
+			e.Rcpts = []string{Unbracket(r)}
+		}
+	}
+	if e.Stage == "" {
+		e.Stage = "data"
+	}
+	e.MailFrom = strings.TrimSpace(e.MailFrom)
+	return e
+}

@@ -1,0 +1,328 @@
+// Package stream reads and writes the mf stream: an envelope block in RFC
+// 5322 header syntax, a blank line, then the message bytes, untouched.
+//
+// The envelope comes from the network and is hostile: every value is
+// percent-encoded where it holds a byte that could end a field or the block
+// (see Encode), so no value can inject a field. The message is never parsed
+// or re-encoded here; it is handed on byte for byte.
+package stream
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-message/textproto"
+
+	"mf/lib/verdict"
+)
+
+// Version is the only Mf-Stream version this package reads and writes.
+const Version = "1"
+
+// MaxEnvelope bounds the envelope block, so a stream that never ends its
+// block cannot make a stage read without limit.
+const MaxEnvelope = 1 << 20
+
+// Stages in SMTP order. Before data the stream carries no message.
+var Stages = []string{"connect", "helo", "mail", "rcpt", "data"}
+
+// Macro is an MTA macro ("{tls_version}", "j") and its value.
+type Macro struct{ Name, Value string }
+
+// Envelope is the SMTP transaction a message came in with, plus what the
+// stages before this one said about it.
+type Envelope struct {
+	Stage      string // connect, helo, mail, rcpt or data
+	QueueID    string
+	ClientAddr string
+	ClientName string
+	Helo       string
+	AuthUser   string
+	MailFrom   string   // without angle brackets; "" is the null sender
+	Rcpts      []string // without angle brackets, in order; at rcpt the last is being decided on
+	Macros     []Macro
+	Verdict    *verdict.Verdict // set once a stage has decided
+	AddHeaders []string         // "Name: value" fields to add once the message exists
+	Trace      []string         // one line per stage that ran
+}
+
+// HasMessage reports whether message bytes follow the envelope.
+func (e *Envelope) HasMessage() bool { return e.Stage == "data" }
+
+// CurrentRcpts are the recipients a stage decides on: at rcpt only the
+// last one, at data all of them.
+func (e *Envelope) CurrentRcpts() []string {
+	if e.Stage == "rcpt" && len(e.Rcpts) > 0 {
+		return e.Rcpts[len(e.Rcpts)-1:]
+	}
+	return e.Rcpts
+}
+
+func stageIndex(s string) int {
+	for i, n := range Stages {
+		if n == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// Stream is a parsed envelope and the reader positioned at the first byte
+// of the message.
+type Stream struct {
+	Env Envelope
+	// Raw is the envelope block exactly as read, blank line included; nil
+	// when the input was a bare message.
+	Raw []byte
+	// Message reads the message bytes, untouched.
+	Message *bufio.Reader
+}
+
+// Final reports whether a stage before this one already decided.
+func (s *Stream) Final() bool { return s.Env.Verdict != nil && s.Env.Verdict.Action.Final() }
+
+// PassOn writes s to w unchanged: the envelope block as it was read and the
+// message byte for byte. A stage does this with a stream that is already
+// decided.
+func (s *Stream) PassOn(w io.Writer) error {
+	if s.Raw != nil {
+		if _, err := w.Write(s.Raw); err != nil {
+			return err
+		}
+	} else if err := Write(w, &s.Env); err != nil {
+		return err
+	}
+	_, err := io.Copy(w, s.Message)
+	return err
+}
+
+// Input says how to take what arrives on stdin.
+type Input int
+
+const (
+	AutoInput    Input = iota // a stream if it starts with "Mf-Stream:", else a bare message
+	StreamInput               // must be a stream
+	MessageInput              // always a bare message, even if it looks like a stream
+)
+
+const magic = "mf-stream:"
+
+// IsStream reports whether br starts with an envelope block. It only peeks.
+func IsStream(br *bufio.Reader) bool {
+	p, _ := br.Peek(len(magic))
+	return strings.EqualFold(string(p), magic)
+}
+
+// Read reads a stream from r. When the input is a bare message (no
+// "Mf-Stream:" first line, or in is MessageInput), the envelope is bare, which the
+// caller has filled from flags or the environment.
+func Read(r io.Reader, in Input, bare Envelope) (*Stream, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if in == MessageInput || (in == AutoInput && !IsStream(br)) {
+		if bare.Stage == "" {
+			bare.Stage = "data"
+		}
+		return &Stream{Env: bare, Message: br}, nil
+	}
+	raw, err := readBlock(br, MaxEnvelope)
+	if err != nil {
+		return nil, err
+	}
+	env, err := ParseEnvelope(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &Stream{Env: *env, Raw: raw, Message: br}, nil
+}
+
+// readBlock reads lines up to and including the first empty one.
+func readBlock(br *bufio.Reader, max int) ([]byte, error) {
+	var buf []byte
+	lineStart := 0
+	for {
+		chunk, err := br.ReadSlice('\n')
+		buf = append(buf, chunk...)
+		if len(buf) > max {
+			return nil, fmt.Errorf("envelope block longer than %d bytes", max)
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF:
+			return nil, errors.New("envelope block not ended by an empty line")
+		case err != nil:
+			return nil, err
+		}
+		if line := string(buf[lineStart:]); line == "\n" || line == "\r\n" {
+			return buf, nil
+		}
+		lineStart = len(buf)
+	}
+}
+
+// ParseEnvelope parses an envelope block (blank line included or not).
+func ParseEnvelope(raw []byte) (*Envelope, error) {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	env := &Envelope{}
+	seen := map[string]bool{}
+	line := 0
+	fields := h.Fields()
+	for fields.Next() {
+		line++
+		key := fields.Key()
+		val, err := Decode(fields.Value())
+		if err != nil {
+			return nil, fmt.Errorf("envelope line %d: %s: %w", line, key, err)
+		}
+		if err := env.set(key, val, seen); err != nil {
+			return nil, fmt.Errorf("envelope line %d: %s: %w", line, key, err)
+		}
+	}
+	if !seen["Mf-Stream"] {
+		return nil, errors.New("envelope: no Mf-Stream field")
+	}
+	if !seen["Mf-Stage"] {
+		return nil, errors.New("envelope: no Mf-Stage field")
+	}
+	return env, nil
+}
+
+func (env *Envelope) set(key, val string, seen map[string]bool) error {
+	switch key {
+	case "Mf-Rcpt-To", "Mf-Macro", "Mf-Trace", "Mf-Add-Header":
+	default:
+		if seen[key] {
+			return errors.New("given twice")
+		}
+	}
+	seen[key] = true
+	switch key {
+	case "Mf-Stream":
+		if val != Version {
+			return fmt.Errorf("version %q not understood (want %s)", val, Version)
+		}
+		if len(seen) != 1 {
+			return errors.New("must be the first field")
+		}
+	case "Mf-Stage":
+		if stageIndex(val) < 0 {
+			return fmt.Errorf("unknown stage %q (want one of %s)", val, strings.Join(Stages, ", "))
+		}
+		env.Stage = val
+	case "Mf-Queue-Id":
+		env.QueueID = val
+	case "Mf-Client-Addr":
+		env.ClientAddr = val
+	case "Mf-Client-Name":
+		env.ClientName = val
+	case "Mf-Helo":
+		env.Helo = val
+	case "Mf-Auth-User":
+		env.AuthUser = val
+	case "Mf-Mail-From":
+		env.MailFrom = Unbracket(val)
+	case "Mf-Rcpt-To":
+		env.Rcpts = append(env.Rcpts, Unbracket(val))
+	case "Mf-Macro":
+		name, value, _ := strings.Cut(val, " ")
+		if name == "" {
+			return errors.New("no macro name")
+		}
+		env.Macros = append(env.Macros, Macro{name, value})
+	case "Mf-Verdict":
+		v, err := verdict.Parse(val)
+		if err != nil {
+			return err
+		}
+		env.Verdict = &v
+	case "Mf-Add-Header":
+		if err := checkField(val); err != nil {
+			return err
+		}
+		env.AddHeaders = append(env.AddHeaders, val)
+	case "Mf-Trace":
+		env.Trace = append(env.Trace, val)
+	default:
+		return errors.New("unknown field")
+	}
+	return nil
+}
+
+// checkField accepts "Name: value" with a printable field name.
+func checkField(f string) error {
+	name, _, ok := strings.Cut(f, ":")
+	if !ok || name == "" {
+		return errors.New(`want "Name: value"`)
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] <= ' ' || name[i] >= 0x7f {
+			return fmt.Errorf("bad header field name %q", name)
+		}
+	}
+	return nil
+}
+
+// Unbracket strips one pair of angle brackets and surrounding space.
+func Unbracket(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) >= 2 && s[0] == '<' && s[len(s)-1] == '>' {
+		return s[1 : len(s)-1]
+	}
+	return s
+}
+
+// Write writes env as an envelope block, fields in a fixed order, blank
+// line included. The caller writes the message after it.
+func Write(w io.Writer, env *Envelope) error {
+	var b bytes.Buffer
+	field := func(k, v string) {
+		b.WriteString(k)
+		b.WriteString(": ")
+		b.WriteString(Encode(v))
+		b.WriteByte('\n')
+	}
+	field("Mf-Stream", Version)
+	stage := env.Stage
+	if stage == "" {
+		stage = "data"
+	}
+	field("Mf-Stage", stage)
+	opt := func(k, v string) {
+		if v != "" {
+			field(k, v)
+		}
+	}
+	opt("Mf-Queue-Id", env.QueueID)
+	opt("Mf-Client-Addr", env.ClientAddr)
+	opt("Mf-Client-Name", env.ClientName)
+	opt("Mf-Helo", env.Helo)
+	opt("Mf-Auth-User", env.AuthUser)
+	if stageIndex(stage) >= stageIndex("mail") || env.MailFrom != "" {
+		field("Mf-Mail-From", "<"+env.MailFrom+">")
+	}
+	for _, r := range env.Rcpts {
+		field("Mf-Rcpt-To", "<"+r+">")
+	}
+	for _, m := range env.Macros {
+		field("Mf-Macro", m.Name+" "+m.Value)
+	}
+	if env.Verdict != nil {
+		field("Mf-Verdict", env.Verdict.String())
+	}
+	for _, h := range env.AddHeaders {
+		field("Mf-Add-Header", h)
+	}
+	for _, t := range env.Trace {
+		field("Mf-Trace", t)
+	}
+	b.WriteByte('\n')
+	_, err := w.Write(b.Bytes())
+	return err
+}
