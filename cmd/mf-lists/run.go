@@ -8,9 +8,9 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
-	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 
 	"mf/lib/config"
@@ -140,10 +140,13 @@ func check(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) strin
 		log.Debugf("tag: %s %s in list %s (%s)", h.Target, h.Value, h.List.Name, h)
 	}
 	trace := "mf-lists continue"
+	for _, h := range r.Tags {
+		trace += " tag=" + h.List.Name
+	}
 	if r.Final != nil {
 		h := r.Final
 		v = h.List.Verdict()
-		trace = fmt.Sprintf("mf-lists %s list=%s %s=%s", v.Action, h.List.Name, h.Target, h.Value)
+		trace = fmt.Sprintf("mf-lists %s list=%s %s=%s", v.Action, h.List.Name, h.Target, h.Value) + strings.TrimPrefix(trace, "mf-lists continue")
 		log.Infof("%s: %s %s in list %s (%s)", v.Action, h.Target, h.Value, h.List.Name, h)
 	}
 	s.Env.Trace = append(s.Env.Trace, fmt.Sprintf("%s %.1fms", trace, time.Since(start).Seconds()*1000))
@@ -208,21 +211,20 @@ func query(env *stream.Envelope, hdr *stream.Header) lists.Query {
 
 var looseAddr = regexp.MustCompile(`[^\s<>"(),;:\[\]]+@[^\s<>"(),;:\[\]]+`)
 
-// fromAddresses returns the addresses in the From field. A From that does
-// not parse as RFC 5322 still yields whatever looks like an address in it,
-// so a malformed header cannot slip past a list.
+// fromAddresses returns the addresses of every From field. A From that
+// does not parse as RFC 5322 still yields whatever looks like an address
+// in it, so a malformed header cannot slip past a list.
 func fromAddresses(hdr *stream.Header) []string {
-	h := mail.Header{Header: message.Header{Header: hdr.Fields}}
-	if as, err := h.AddressList("From"); err == nil {
-		out := make([]string, 0, len(as))
-		for _, a := range as {
-			out = append(out, a.Address)
-		}
-		return out
-	}
 	var out []string
-	for _, raw := range hdr.Fields.Values("From") {
-		out = append(out, looseAddr.FindAllString(raw, -1)...)
+	fields := hdr.Fields.FieldsByKey("From")
+	for fields.Next() {
+		if as, err := mail.ParseAddressList(fields.Value()); err == nil {
+			for _, a := range as {
+				out = append(out, a.Address)
+			}
+			continue
+		}
+		out = append(out, looseAddr.FindAllString(fields.Value(), -1)...)
 	}
 	return out
 }

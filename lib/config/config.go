@@ -27,21 +27,25 @@ import (
 // DefaultFile is read when no --config or MF_CONFIG names another.
 const DefaultFile = "/etc/mf/mf.conf"
 
+// Version is stamped at build time (make all).
+var Version = "dev"
+
 // Sections are the commands that own a section of mf.conf.
 var Sections = []string{"bridge", "lists", "accept", "quota", "scan", "stat"}
 
 // Globals are the settings every command has. Each command embeds them.
 type Globals struct {
-	Config      string        `short:"c" type:"path" default:"/etc/mf/mf.conf" env:"MF_CONFIG" placeholder:"FILE" group:"global" help:"Configuration file; a missing default file is not an error."`
-	PrintConfig bool          `group:"global" help:"Print the effective settings as mf.conf lines, each with where it came from, and exit."`
-	Syslog      bool          `group:"global" help:"Also log to syslog, facility mail."`
-	Verbose     bool          `short:"v" group:"global" help:"Log debugging detail."`
-	StateDir    string        `type:"path" default:"/var/lib/mf" placeholder:"DIR" group:"global" help:"State directory (compiled list caches, later quotas)."`
-	LockTimeout time.Duration `default:"10s" group:"global" help:"How long to wait for a lock in the state directory before giving up with exit 75."`
+	Version     kong.VersionFlag `group:"global" help:"Print the version and exit."`
+	Config      string           `short:"c" type:"path" default:"/etc/mf/mf.conf" env:"MF_CONFIG" placeholder:"FILE" group:"global" help:"Configuration file; a missing default file is not an error."`
+	PrintConfig bool             `group:"global" help:"Print the effective settings as mf.conf lines, each with where it came from, and exit."`
+	Syslog      bool             `group:"global" help:"Also log to syslog, facility mail."`
+	Verbose     bool             `short:"v" group:"global" help:"Log debugging detail."`
+	StateDir    string           `type:"path" default:"/var/lib/mf" placeholder:"DIR" group:"global" help:"State directory (compiled list caches, later quotas)."`
+	LockTimeout time.Duration    `default:"10s" group:"global" help:"How long to wait for a lock in the state directory before giving up with exit 75."`
 }
 
 // notInFile are flags a file cannot set.
-var notInFile = map[string]bool{"help": true, "config": true, "print-config": true}
+var notInFile = map[string]bool{"help": true, "version": true, "config": true, "print-config": true}
 
 // fileKey reports whether a file may set fl: not the flags about the file
 // itself, and not the envelope of one message.
@@ -226,6 +230,7 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 	res = &Result{section: section, getenv: getenv}
 	k, err := kong.New(cli,
 		kong.Name(name),
+		kong.Vars{"version": name + " " + Version},
 		kong.Description(description),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(Exit(code)) }),

@@ -1,0 +1,67 @@
+# mf: small programs that filter mail for sendmail, Postfix and qmail.
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+FUZZTIME ?= 30s
+
+CMDS    = mf-lists
+MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-lists.1
+LDFLAGS = -X mf/lib/config.Version=$(VERSION)
+
+.PHONY: all run test unit t lint deps bench fuzz install clean
+
+all:
+	@mkdir -p bin
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(CMDS))
+
+# The main job on the embedded default: mf-lists over example messages.
+run: all
+	@sh etc/demo
+
+# Everything: what needs installing first, static checks, unit tests
+# with the race detector, the black-box tests in t/.
+test: deps all lint unit t
+
+deps:
+	@sh t/deps
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+t:
+	@sh t/run
+
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }
+	$(GO) vet ./...
+	@if command -v mandoc >/dev/null; then \
+		out=$$(mandoc -Tlint -Wwarning $(MAN) 2>&1); \
+		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
+		echo "mandoc -Tlint: clean"; \
+	elif [ -n "$$CI" ]; then echo "mandoc missing (apt-get install mandoc)"; exit 1; \
+	else echo "mandoc missing: man pages not linted"; fi
+
+# Ratios against a baseline measured in the same run.
+bench: all
+	$(GO) test -run=NONE -bench=. -benchtime=1x -count=1 ./lib/lists/ ./cmd/mf-lists/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
+
+fuzz:
+	@for p in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list='^Fuzz' $$p | grep '^Fuzz'); do \
+			echo "$$p $$f"; \
+			$(GO) test -run=NONE -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$p || exit 1; \
+		done; \
+	done
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(addprefix bin/,$(CMDS)) $(DESTDIR)$(BINDIR)/
+	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
+
+clean:
+	rm -rf bin
