@@ -141,7 +141,7 @@ func compileImage(path string) (*List, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	def, entries, err := parse(path, io.Reader(f))
+	def, entries, err := parse(path, io.Reader(f), fi.Size())
 	if err != nil {
 		return nil, nil, err
 	}

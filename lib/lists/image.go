@@ -141,7 +141,8 @@ func flatten(in []span) []span {
 
 // compile builds the image of a parsed list.
 func compile(def *Def, entries []entry, src source) []byte {
-	var v4, v6 []span
+	v4 := make([]span, 0, len(entries))
+	var v6 []span
 	type kv struct {
 		key  string
 		line uint32
@@ -166,42 +167,46 @@ func compile(def *Def, entries []entry, src source) []byte {
 	keys = slices.CompactFunc(keys, func(a, b kv) bool { return a.key == b.key }) // first line stays
 
 	le := binary.LittleEndian
-	var b bytes.Buffer
-	b.Write(magic)
-	for _, v := range []uint64{src.size, src.mtime, src.ctime, src.ino, src.dev} {
-		b.Write(le.AppendUint64(nil, v))
-	}
 	d := formatDef(def)
-	b.Write(le.AppendUint32(nil, uint32(len(d))))
-	b.Write(d)
-	b.Write(le.AppendUint32(nil, uint32(len(v4))))
-	for _, s := range v4 {
-		b.Write(le.AppendUint32(nil, uint32(s.first.lo)))
-		b.Write(le.AppendUint32(nil, uint32(s.last.lo)))
-		b.Write(le.AppendUint32(nil, s.line))
+	blobLen := 0
+	for _, k := range keys {
+		blobLen += len(k.key)
 	}
-	b.Write(le.AppendUint32(nil, uint32(len(v6))))
+	b := make([]byte, 0, headerLen+4+len(d)+8+len(v4)*12+len(v6)*36+8+len(keys)*8+blobLen)
+	b = append(b, magic...)
+	for _, v := range []uint64{src.size, src.mtime, src.ctime, src.ino, src.dev} {
+		b = le.AppendUint64(b, v)
+	}
+	b = le.AppendUint32(b, uint32(len(d)))
+	b = append(b, d...)
+	b = le.AppendUint32(b, uint32(len(v4)))
+	for _, s := range v4 {
+		b = le.AppendUint32(b, uint32(s.first.lo))
+		b = le.AppendUint32(b, uint32(s.last.lo))
+		b = le.AppendUint32(b, s.line)
+	}
+	b = le.AppendUint32(b, uint32(len(v6)))
 	for _, s := range v6 {
 		for _, x := range []u128{s.first, s.last} {
-			b.Write(binary.BigEndian.AppendUint64(nil, x.hi))
-			b.Write(binary.BigEndian.AppendUint64(nil, x.lo))
+			b = binary.BigEndian.AppendUint64(b, x.hi)
+			b = binary.BigEndian.AppendUint64(b, x.lo)
 		}
-		b.Write(le.AppendUint32(nil, s.line))
+		b = le.AppendUint32(b, s.line)
 	}
-	b.Write(le.AppendUint32(nil, uint32(len(keys))))
+	b = le.AppendUint32(b, uint32(len(keys)))
 	off := uint32(0)
 	for _, k := range keys {
-		b.Write(le.AppendUint32(nil, off))
+		b = le.AppendUint32(b, off)
 		off += uint32(len(k.key))
 	}
-	b.Write(le.AppendUint32(nil, off))
+	b = le.AppendUint32(b, off)
 	for _, k := range keys {
-		b.Write(le.AppendUint32(nil, k.line))
+		b = le.AppendUint32(b, k.line)
 	}
 	for _, k := range keys {
-		b.WriteString(k.key)
+		b = append(b, k.key...)
 	}
-	return b.Bytes()
+	return b
 }
 
 // List is a compiled list, ready for lookups.
@@ -252,7 +257,7 @@ func openImage(img []byte, path string) (*List, error) {
 	if !ok {
 		return nil, errCorrupt
 	}
-	def, _, err := parse(path, bytes.NewReader(d))
+	def, _, err := parse(path, bytes.NewReader(d), 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errCorrupt, err)
 	}
