@@ -52,4 +52,9 @@ check_exit 'connect stage: a client rule decides before any message' 100 "$A <$t
 printf 'match: client-addr\naction: tag\n203.0.113.0/24\n' >"$tmp/tagc.list"
 check_exit 'a tag before DATA is carried in the envelope' 0 "mf-lists --list $tmp/tagc.list check <$tmp/e3"
 check_grep '... as Mf-Add-Header' "$tmp/out" '^Mf-Add-Header: X-Mf-List: tagc$'
+{ printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Add-Header: X-Early: connect-time note\n\n'; cat "$msg/plain.eml"; } >"$tmp/early"
+run "$B --output message <$tmp/early"
+cp "$tmp/out" "$tmp/early.out"
+check_out '--output message puts pending Mf-Add-Header fields into the message' 'X-Early: connect-time note' "head -1 $tmp/early.out"
+check 'and keeps the rest of the message' "sed 1d $tmp/early.out | cmp - $msg/plain.eml"
 done_testing

@@ -36,6 +36,7 @@ bad 'unknown global key' 1 'unknown key "stat-dir"' 'stat-dir /tmp\n'
 bad 'bad duration' 2 'lock-timeout' 'syslog false\nlock-timeout soon\n'
 bad 'bad enum value' 1 'output.*not one of' 'lists.output everything\n'
 bad 'key given twice' 4 'already set at line 1' 'lists.dir /a\n\n\nlists.dir /b\n'
+bad "a command's key needs its section" 2 'unknown key "dir".*lists\.dir' 'syslog # on\ndir /etc/mf/lists\n'
 bad 'envelope flags are not config keys' 1 'unknown key "lists.from"' 'lists.from a@b\n'
 run "mf-lists --config $tmp/none.conf --print-config"
 [ "$rc" = 75 ] && grep -q 'none.conf' "$tmp/err" && ok 'a named config file that is missing is an error' || not_ok 'a named config file that is missing is an error' "exit $rc" "$(cat "$tmp/err")"
@@ -43,4 +44,7 @@ printf 'lists.list %s\nlists.list %s\n' "$top/etc/lists/20-block-clients.list" "
 check_exit 'a repeated key gives several values, in order' 100 "mf-lists --config $tmp/rep.conf check --client 192.0.2.1 <$msg/plain.eml"
 printf 'lists.dir\t%s\n' "$top/etc/lists" >"$tmp/tab.conf"
 check_exit 'a tab separates key and value too' 99 "mf-lists --config $tmp/tab.conf check --client 127.0.0.1 <$msg/plain.eml"
+printf 'syslog # a comment after a bare key\nlists.dir %s\n' "$top/etc/lists" >"$tmp/c.conf"
+check_exit 'a comment after a bare key' 0 "mf-lists --config $tmp/c.conf --print-config check"
+check_grep '... leaves the key true' "$tmp/out" '^syslog +true +# .*c\.conf:1$'
 done_testing

@@ -158,6 +158,11 @@ func check(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) strin
 	}
 	var head []byte
 	if hdr != nil {
+		if c.Check.Output == "message" {
+			// No envelope goes out to carry earlier stages' pending
+			// fields, so they go into the message now.
+			adds = append(append([]string(nil), s.Env.AddHeaders...), adds...)
+		}
 		head = hdr.Prepend(adds)
 	}
 	s.Raw = nil // the envelope changed: write it anew

@@ -47,6 +47,11 @@ type Globals struct {
 // notInFile are flags a file cannot set.
 var notInFile = map[string]bool{"help": true, "version": true, "config": true, "print-config": true}
 
+// isGlobal reports whether fl is one of the Globals every command has:
+// only those may stand in the file without a section, or one command's
+// key would be an unknown key to all the others.
+func isGlobal(fl *kong.Flag) bool { return fl.Group != nil && fl.Group.Key == "global" }
+
 // fileKey reports whether a file may set fl: not the flags about the file
 // itself, and not the envelope of one message.
 func fileKey(fl *kong.Flag) bool {
@@ -106,6 +111,11 @@ func load(path, section string, r io.Reader, getenv func(string) (string, bool))
 	sc.Buffer(nil, 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.ReplaceAll(sc.Text(), "\t", " ")
+		// ff strips " #" comments from values only; "syslog # why" would
+		// otherwise give syslog the value "# why".
+		if i := strings.Index(line, " #"); i >= 0 {
+			line = line[:i]
+		}
 		err := ff.PlainParser(strings.NewReader(line), func(k, v string) error {
 			k = strings.TrimLeft(k, "-")
 			f.vals[k] = append(f.vals[k], entry{v, n})
@@ -138,6 +148,10 @@ func (f *file) validate(app *kong.Application) error {
 			continue
 		}
 		fl, ok := flags[name]
+		if ok && k == name && !isGlobal(fl) {
+			errs = append(errs, &LineError{f.path, es[0].line, fmt.Errorf("unknown key %q (did you mean %s.%s?)", k, f.section, k)})
+			continue
+		}
 		if !ok {
 			errs = append(errs, &LineError{f.path, es[0].line, fmt.Errorf("unknown key %q", k)})
 			continue
@@ -167,7 +181,7 @@ func (f *file) Resolve(_ *kong.Context, _ *kong.Path, fl *kong.Flag) (any, error
 		}
 	}
 	es, ok := f.vals[f.section+"."+fl.Name]
-	if !ok {
+	if !ok && isGlobal(fl) {
 		es = f.vals[fl.Name]
 	}
 	if len(es) == 0 {
@@ -338,7 +352,7 @@ func (res *Result) Print(w io.Writer) error {
 			continue
 		}
 		key := fl.Name
-		if fl.Group == nil || fl.Group.Key != "global" {
+		if !isGlobal(fl) {
 			key = res.section + "." + key
 		}
 		origin := res.origin(ctx, fl)

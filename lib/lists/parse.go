@@ -60,6 +60,8 @@ type Def struct {
 	Action  Action
 	Reply   verdict.Reply // for block and tempblock
 	Header  string        // for tag
+
+	replySet, headerSet bool
 }
 
 // Verdict is what a hit on the list decides.
@@ -220,6 +222,10 @@ func (d *Def) set(name, val string) error {
 			}
 		}
 	case "reply":
+		if d.replySet {
+			return errors.New(`"reply:" given twice`)
+		}
+		d.replySet = true
 		r, err := verdict.ParseReply(val)
 		if err != nil {
 			return err
@@ -229,6 +235,10 @@ func (d *Def) set(name, val string) error {
 		}
 		d.Reply = r
 	case "header":
+		if d.headerSet {
+			return errors.New(`"header:" given twice`)
+		}
+		d.headerSet = true
 		if err := checkFieldName(val); err != nil {
 			return err
 		}

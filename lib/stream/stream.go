@@ -126,6 +126,11 @@ func Read(r io.Reader, in Input, bare Envelope) (*Stream, error) {
 		if bare.Stage == "" {
 			bare.Stage = "data"
 		}
+		if !bare.HasMessage() {
+			// Before DATA there is no message: stdin is not passed on
+			// after an envelope-only block.
+			br = bufio.NewReader(strings.NewReader(""))
+		}
 		return &Stream{Env: bare, Message: br}, nil
 	}
 	raw, err := readBlock(br, MaxEnvelope)
@@ -311,6 +316,11 @@ func Write(w io.Writer, env *Envelope) error {
 		field("Mf-Rcpt-To", "<"+r+">")
 	}
 	for _, m := range env.Macros {
+		// The name ends at the first space: a name that is empty or holds
+		// one would be read back as another macro, or not at all.
+		if m.Name == "" || strings.Contains(m.Name, " ") {
+			return fmt.Errorf("macro name %q is empty or holds a space", m.Name)
+		}
 		field("Mf-Macro", m.Name+" "+m.Value)
 	}
 	if env.Verdict != nil {

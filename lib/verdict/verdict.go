@@ -101,6 +101,11 @@ var (
 // ParseReply reads "550 5.7.1 Text". The enhanced status code and the text
 // are optional; when present the status class must agree with the code.
 func ParseReply(s string) (Reply, error) {
+	for _, c := range s {
+		if c < 0x20 && c != ' ' || c == 0x7f {
+			return Reply{}, fmt.Errorf("reply holds a control character")
+		}
+	}
 	f := strings.Fields(s)
 	if len(f) == 0 {
 		return Reply{}, fmt.Errorf("empty reply")
@@ -119,11 +124,6 @@ func ParseReply(s string) (Reply, error) {
 		rest = rest[1:]
 	}
 	r.Text = strings.Join(rest, " ")
-	for _, c := range r.Text {
-		if c < 0x20 || c == 0x7f {
-			return Reply{}, fmt.Errorf("reply text holds a control character")
-		}
-	}
 	return r, nil
 }
 
