@@ -83,7 +83,7 @@ type file struct {
 	path    string
 	section string
 	vals    map[string][]entry // key as written (with section prefix)
-	used    map[string]entry   // flag name -> entry that set it, for --print-config
+	used    map[string][]entry // flag name -> entries that set it, for --print-config
 	err     error              // first bad value met while resolving
 	getenv  func(string) (string, bool)
 }
@@ -99,8 +99,12 @@ func (f *file) key(k string) (name string, mine bool) {
 	return k, true
 }
 
+func newFile(path, section string, getenv func(string) (string, bool)) *file {
+	return &file{path: path, section: section, vals: map[string][]entry{}, used: map[string][]entry{}, getenv: getenv}
+}
+
 func load(path, section string, r io.Reader, getenv func(string) (string, bool)) (*file, error) {
-	f := &file{path: path, section: section, vals: map[string][]entry{}, used: map[string]entry{}, getenv: getenv}
+	f := newFile(path, section, getenv)
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
@@ -169,16 +173,21 @@ func (f *file) validate(app *kong.Application) error {
 
 func (f *file) Validate(*kong.Application) error { return nil }
 
-// Resolve gives the file's value for a flag. A set MF_* variable beats the
-// file: kong applies the environment like a default, before resolvers.
+// Resolve gives a flag's value from the MF_* environment, or else from the
+// file. kong applies the environment like a default, before resolvers, and
+// reads the process's own; taking it here, through getenv, makes a set
+// variable beat the file and the caller's getenv the environment.
 func (f *file) Resolve(_ *kong.Context, _ *kong.Path, fl *kong.Flag) (any, error) {
+	for _, e := range fl.Envs {
+		if v, ok := f.getenv(e); ok {
+			if err := check(fl, v); err != nil {
+				return nil, fmt.Errorf("%s=%q: %w", e, v, err)
+			}
+			return v, nil
+		}
+	}
 	if !fileKey(fl) {
 		return nil, nil
-	}
-	for _, e := range fl.Envs {
-		if _, ok := f.getenv(e); ok {
-			return nil, nil
-		}
 	}
 	es, ok := f.vals[f.section+"."+fl.Name]
 	if !ok && isGlobal(fl) {
@@ -201,7 +210,7 @@ func (f *file) Resolve(_ *kong.Context, _ *kong.Path, fl *kong.Flag) (any, error
 		}
 		return nil, f.err
 	}
-	f.used[fl.Name] = es[0]
+	f.used[fl.Name] = es
 	return v, nil
 }
 
@@ -256,8 +265,11 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 		},
 		kong.WithBeforeResolve(func(ctx *kong.Context) error {
 			f, err := res.open(ctx)
-			if err != nil || f == nil {
+			if err != nil {
 				return err
+			}
+			if f == nil {
+				f = newFile("", section, getenv) // still the environment's resolver
 			}
 			res.file = f
 			ctx.AddResolver(f)
@@ -298,7 +310,13 @@ func (res *Result) open(ctx *kong.Context) (*file, error) {
 	for _, fl := range ctx.Flags() {
 		if fl.Name == "config" {
 			path, _ = ctx.FlagValue(fl).(string)
-			explicit = res.origin(ctx, fl) != "default"
+			origin := res.origin(ctx, fl)
+			explicit = origin != "default"
+			if e, ok := strings.CutPrefix(origin, "environment "); ok {
+				// kong took the process's environment, not getenv's.
+				path, _ = res.getenv(e)
+				path = kong.ExpandPath(path)
+			}
 		}
 	}
 	if path == "" {
@@ -324,6 +342,12 @@ func (res *Result) open(ctx *kong.Context) (*file, error) {
 
 // origin says where a flag's value came from.
 func (res *Result) origin(ctx *kong.Context, fl *kong.Flag) string {
+	return res.valueOrigin(ctx, fl, 0)
+}
+
+// valueOrigin says where the i'th value of a flag came from: the values
+// of a repeated key come from lines of their own.
+func (res *Result) valueOrigin(ctx *kong.Context, fl *kong.Flag, i int) string {
 	for _, p := range ctx.Path {
 		if p.Flag == fl && !p.Resolved {
 			return "command line"
@@ -335,8 +359,8 @@ func (res *Result) origin(ctx *kong.Context, fl *kong.Flag) string {
 		}
 	}
 	if res.file != nil {
-		if e, ok := res.file.used[fl.Name]; ok {
-			return fmt.Sprintf("%s:%d", res.file.path, e.line)
+		if es, ok := res.file.used[fl.Name]; ok {
+			return fmt.Sprintf("%s:%d", res.file.path, es[min(i, len(es)-1)].line)
 		}
 	}
 	return "default"
@@ -355,14 +379,13 @@ func (res *Result) Print(w io.Writer) error {
 		if !isGlobal(fl) {
 			key = res.section + "." + key
 		}
-		origin := res.origin(ctx, fl)
 		vals := values(ctx.FlagValue(fl))
 		if len(vals) == 0 {
 			fmt.Fprintf(&b, "# %s is not set\n", key)
 			continue
 		}
-		for _, v := range vals {
-			fmt.Fprintf(&b, "%-24s %-20s # %s\n", key, v, origin)
+		for i, v := range vals {
+			fmt.Fprintf(&b, "%-24s %-20s # %s\n", key, v, res.valueOrigin(ctx, fl, i))
 		}
 	}
 	_, err := io.WriteString(w, b.String())

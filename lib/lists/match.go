@@ -155,14 +155,17 @@ func (l *List) matchHost(h string, exact, below byte) (int, bool) {
 }
 
 func (l *List) matchAddress(a string) (int, bool) {
-	if line, ok := l.lookupKey(string(kindAddress) + a); ok {
-		return line, true
-	}
 	i := strings.LastIndexByte(a, '@')
 	if i < 0 {
 		return l.lookupKey(string(kindLocal) + a) // "postmaster" as a recipient
 	}
+	// The trailing dot goes before the whole address is looked up too, or
+	// "alice@example.org." would pass an "alice@example.org" entry that
+	// "@example.org" catches.
 	local, domain := a[:i], strings.TrimSuffix(a[i+1:], ".")
+	if line, ok := l.lookupKey(string(kindAddress) + local + "@" + domain); ok {
+		return line, true
+	}
 	if line, ok := l.lookupKey(string(kindLocal) + local); ok {
 		return line, true
 	}

@@ -162,13 +162,12 @@ func parse(path string, r io.Reader, sizeHint int64) (*Def, []entry, error) {
 
 func stripComment(s string) string {
 	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, "#") {
-		return ""
-	}
-	if i := strings.IndexAny(s, " \t"); i >= 0 {
-		rest := strings.TrimSpace(s[i:])
-		if strings.HasPrefix(rest, "#") {
-			return s[:i]
+	// Any '#' after white space, not only after the first: a directive's
+	// value has spaces, and "reply: 550 5.7.1 No # why" must not send the
+	// note to the client.
+	for i := 0; i < len(s); i++ {
+		if s[i] == '#' && (i == 0 || s[i-1] == ' ' || s[i-1] == '\t') {
+			return strings.TrimSpace(s[:i])
 		}
 	}
 	return s

@@ -102,7 +102,7 @@ var (
 // are optional; when present the status class must agree with the code.
 func ParseReply(s string) (Reply, error) {
 	for _, c := range s {
-		if c < 0x20 && c != ' ' || c == 0x7f {
+		if c < 0x20 && c != '\t' || c == 0x7f { // a TAB separates like a space
 			return Reply{}, fmt.Errorf("reply holds a control character")
 		}
 	}
