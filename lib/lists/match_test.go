@@ -67,6 +67,7 @@ postmaster@               # 4
 @.example.com             # 6
 Bob.Smith@Example.ORG     # 7
 "quoted.local"@x.example # 8
+/c=us/o=x/@x400.example  # 9
 `
 
 func TestAddressEntries(t *testing.T) {
@@ -100,6 +101,7 @@ func TestAddressEntries(t *testing.T) {
 		{"", 0},
 		{"@", 0},
 		{"a@b@example.net", 5},
+		{"/C=US/O=X/@x400.example", 9}, // a '/' in the local part, as X.400 gateways write
 	} {
 		for _, q := range []*Query{{Sender: tt.v}, {Rcpts: []string{tt.v}}, {HeaderFrom: []string{tt.v}}} {
 			h, ok := l.Match(q)

@@ -333,7 +333,7 @@ func parseEntry(s string) (entry, error) {
 	if !utf8.ValidString(s) {
 		return entry{}, fmt.Errorf("%q is not UTF-8", s)
 	}
-	if strings.Contains(s, "/") {
+	if strings.Contains(s, "/") && !strings.Contains(s, "@") { // "/" is allowed in a local part
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return entry{}, fmt.Errorf("%q is not an IP network: %v", s, err)
