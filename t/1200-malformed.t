@@ -7,9 +7,7 @@ L="mf-lists --list $tmp/b.list check"
 
 bad() { # bad DESC PATTERN-IN-STDERR STREAM-TEXT
 	printf "$3" >"$tmp/in"
-	run "$L <$tmp/in"
-	if [ "$rc" = 75 ] && [ ! -s "$tmp/out" ] && grep -Eq -- "$2" "$tmp/err"; then ok "$1"
-	else not_ok "$1" "exit $rc (want 75), stdout $(wc -c <"$tmp/out") bytes" "$(cat "$tmp/err")"; fi
+	check_refused "$1" "$2" "$L <$tmp/in"
 }
 bad 'unknown stream version' 'version "2"' 'Mf-Stream: 2\nMf-Stage: data\n\nbody\n'
 bad 'unknown envelope field' 'Mf-Colour.*unknown field' 'Mf-Stream: 1\nMf-Stage: data\nMf-Colour: red\n\nbody\n'

@@ -45,6 +45,15 @@ check_nogrep() {
 	if grep -Eq -- "$3" "$2"; then not_ok "$1" "a line matches /$3/:" "$(grep -E -- "$3" "$2" | head -3)"; else ok "$1"; fi
 }
 
+# check_refused DESC PATTERN CMD: CMD exits 75, writes nothing on
+# stdout, and says on stderr what matches the extended regular
+# expression PATTERN: bad input is an error, never a guess.
+check_refused() {
+	run "$3"
+	if [ "$rc" = 75 ] && [ ! -s "$tmp/out" ] && grep -Eq -- "$2" "$tmp/err"; then ok "$1"
+	else not_ok "$1" "exit $rc (want 75), stdout $(wc -c <"$tmp/out") bytes" "$(cat "$tmp/err")"; fi
+}
+
 # check DESC CMD: CMD succeeds.
 check() { check_exit "$1" 0 "$2"; }
 

@@ -83,7 +83,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	case "check":
 		code, err = check(&c, stdin, out, getenv, log)
 	default:
-		code, err = why(&c, stdin, out, getenv)
+		code, err = why(&c, stdin, out, getenv, log)
 	}
 	if err == nil {
 		err = out.Flush()
@@ -173,22 +173,14 @@ func check(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) strin
 // header (head, or nothing if the header was not read) and the rest of the
 // message as it came.
 func emit(out io.Writer, mode string, s *stream.Stream, head []byte) error {
-	switch mode {
-	case "none":
+	if mode == "none" {
 		_, err := io.Copy(io.Discard, s.Message) // drain, so the writer sees no broken pipe
 		return err
-	case "message":
-		if _, err := out.Write(head); err != nil {
+	}
+	if mode == "stream" {
+		if err := s.WriteEnvelope(out); err != nil {
 			return err
 		}
-		_, err := io.Copy(out, s.Message)
-		return err
-	}
-	if head == nil {
-		return s.PassOn(out)
-	}
-	if err := stream.Write(out, &s.Env); err != nil {
-		return err
 	}
 	if _, err := out.Write(head); err != nil {
 		return err
@@ -234,7 +226,7 @@ func fromAddresses(hdr *stream.Header) []string {
 	return out
 }
 
-func why(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) string) (int, error) {
+func why(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
 	env := c.Why.Envelope(getenv)
 	var hdr *stream.Header
 	if c.Why.File != "" {
@@ -258,26 +250,21 @@ func why(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) string)
 			}
 		}
 	}
-	ls, err := c.load(logger.New("mf-lists", io.Discard))
+	ls, err := c.load(log)
 	if err != nil {
 		return 0, err
 	}
 	q := query(&env, hdr)
 	fmt.Fprintf(out, "stage %s\n", env.Stage)
-	show := func(name string, vals ...string) {
+	for _, t := range lists.Targets {
+		vals := q.Values(t)
 		if len(vals) == 0 {
-			fmt.Fprintf(out, "%-12s (none)\n", name)
+			fmt.Fprintf(out, "%-12s (none)\n", t)
 		}
 		for _, v := range vals {
-			fmt.Fprintf(out, "%-12s %s\n", name, stream.Encode(v))
+			fmt.Fprintf(out, "%-12s %s\n", t, stream.Encode(v))
 		}
 	}
-	show("client-addr", nonEmpty(q.ClientAddr)...)
-	show("client-name", nonEmpty(q.ClientName)...)
-	show("helo", nonEmpty(q.Helo)...)
-	show("sender", nonEmpty(q.Sender)...)
-	show("rcpt", q.Rcpts...)
-	show("header-from", q.HeaderFrom...)
 	fmt.Fprintln(out)
 	hits := lists.Why(ls, &q)
 	if len(hits) == 0 {
@@ -299,11 +286,4 @@ func why(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) string)
 	}
 	fmt.Fprintf(out, "verdict %s%s\n", v, by)
 	return 0, nil
-}
-
-func nonEmpty(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return []string{s}
 }

@@ -36,7 +36,7 @@ var Sections = []string{"bridge", "lists", "accept", "quota", "scan", "stat"}
 // Globals are the settings every command has. Each command embeds them.
 type Globals struct {
 	Version     kong.VersionFlag `group:"global" help:"Print the version and exit."`
-	Config      string           `short:"c" type:"path" default:"/etc/mf/mf.conf" env:"MF_CONFIG" placeholder:"FILE" group:"global" help:"Configuration file; a missing default file is not an error."`
+	Config      string           `short:"c" type:"path" default:"${config_file}" env:"MF_CONFIG" placeholder:"FILE" group:"global" help:"Configuration file; a missing default file is not an error."`
 	PrintConfig bool             `group:"global" help:"Print the effective settings as mf.conf lines, each with where it came from, and exit."`
 	Syslog      bool             `group:"global" help:"Also log to syslog, facility mail."`
 	Verbose     bool             `short:"v" group:"global" help:"Log debugging detail."`
@@ -253,7 +253,7 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 	res = &Result{section: section, getenv: getenv}
 	k, err := kong.New(cli,
 		kong.Name(name),
-		kong.Vars{"version": name + " " + Version},
+		kong.Vars{"version": name + " " + Version, "config_file": DefaultFile},
 		kong.Description(description),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(Exit(code)) }),

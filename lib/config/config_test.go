@@ -3,7 +3,6 @@ package config
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,9 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+	"mf/lib/golden"
+)
 
 // testCLI is a small command in the shape of the real ones: the globals,
 // a few section keys of the usual types, envelope flags that no file may
@@ -297,7 +296,7 @@ func TestPrintShowsOrigins(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := strings.ReplaceAll(b.String(), dir, "$DIR")
-	golden(t, "print-config.golden", []byte(out))
+	golden.Check(t, "print-config.golden", []byte(out))
 }
 
 func TestPrintDefaults(t *testing.T) {
@@ -360,23 +359,6 @@ func TestBadCommandLine(t *testing.T) {
 		if err == nil || errors.As(err, &exit) {
 			t.Errorf("%q: error %v, want a usage error", args, err)
 		}
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s:\ngot:\n%s\nwant:\n%s", path, got, want)
 	}
 }
 

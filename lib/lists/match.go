@@ -51,7 +51,8 @@ type Query struct {
 	HeaderFrom []string
 }
 
-func (q *Query) values(t Target) []string {
+// Values are the values of q that target t is matched against.
+func (q *Query) Values(t Target) []string {
 	switch t {
 	case ClientAddr:
 		return nonEmpty(q.ClientAddr)
@@ -110,7 +111,7 @@ func (h Hit) String() string {
 // list names them.
 func (l *List) Match(q *Query) (Hit, bool) {
 	for _, t := range l.Targets {
-		for _, v := range q.values(t) {
+		for _, v := range q.Values(t) {
 			if line, ok := l.matchValue(t, v); ok {
 				return Hit{l, t, v, line}, true
 			}
@@ -205,7 +206,7 @@ func Why(ls []*List, q *Query) []Hit {
 	var hits []Hit
 	for _, l := range ls {
 		for _, t := range l.Targets {
-			for _, v := range q.values(t) {
+			for _, v := range q.Values(t) {
 				if line, ok := l.matchValue(t, v); ok {
 					hits = append(hits, Hit{l, t, v, line})
 				}

@@ -33,6 +33,9 @@ const (
 
 var targetNames = [...]string{"client-addr", "client-name", "helo", "sender", "rcpt", "header-from"}
 
+// Targets are all targets, in the order a person reads an envelope.
+var Targets = []Target{ClientAddr, ClientName, Helo, Sender, Rcpt, HeaderFrom}
+
 func (t Target) String() string { return targetNames[t] }
 
 // Action is what a hit means.
@@ -60,8 +63,19 @@ type Def struct {
 	Action  Action
 	Reply   verdict.Reply // for block and tempblock
 	Header  string        // for tag
+}
 
-	replySet, headerSet bool
+// fillDefaults gives a list the reply or header its action needs, once
+// every directive is read, so that "reply:" may come before "action:".
+func (d *Def) fillDefaults() {
+	switch {
+	case d.Action == Block && d.Reply.Code == 0:
+		d.Reply = verdict.Reply{Code: 550, Status: "5.7.1", Text: "Access denied"}
+	case d.Action == Tempblock && d.Reply.Code == 0:
+		d.Reply = verdict.DefaultTempfail
+	case d.Action == Tag && d.Header == "":
+		d.Header = DefaultHeader
+	}
 }
 
 // Verdict is what a hit on the list decides.
@@ -157,6 +171,7 @@ func parse(path string, r io.Reader, sizeHint int64) (*Def, []entry, error) {
 	if def.Action < 0 {
 		return nil, nil, parseError(path, max(n, 1), "no \"action:\" line says what a hit means")
 	}
+	def.fillDefaults()
 	return def, entries, nil
 }
 
@@ -206,25 +221,10 @@ func (d *Def) set(name, val string) error {
 			return fmt.Errorf("unknown action %q (want %s)", val, strings.Join(actionNames[:], ", "))
 		}
 		d.Action = Action(a)
-		switch d.Action {
-		case Block:
-			if d.Reply.Code == 0 {
-				d.Reply = verdict.Reply{Code: 550, Status: "5.7.1", Text: "Access denied"}
-			}
-		case Tempblock:
-			if d.Reply.Code == 0 {
-				d.Reply = verdict.DefaultTempfail
-			}
-		case Tag:
-			if d.Header == "" {
-				d.Header = DefaultHeader
-			}
-		}
 	case "reply":
-		if d.replySet {
+		if d.Reply.Code != 0 {
 			return errors.New(`"reply:" given twice`)
 		}
-		d.replySet = true
 		r, err := verdict.ParseReply(val)
 		if err != nil {
 			return err
@@ -234,10 +234,9 @@ func (d *Def) set(name, val string) error {
 		}
 		d.Reply = r
 	case "header":
-		if d.headerSet {
+		if d.Header != "" {
 			return errors.New(`"header:" given twice`)
 		}
-		d.headerSet = true
 		if err := checkFieldName(val); err != nil {
 			return err
 		}

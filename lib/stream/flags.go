@@ -1,7 +1,5 @@
 package stream
 
-import "strings"
-
 // Flags give the envelope of a bare message, for a person testing by hand
 // or a program run from qmail. They are ignored when the input is a stream.
 type Flags struct {
@@ -55,6 +53,5 @@ func (f *Flags) Envelope(getenv func(string) string) Envelope {
 	if e.Stage == "" {
 		e.Stage = "data"
 	}
-	e.MailFrom = strings.TrimSpace(e.MailFrom)
 	return e
 }

@@ -89,15 +89,21 @@ func (s *Stream) Final() bool { return s.Env.Verdict != nil && s.Env.Verdict.Act
 // message byte for byte. A stage does this with a stream that is already
 // decided.
 func (s *Stream) PassOn(w io.Writer) error {
-	if s.Raw != nil {
-		if _, err := w.Write(s.Raw); err != nil {
-			return err
-		}
-	} else if err := Write(w, &s.Env); err != nil {
+	if err := s.WriteEnvelope(w); err != nil {
 		return err
 	}
 	_, err := io.Copy(w, s.Message)
 	return err
+}
+
+// WriteEnvelope writes the envelope block: as it was read while Raw is
+// kept, anew from Env once a stage has cleared Raw to change it.
+func (s *Stream) WriteEnvelope(w io.Writer) error {
+	if s.Raw != nil {
+		_, err := w.Write(s.Raw)
+		return err
+	}
+	return Write(w, &s.Env)
 }
 
 // Input says how to take what arrives on stdin.

@@ -3,7 +3,6 @@ package stream
 import (
 	"bufio"
 	"bytes"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,28 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"mf/lib/golden"
 	"mf/lib/verdict"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-// golden compares got with testdata/name, or rewrites it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s:\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
-}
 
 // messages are the real messages in testdata/msg, by file name.
 func messages(t testing.TB) map[string][]byte {
@@ -375,7 +355,7 @@ func TestCRLFInjectionGivesNoVerdict(t *testing.T) {
 		Helo:     "x\r\nMf-Rcpt-To: <root@localhost>",
 	}
 	in := writeStream(t, &env, nil)
-	golden(t, "crlf-injection.golden", in)
+	golden.Check(t, "crlf-injection.golden", in)
 	s, _ := readAll(t, in, StreamInput, Envelope{})
 	if s.Env.Verdict != nil || s.Final() {
 		t.Fatalf("injection produced a verdict: %v", s.Env.Verdict)
@@ -390,7 +370,7 @@ func TestWriteGolden(t *testing.T) {
 	env.Helo = " [192.0.2.7] "
 	env.AuthUser = "al%ice\x00"
 	env.Macros = append(env.Macros, Macro{"{cert_subject}", "/CN=caf\xe9 \t"})
-	golden(t, "full-envelope.golden", writeStream(t, &env, nil))
+	golden.Check(t, "full-envelope.golden", writeStream(t, &env, nil))
 }
 
 func TestFinal(t *testing.T) {
