@@ -340,6 +340,19 @@ func (res *Result) open(ctx *kong.Context) (*file, error) {
 	return f, nil
 }
 
+// Origin says where the i'th value of the flag called name came from:
+// "FILE:LINE", "command line", "environment MF_X" or "default". A
+// command that checks values further (a repeated key with a syntax of its
+// own) puts it before its errors.
+func (res *Result) Origin(name string, i int) string {
+	for _, fl := range res.Ctx.Flags() {
+		if fl.Name == name {
+			return res.valueOrigin(res.Ctx, fl, i)
+		}
+	}
+	return "default"
+}
+
 // origin says where a flag's value came from.
 func (res *Result) origin(ctx *kong.Context, fl *kong.Flag) string {
 	return res.valueOrigin(ctx, fl, 0)

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"strings"
+	"sync"
+
+	"github.com/emersion/go-milter"
+
+	"mf/lib/edit"
+	"mf/lib/verdict"
+)
+
+// The edits mf-bridge may ask for. Postfix and sendmail offer them all;
+// no protocol step is skipped and no reply is left out, since go-milter
+// would answer anyway and the MTA would lose step.
+const actions = milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeBody |
+	milter.OptAddRcpt | milter.OptRemoveRcpt | milter.OptQuarantine | milter.OptChangeFrom
+
+// serveConn speaks milter on one MTA connection until it closes. Each
+// connection gets a go-milter server of its own whose milter objects,
+// however often the library makes new ones, all work on the one session.
+func (b *bridge) serveConn(ctx context.Context, conn net.Conn) {
+	s := newSession(b, b.hidden)
+	defer s.Close()
+	srv := &milter.Server{
+		NewMilter: func() milter.Milter { return &backend{ctx: ctx, s: s} },
+		Actions:   actions,
+	}
+	ln := &oneConn{conn: conn, done: make(chan struct{})}
+	srv.Serve(ln)
+}
+
+// oneConn is a listener that hands out one connection, then waits for it
+// to close, so Serve returns when the session ends.
+type oneConn struct {
+	conn   net.Conn
+	done   chan struct{}
+	handed bool
+	once   sync.Once
+}
+
+func (l *oneConn) Accept() (net.Conn, error) {
+	if !l.handed {
+		l.handed = true
+		return &closeNotify{Conn: l.conn, l: l}, nil
+	}
+	<-l.done
+	return nil, net.ErrClosed
+}
+
+func (l *oneConn) Close() error   { return nil }
+func (l *oneConn) Addr() net.Addr { return l.conn.LocalAddr() }
+
+type closeNotify struct {
+	net.Conn
+	l *oneConn
+}
+
+func (c *closeNotify) Close() error {
+	err := c.Conn.Close()
+	c.l.once.Do(func() { close(c.l.done) })
+	return err
+}
+
+// backend turns go-milter's callbacks into session calls.
+type backend struct {
+	ctx context.Context
+	s   *session
+}
+
+func (m *backend) Connect(host, family string, port uint16, addr net.IP, mod *milter.Modifier) (milter.Response, error) {
+	s := m.s
+	if s.b.cfg.MTA == "auto" {
+		s.hidden = 0
+		if strings.HasPrefix(mod.Macros["v"], "Postfix") {
+			s.hidden = 1 // Postfix's own Received: is not shown but counts for inserts
+		}
+	}
+	a := ""
+	if addr != nil {
+		a = addr.String()
+	}
+	// Postfix names a client without a verified name [addr].
+	if host == "" || strings.HasPrefix(host, "[") {
+		host = "unknown"
+	}
+	return m.reply(s.Connect(m.ctx, host, a, mod.Macros), mod)
+}
+
+func (m *backend) Helo(name string, mod *milter.Modifier) (milter.Response, error) {
+	return m.reply(m.s.Helo(m.ctx, name, mod.Macros), mod)
+}
+
+func (m *backend) MailFrom(from string, mod *milter.Modifier) (milter.Response, error) {
+	return m.reply(m.s.Mail(m.ctx, from, mod.Macros), mod)
+}
+
+func (m *backend) RcptTo(rcpt string, mod *milter.Modifier) (milter.Response, error) {
+	return m.reply(m.s.Rcpt(m.ctx, rcpt, mod.Macros), mod)
+}
+
+func (m *backend) Header(name, value string, mod *milter.Modifier) (milter.Response, error) {
+	m.s.Header(name, value)
+	return milter.RespContinue, nil
+}
+
+func (m *backend) Headers(h textproto.MIMEHeader, mod *milter.Modifier) (milter.Response, error) {
+	if err := m.s.EOH(); err != nil {
+		m.s.b.log.Errorf("%v", err)
+		return tempfail(), nil
+	}
+	return milter.RespContinue, nil
+}
+
+func (m *backend) BodyChunk(chunk []byte, mod *milter.Modifier) (milter.Response, error) {
+	if err := m.s.Body(chunk); err != nil {
+		m.s.b.log.Errorf("%v", err)
+		return tempfail(), nil
+	}
+	return milter.RespContinue, nil
+}
+
+func (m *backend) Body(mod *milter.Modifier) (milter.Response, error) {
+	r, err := m.s.EOM(m.ctx, mod.Macros)
+	if err != nil {
+		m.s.b.log.Errorf("%v", err)
+		m.s.Abort()
+		return tempfail(), nil
+	}
+	defer r.Close()
+	if err := apply(r, mod); err != nil {
+		// The MTA went away mid-edit: nothing more can be said.
+		return nil, err
+	}
+	return m.reply(r, mod)
+}
+
+func (m *backend) Abort(mod *milter.Modifier) error {
+	m.s.Abort()
+	return nil
+}
+
+// reply maps a verdict to a milter reply. Refusals go as reply codes, so
+// the stage's text reaches the client.
+func (m *backend) reply(r *Reply, mod *milter.Modifier) (milter.Response, error) {
+	v := r.Verdict
+	switch v.Action {
+	case verdict.Accept, verdict.Quarantine:
+		return milter.RespAccept, nil
+	case verdict.Discard:
+		return milter.RespDiscard, nil
+	case verdict.Reject, verdict.Tempfail:
+		return milter.NewResponseStr('y', smtpReply(v.Reply)), nil
+	}
+	return milter.RespContinue, nil
+}
+
+// smtpReply is the reply as the MTA takes it: sendmail reads '%' as a
+// format character, and Postfix undoes the doubling.
+func smtpReply(r verdict.Reply) string {
+	return strings.ReplaceAll(r.String(), "%", "%%")
+}
+
+func tempfail() milter.Response {
+	return milter.NewResponseStr('y', smtpReply(verdict.DefaultTempfail))
+}
+
+// apply sends the edits of an end-of-message reply. The body goes last,
+// in pieces of at most 65535 bytes with nothing between them, as both
+// sendmail and Postfix require.
+func apply(r *Reply, mod *milter.Modifier) error {
+	for _, e := range r.Edits {
+		var err error
+		switch e.Kind {
+		case edit.AddHeader:
+			err = mod.AddHeader(e.Name, e.Value)
+		case edit.InsertHeader:
+			err = mod.InsertHeader(e.Index, e.Name, e.Value)
+		case edit.ChangeHeader:
+			err = mod.ChangeHeader(e.Index, e.Name, e.Value)
+		case edit.DeleteHeader:
+			err = mod.ChangeHeader(e.Index, e.Name, "")
+		case edit.ChangeFrom:
+			err = mod.ChangeFrom("<" + e.Value + ">")
+		case edit.AddRcpt:
+			err = mod.AddRecipient(e.Value)
+		case edit.DeleteRcpt:
+			err = mod.DeleteRecipient(e.Value)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", e, err)
+		}
+	}
+	if r.Verdict.Action == verdict.Quarantine {
+		if err := mod.Quarantine(r.Verdict.Reply.Text); err != nil {
+			return err
+		}
+	}
+	if r.Body == nil {
+		return nil
+	}
+	rd, err := r.Body.Reader()
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyN(io.Discard, rd, r.BodyOffset-r.Body.Offset); err != nil {
+		return err
+	}
+	body := newLF(rd)
+	buf := make([]byte, milter.MaxBodyChunk)
+	sent := false
+	for {
+		n, err := io.ReadFull(body, buf)
+		if n > 0 || !sent {
+			if err := mod.ReplaceBody(buf[:n]); err != nil {
+				return err
+			}
+			sent = true
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

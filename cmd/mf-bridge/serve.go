@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"os/user"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"mf/lib/chain"
+)
+
+// serve runs the milter server until SIGTERM or SIGINT.
+func (b *bridge) serve(ctx context.Context, args []string, lookupEnv func(string) (string, bool)) error {
+	c := b.cfg
+	// go-milter logs through the standard logger.
+	log.SetFlags(0)
+	log.SetOutput(logWriter{b})
+
+	ln, err := listen(c.Milter.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if err := b.ownSocket(); err != nil {
+		return err
+	}
+	if err := b.dropPrivileges(); err != nil {
+		return err
+	}
+	rec, err := openRecorder(c.DecisionLog, b.stdout)
+	if err != nil {
+		return err
+	}
+	defer rec.Close()
+	b.rec = rec
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	stopping := make(chan struct{})
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGHUP {
+				b.reload(args, lookupEnv)
+				continue
+			}
+			b.log.Infof("%s: no new connections; waiting up to %s for %d message(s) under way", sig, c.Milter.ShutdownTimeout, b.inFlight.Load())
+			close(stopping)
+			ln.Close()
+			return
+		}
+	}()
+
+	b.log.Infof("listening on %s:%s with %d stage(s)", ln.Addr().Network(), ln.Addr(), len(b.chain.Load().Stages))
+	var conns sync.Map
+	var wg sync.WaitGroup
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				break
+			}
+			b.log.Errorf("accept: %v", err)
+			time.Sleep(100 * time.Millisecond) // out of descriptors: let some close
+			continue
+		}
+		wg.Add(1)
+		conns.Store(conn, true)
+		go func() {
+			defer wg.Done()
+			defer conns.Delete(conn)
+			b.serveConn(ctx, conn)
+		}()
+	}
+	<-stopping
+	deadline := time.Now().Add(c.Milter.ShutdownTimeout)
+	for b.inFlight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := b.inFlight.Load(); n > 0 {
+		b.log.Warnf("%d message(s) still under way at the deadline: the MTA will retry them", n)
+	}
+	// Idle MTA connections hold no message; closing them loses nothing.
+	conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+	wg.Wait()
+	b.log.Infof("stopped")
+	return nil
+}
+
+// listen opens inet:HOST:PORT, inet6:[HOST]:PORT or unix:PATH (a stale
+// socket left by a crash is replaced).
+func listen(addr string) (net.Listener, error) {
+	kind, rest, ok := strings.Cut(addr, ":")
+	if !ok {
+		return nil, fmt.Errorf("listen %q: want inet:HOST:PORT, inet6:[HOST]:PORT or unix:PATH", addr)
+	}
+	switch kind {
+	case "inet", "inet6", "tcp":
+		network := "tcp4"
+		if kind == "inet6" {
+			network = "tcp6"
+		}
+		ln, err := net.Listen(network, rest)
+		if err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+		return ln, nil
+	case "unix", "local":
+		if fi, err := os.Lstat(rest); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			if c, err := net.Dial("unix", rest); err == nil {
+				c.Close()
+				return nil, fmt.Errorf("listen %s: another server answers there", rest)
+			}
+			os.Remove(rest)
+		}
+		ln, err := net.Listen("unix", rest)
+		if err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+		return ln, nil
+	}
+	return nil, fmt.Errorf("listen %q: unknown kind %q (want inet, inet6 or unix)", addr, kind)
+}
+
+// ownSocket gives a unix socket the owner and mode the MTA needs.
+func (b *bridge) ownSocket() error {
+	c := b.cfg.Milter
+	path, ok := strings.CutPrefix(c.Listen, "unix:")
+	if !ok {
+		path, ok = strings.CutPrefix(c.Listen, "local:")
+	}
+	if !ok {
+		return nil
+	}
+	mode, err := strconv.ParseUint(c.SocketMode, 8, 32)
+	if err != nil || mode > 0o777 {
+		return fmt.Errorf("socket-mode %q: want an octal mode such as 0660", c.SocketMode)
+	}
+	if c.SocketOwner != "" {
+		uid, gid, err := lookupOwner(c.SocketOwner)
+		if err != nil {
+			return fmt.Errorf("socket-owner: %w", err)
+		}
+		if err := os.Chown(path, uid, gid); err != nil {
+			return err
+		}
+	}
+	return os.Chmod(path, os.FileMode(mode))
+}
+
+func lookupOwner(s string) (uid, gid int, err error) {
+	name, group, _ := strings.Cut(s, ":")
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, 0, err
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			return 0, 0, err
+		}
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	return uid, gid, nil
+}
+
+// dropPrivileges becomes --user when running as root, so neither the
+// bridge nor any stage runs as root past this point.
+func (b *bridge) dropPrivileges() error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup(b.cfg.User)
+	if err != nil {
+		return fmt.Errorf("user %q: %w: stages never run as root; create the user (useradd --system %s) or name another with --user", b.cfg.User, err, b.cfg.User)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if uid == 0 {
+		return fmt.Errorf("user %q is root: stages never run as root", b.cfg.User)
+	}
+	gids := []int{gid}
+	if ids, err := u.GroupIds(); err == nil {
+		for _, s := range ids {
+			if g, err := strconv.Atoi(s); err == nil && g != gid {
+				gids = append(gids, g)
+			}
+		}
+	}
+	if err := syscall.Setgroups(gids); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if err := syscall.Setgid(gid); err != nil {
+		return fmt.Errorf("setgid: %w", err)
+	}
+	if err := syscall.Setuid(uid); err != nil {
+		return fmt.Errorf("setuid: %w", err)
+	}
+	b.log.Debugf("running as %s (uid %d, gid %d)", u.Username, uid, gid)
+	return nil
+}
+
+// reload reads the configuration anew. A bad one is refused and the
+// chain in use kept.
+func (b *bridge) reload(args []string, lookupEnv func(string) (string, bool)) {
+	c, res, err := parse(args, b.stdout, b.stdout, lookupEnv)
+	if err == nil {
+		var ch *chain.Chain
+		ch, err = newChain(c, res, lookupEnv)
+		if err == nil {
+			b.chain.Store(ch)
+			if err := b.rec.reopen(); err != nil {
+				b.log.Errorf("%v", err)
+			}
+			b.log.Infof("SIGHUP: configuration reloaded: %d stage(s), for new connections", len(ch.Stages))
+			return
+		}
+	}
+	b.log.Errorf("SIGHUP: configuration refused, the old one stays: %v", err)
+}
+
+// logWriter sends go-milter's log lines to the bridge's log.
+type logWriter struct{ b *bridge }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.b.log.Warnf("milter: %s", strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -1,0 +1,84 @@
+package chain
+
+import (
+	"context"
+	"os"
+
+	"mf/lib/stream"
+	"mf/lib/verdict"
+)
+
+// Chain is the configured stages, in order, and how they are run.
+type Chain struct {
+	Stages []*Stage
+	Runner *Runner
+}
+
+// Any reports whether some stage runs at phase.
+func (c *Chain) Any(phase string) bool {
+	for _, s := range c.Stages {
+		if s.At(phase) {
+			return true
+		}
+	}
+	return false
+}
+
+// Outcome is what the stages of one phase did together.
+type Outcome struct {
+	Verdict verdict.Verdict // the first final verdict, or Continue
+	Results []*Result       // one per stage that ran, in order
+	Env     stream.Envelope // the envelope as the stages left it
+	Message *Message        // the message as the stages left it (data phase)
+	files   []*os.File      // spooled outputs, closed by Close
+}
+
+// Close lets go of the messages the stages wrote.
+func (o *Outcome) Close() {
+	for _, f := range o.files {
+		f.Close()
+	}
+	o.files = nil
+}
+
+// Run runs the stages configured for env.Stage in order until one
+// decides. Each stage sees the envelope and message as the stages before
+// it left them. msg is the message at the data phase and is not closed.
+func (c *Chain) Run(ctx context.Context, env stream.Envelope, msg *Message) *Outcome {
+	o := &Outcome{Verdict: verdict.Verdict{Action: verdict.Continue}, Env: env, Message: msg}
+	for _, st := range c.Stages {
+		if !st.At(env.Stage) {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		e := o.Env
+		e.Verdict = nil
+		res := c.Runner.Run(ctx, st, &e, o.Message)
+		o.Results = append(o.Results, res)
+		v := res.Verdict
+		if v.Action == verdict.Reject || v.Action == verdict.Tempfail {
+			if res.Message != nil {
+				res.Message.File.Close()
+			}
+			o.Verdict = v
+			break
+		}
+		if res.Env != nil {
+			stage := o.Env.Stage
+			o.Env = *res.Env
+			o.Env.Stage = stage
+		}
+		o.Env.AddHeaders = append(o.Env.AddHeaders, res.Headers...)
+		if res.Message != nil {
+			o.Message = res.Message
+			o.files = append(o.files, res.Message.File)
+		}
+		if v.Action.Final() {
+			o.Verdict = v
+			break
+		}
+	}
+	return o
+}
