@@ -7,8 +7,8 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 30s
 
-CMDS    = mf-lists
-MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-lists.1
+CMDS    = mf-lists mf-bridge
+MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-lists.1 man/mf-bridge.8
 LDFLAGS = -X mf/lib/config.Version=$(VERSION)
 
 .PHONY: all run test unit t lint deps bench fuzz install clean
@@ -17,9 +17,10 @@ all:
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(CMDS))
 
-# The main job on the embedded default: mf-lists over example messages.
+# The main job on the embedded default: the chain of etc/mf.conf on the
+# example messages, then served as a milter on 127.0.0.1:7357.
 run: all
-	@sh etc/demo
+	@sh etc/run
 
 # Everything: what needs installing first, static checks, unit tests
 # with the race detector, the black-box tests in t/.
@@ -57,11 +58,12 @@ fuzz:
 	done
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(addprefix bin/,$(CMDS)) $(DESTDIR)$(BINDIR)/
 	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
+	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 
 clean:
 	rm -rf bin

@@ -138,6 +138,9 @@ func (m *backend) Body(mod *milter.Modifier) (milter.Response, error) {
 		// The MTA went away mid-edit: nothing more can be said.
 		return nil, err
 	}
+	if r.Verdict.Action == verdict.Continue {
+		return milter.RespAccept, nil // no stage objected
+	}
 	return m.reply(r, mod)
 }
 

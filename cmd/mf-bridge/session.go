@@ -123,12 +123,9 @@ func (s *session) connPhase(ctx context.Context, phase string) *Reply {
 		v := r.Verdict
 		s.connPending = &v
 		r.Verdict.Action = verdict.Continue
-	case a == verdict.Accept:
-		s.accepted = true
-		s.record(phase, nil, r.Verdict, r.Results)
 	case a.Final():
-		s.record(phase, nil, r.Verdict, s.connResults)
-		s.connResults = nil
+		s.accepted = a == verdict.Accept
+		s.record(phase, nil, r.Verdict, s.takeResults())
 	}
 	return r
 }
@@ -173,20 +170,24 @@ func (s *session) msgPhase(ctx context.Context, phase, rcpt string) *Reply {
 		env.Rcpts = append(append([]string(nil), env.Rcpts...), rcpt)
 	}
 	r := s.run(ctx, env, nil)
-	m.results = append(m.results, r.Results...)
 	switch a := r.Verdict.Action; {
 	case a == verdict.Reject || a == verdict.Tempfail:
-		// At RCPT only this recipient is refused.
-		s.record(phase, rcptOf(phase, rcpt), r.Verdict, s.allResults())
-		m.results = nil
+		// At RCPT only this recipient is refused; the stages that ran
+		// for it are in its record, not the message's.
+		conn := s.connResults
+		s.connResults = nil
+		s.record(phase, rcptOf(phase, rcpt), r.Verdict, append(conn, r.Results...))
 		return r
 	case a == verdict.Discard || a == verdict.Quarantine:
 		v := r.Verdict
 		m.pending = &v
 		r.Verdict.Action = verdict.Continue
 	case a == verdict.Accept:
-		s.record(phase, rcptOf(phase, rcpt), r.Verdict, s.allResults())
+		m.results = append(m.results, r.Results...)
+		s.record(phase, rcptOf(phase, rcpt), r.Verdict, s.takeResults())
+		return r
 	}
+	m.results = append(m.results, r.Results...)
 	if r.outcome != nil {
 		m.env = r.outcome.Env
 	}
@@ -328,7 +329,7 @@ func (s *session) EOM(ctx context.Context, macros map[string]string) (*Reply, er
 	}
 	s.b.record(&record{
 		phase: "data", env: env, size: m.size, start: m.start,
-		results: s.allResults(), verdict: final,
+		results: s.takeResults(), verdict: final,
 	})
 	s.finish()
 	return r, nil
@@ -441,10 +442,14 @@ func (s *session) run(ctx context.Context, env stream.Envelope, msg *chain.Messa
 	return &Reply{Phase: env.Stage, Verdict: o.Verdict, Results: o.Results, outcome: o}
 }
 
-func (s *session) allResults() []*chain.Result {
-	out := append([]*chain.Result(nil), s.connResults...)
+// takeResults hands over the stage runs not yet in a record: each run is
+// in exactly one, so counting records counts runs.
+func (s *session) takeResults() []*chain.Result {
+	out := s.connResults
+	s.connResults = nil
 	if s.msg != nil {
 		out = append(out, s.msg.results...)
+		s.msg.results = nil
 	}
 	return out
 }

@@ -81,7 +81,11 @@ func (b *bridge) test(ctx context.Context, stdin io.Reader, stdout io.Writer, lo
 		return final(r), nil
 	}
 	r = sess.Helo(ctx, env.Helo, nil)
-	if !show("helo "+env.Helo, r) {
+	helo := env.Helo
+	if helo == "" {
+		helo = "(none)"
+	}
+	if !show("helo "+helo, r) {
 		return final(r), nil
 	}
 	mailMacros := map[string]string{}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -136,7 +137,11 @@ func check(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) strin
 	v := verdict.Verdict{Action: verdict.Continue}
 	var adds []string
 	for _, h := range r.Tags {
-		adds = append(adds, h.List.Header+": "+h.List.Name)
+		f := h.List.Header + ": " + h.List.Name
+		if slices.Contains(s.Env.AddHeaders, f) || slices.Contains(adds, f) {
+			continue // tagged at an earlier phase already: one field is enough
+		}
+		adds = append(adds, f)
 		log.Debugf("tag: %s %s in list %s (%s)", h.Target, h.Value, h.List.Name, h)
 	}
 	trace := "mf-lists continue"

@@ -23,7 +23,7 @@ const maxAlign = 2000
 func Headers(before, after []Field, hidden int) []Edit {
 	pairs := align(before, after)
 	edits := diff(before, after, pairs, hidden, true)
-	if !slices.Equal(Apply(before, edits, hidden)[hidden:], after) {
+	if !Equal(Apply(before, edits, hidden)[hidden:], after) {
 		// Pairing changed fields across others moved one; replacing them
 		// is never wrong.
 		edits = diff(before, after, pairs, hidden, false)
@@ -190,4 +190,10 @@ func Apply(before []Field, edits []Edit, hidden int) []Field {
 		out[i] = f.Field
 	}
 	return out
+}
+
+// Equal reports whether two headers are the same to an MTA: names match
+// whatever their case, since no edit can change only that.
+func Equal(a, b []Field) bool {
+	return slices.EqualFunc(a, b, Field.same)
 }
