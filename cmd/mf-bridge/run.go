@@ -19,7 +19,13 @@ import (
 
 const description = `Run a chain of mf stages for each message: as a milter server for sendmail and Postfix, or by hand on a saved message.
 
-The chain is the "stage" lines of mf.conf (bridge.stage), run in order at each SMTP phase until one decides. Exit status of "test": 0 continue, 99 accept, 100 reject, 111 tempfail, 75 error. See mf-bridge(8).`
+The chain is the "stage" lines of mf.conf (bridge.stage), run in order at each SMTP phase until one decides. A stage line is
+
+    NAME PHASE[,PHASE...] [OPTION=VALUE...] [--] PROGRAM [ARG...]
+
+with phases connect, helo, mail, rcpt, data and options timeout=, on-error=, input=, output=, reply= and N=ACTION for exit code N; for example "lists rcpt,data mf-lists check". No shell runs it.
+
+Exit status of "test": 0 continue, 99 accept, 100 reject, 111 tempfail, 75 error. See mf-bridge(8).`
 
 type cli struct {
 	config.Globals

@@ -1,0 +1,148 @@
+#!/bin/sh
+# mf-bridge without an MTA: the chain in "mf-bridge test", configuration
+# errors, the milter protocol through miltertest, SIGHUP, unix sockets.
+. "$(dirname "$0")/lib.sh"
+. "$top/t/postfix.sh"
+chmod 755 "$tmp"
+mkdir -p "$tmp/state"
+as=
+if [ "$(id -u)" = 0 ]; then as="--user nobody"; chown nobody "$tmp/state"; fi
+
+cat >"$tmp/mf.conf" <<'CONF'
+bridge.stage tag data input=message output=headers -- sh -c 'echo "X-Checked: $SENDER for $RECIPIENT"'
+bridge.stage rcpt rcpt output=exit 0=continue 1=reject reply="550 5.1.1 Unknown user" -- sh -c 'grep -q "^Mf-Rcpt-To: <nobody@" && exit 1; exit 0'
+bridge.stage verdict data input=message output=exit 1=continue 2=discard reply="554 5.7.1 Go away" 3=quarantine -- sh -c 'read s; case "$s" in *REJECT*) exit 100;; *LATER*) exit 111;; *ACCEPT*) exit 99;; *DROP*) exit 2;; *HOLD*) exit 3;; esac; exit 1'
+bridge.stage retitle data input=message output=message -- sed 's/^Subject: RETITLE$/Subject: new title/'
+CONF
+bt="mf-bridge --config $tmp/mf.conf --state-dir $tmp/state $as test"
+printf 'Subject: hello\n\nbody\n' >"$tmp/hello.eml"
+printf 'Subject: RETITLE\n\nbody\n' >"$tmp/retitle.eml"
+
+check_out 'test: what the MTA would be told, phase by phase' "connect 192.0.2.1 [unknown]: continue
+helo mx.example.org: continue
+mail <a@example.org>: continue
+rcpt <b@example.com>: continue
+  stage rcpt: continue (exit 0)
+rcpt <nobody@example.com>: reject 550 5.1.1 Unknown user
+  stage rcpt: reject 550 5.1.1 Unknown user (exit 1)
+data: continue
+  stage tag: continue (exit 0, 1 header field(s))
+  stage verdict: continue (exit 1)
+  stage retitle: continue (exit 0)
+  add header X-Checked: a@example.org for b@example.com" \
+	"$bt --client 192.0.2.1 --helo mx.example.org --from a@example.org --rcpt b@example.com --rcpt nobody@example.com $tmp/hello.eml"
+check_exit 'test: no objection exits 0' 0 "$bt --from a@example.org --rcpt b@example.com $tmp/hello.eml"
+run "$bt --from a@example.org --rcpt b@example.com $tmp/retitle.eml"
+check_grep 'test: a changed header is shown' "$tmp/out" '^  change header Subject\[1\]: new title$'
+for v in REJECT:100 LATER:111 ACCEPT:99 DROP:99 HOLD:99; do
+	printf 'Subject: %s\n\nbody\n' "${v%:*}" >"$tmp/v.eml"
+	check_exit "test: a stage's ${v%:*} exits ${v#*:}" "${v#*:}" "$bt --from a@example.org --rcpt b@example.com $tmp/v.eml"
+done
+printf 'Subject: DROP\n\nbody\n' | $bt --from a@example.org --rcpt b@example.com >"$tmp/out" 2>&1
+check_grep 'test: discard, from stdin' "$tmp/out" '^data: discard$'
+printf 'Subject: HOLD\n\nbody\n' | $bt --from a@example.org --rcpt b@example.com - >"$tmp/out" 2>&1
+check_grep 'test: quarantine with its reason' "$tmp/out" '^  quarantine "held by mf stage verdict"$'
+check_exit 'test: every recipient refused exits 100' 100 "$bt --from a@example.org --rcpt nobody@example.com $tmp/hello.eml"
+check_grep '... and DATA is not reached' "$tmp/out" '^data: not reached, every recipient was refused$'
+printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Mail-From: <saved@example.org>\nMf-Rcpt-To: <kept@example.com>\n\nSubject: saved\n\nbody\n' >"$tmp/saved.stream"
+run "$bt $tmp/saved.stream"
+check_grep 'test: a saved stream gives the envelope' "$tmp/out" '^  add header X-Checked: saved@example.org for kept@example.com$'
+check_exit 'test: a message whose header does not parse is an error' 75 "printf 'no colon\n\nbody\n' | $bt --from a@example.org --rcpt b@example.com"
+check_grep '... saying why' "$tmp/err" 'input: message header: .*malformed'
+
+# Configuration errors name the file and line.
+bad() { # bad DESC LINE PATTERN STAGE-LINES
+	printf "$4" >"$tmp/bad.conf"
+	check_refused "$1" "$tmp/bad.conf:$2: .*$3" "mf-bridge --config $tmp/bad.conf $as test $tmp/hello.eml"
+}
+bad 'unknown phase' 2 'unknown phase "body"' 'state-dir /tmp\nbridge.stage x body prog\n'
+bad 'unknown option' 1 'unknown option "timout"' 'bridge.stage x data timout=1s prog\n'
+bad 'a pipe in the program' 1 'without a shell' 'bridge.stage x data mf-lists check | spamc\n'
+bad 'a name used twice' 2 'name already used at .*bad.conf:1' 'bridge.stage x data prog\nbridge.stage x rcpt prog\n'
+bad 'no program' 1 'no program' 'bridge.stage x data timeout=3s\n'
+bad 'unknown key' 1 'unknown key "bridge.stages"' 'bridge.stages x data prog\n'
+check_refused 'a bad --stage on the command line says so' '^mf-bridge: error: --stage \(command line\): stage x: unknown phase' "mf-bridge --config $tmp/mf.conf --stage 'x dta prog' $as test $tmp/hello.eml"
+run "mf-bridge --config $tmp/mf.conf --print-config test"
+check_grep '--print-config shows each stage and its line' "$tmp/out" "^bridge.stage +rcpt rcpt .* # $tmp/mf.conf:2$"
+run "mf-bridge --help"
+check_grep '--help teaches the stage syntax' "$tmp/out" 'NAME PHASE\[,PHASE...\] \[OPTION=VALUE...\] \[--\] PROGRAM'
+if [ "$(id -u)" = 0 ]; then
+	check_refused 'as root without a user to become: refused' 'stages never run as root' "mf-bridge --config $tmp/mf.conf --user no-such-user-here test $tmp/hello.eml"
+fi
+
+# The milter protocol, spoken by miltertest (OpenDKIM's libmilter client).
+if command -v miltertest >/dev/null; then
+	bridge_start "$tmp/mf.conf" || not_ok 'mf-bridge listens'
+	port=${bridge_addr##*:}
+	cat >"$tmp/t.lua" <<LUA
+conn = mt.connect("inet:$port@127.0.0.1", 40, 0.25)
+if conn == nil then error("connect") end
+if mt.conninfo(conn, "client.example.org", "192.0.2.10") ~= nil then error("conninfo") end
+if mt.getreply(conn) ~= SMFIR_CONTINUE then error("conninfo reply") end
+if mt.helo(conn, "client.example.org") ~= nil then error("helo") end
+for i = 1, 2 do
+  if mt.mailfrom(conn, "<a@example.org>") ~= nil then error("mailfrom") end
+  if mt.rcptto(conn, "<b@example.com>") ~= nil then error("rcpt b") end
+  if mt.getreply(conn) ~= SMFIR_CONTINUE then error("rcpt b reply") end
+  if mt.rcptto(conn, "<nobody@example.com>") ~= nil then error("rcpt nobody") end
+  if mt.getreply(conn) ~= SMFIR_REPLYCODE then error("rcpt nobody: want a reply code") end
+  if mt.header(conn, "Subject", "RETITLE") ~= nil then error("header") end
+  if mt.eoh(conn) ~= nil then error("eoh") end
+  if mt.bodystring(conn, "body\r\n") ~= nil then error("body") end
+  if mt.eom(conn) ~= nil then error("eom") end
+  if mt.getreply(conn) ~= SMFIR_ACCEPT then error("eom reply") end
+  if not mt.eom_check(conn, MT_HDRADD, "X-Checked", "a@example.org for b@example.com") then error("message " .. i .. ": no X-Checked added") end
+  if not mt.eom_check(conn, MT_HDRCHANGE, "Subject", "new title") then error("message " .. i .. ": Subject not changed") end
+  if mt.abort(conn) ~= nil then error("abort") end
+end
+if mt.mailfrom(conn, "<a@example.org>") ~= nil then error("mailfrom 3") end
+if mt.rcptto(conn, "<b@example.com>") ~= nil then error("rcpt 3") end
+if mt.header(conn, "Subject", "REJECT this") ~= nil then error("header 3") end
+if mt.eoh(conn) ~= nil then error("eoh 3") end
+if mt.bodystring(conn, "body\r\n") ~= nil then error("body 3") end
+if mt.eom(conn) ~= nil then error("eom 3") end
+if mt.getreply(conn) ~= SMFIR_REPLYCODE then error("eom 3: want a reply code") end
+if not mt.eom_check(conn, MT_SMTPREPLY, "554", "5.7.1", "Go away") then error("eom 3: want 554 5.7.1 Go away") end
+mt.disconnect(conn)
+LUA
+	check 'miltertest: two messages on one connection, a refused recipient, added and changed headers, a reply' "miltertest -s $tmp/t.lua"
+	check 'mf-bridge still serves after the connection' "kill -0 $bridge_pid"
+
+	# SIGHUP: a bad configuration is refused and the chain kept; a good
+	# one is taken for new connections.
+	cp "$tmp/mf.conf" "$tmp/mf.conf.good"
+	echo 'bridge.stage broken nowhere prog' >>"$tmp/mf.conf"
+	kill -HUP $bridge_pid; sleep 0.5
+	check_grep 'SIGHUP with a bad file: refused, with file and line' "$tmp/bridge.log" "configuration refused, the old one stays: $tmp/mf.conf:5: stage broken: unknown phase"
+	check 'the old chain still works' "miltertest -s $tmp/t.lua"
+	sed 's/Go away/Not today/' "$tmp/mf.conf.good" >"$tmp/mf.conf"
+	kill -HUP $bridge_pid; sleep 0.5
+	check_grep 'SIGHUP with a good file: reloaded' "$tmp/bridge.log" 'configuration reloaded: 4 stage'
+	run "sed 's/Go away/Not today/' $tmp/t.lua >$tmp/t2.lua && miltertest -s $tmp/t2.lua"
+	if [ "$rc" = 0 ]; then ok '... new connections get the new chain'; else not_ok '... new connections get the new chain' "$(cat "$tmp/err")"; fi
+	bridge_stop
+elif [ -n "${CI:-}" ]; then
+	not_ok 'miltertest available' "apt-get install miltertest"
+else
+	echo "# skip: miltertest is not installed (t/deps installs it as root)"
+fi
+
+# A unix socket gets the owner and mode the MTA needs; a stale one left by
+# a crash is replaced, a live one is not taken over.
+sock=$tmp/bridge.sock
+owner=
+[ "$(id -u)" = 0 ] && owner="--socket-owner nobody"
+mf-bridge --config "$tmp/mf.conf" $as milter --listen "unix:$sock" $owner --socket-mode 0600 2>"$tmp/sock.log" &
+pid=$!
+i=0; until [ -S "$sock" ] && grep -q listening "$tmp/sock.log"; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.05; done
+check_out 'unix socket: mode as asked' 'srw-------' "stat -c %A $sock"
+[ -n "$owner" ] && check_out 'unix socket: owner as asked' 'nobody' "stat -c %U $sock"
+check_refused 'a socket another bridge serves is not taken over' 'another server answers there' "mf-bridge --config $tmp/mf.conf $as milter --listen unix:$sock"
+kill -KILL $pid; wait $pid 2>/dev/null
+mf-bridge --config "$tmp/mf.conf" $as milter --listen "unix:$sock" 2>"$tmp/sock.log" &
+pid=$!
+i=0; until grep -q listening "$tmp/sock.log"; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.05; done
+check_grep 'a stale socket is replaced' "$tmp/sock.log" 'listening on unix:'
+kill -TERM $pid; wait $pid
+check_out '... and SIGTERM stops it, status 0' 0 "echo $?"
+done_testing
