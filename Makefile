@@ -45,9 +45,11 @@ lint:
 	elif [ -n "$$CI" ]; then echo "mandoc missing (apt-get install mandoc)"; exit 1; \
 	else echo "mandoc missing: man pages not linted"; fi
 
-# Ratios against a baseline measured in the same run.
+# Ratios against a baseline measured in the same run; then mail through
+# a real Postfix with and without mf-bridge (as root).
 bench: all
-	$(GO) test -run=NONE -bench=. -benchtime=30x -count=1 ./lib/lists/ ./cmd/mf-lists/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
+	$(GO) test -run=NONE -bench=. -benchtime=30x -count=1 ./lib/lists/ ./cmd/mf-lists/ ./cmd/mf-bridge/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
+	@sh t/bench-postfix
 
 fuzz:
 	@for p in $$($(GO) list ./...); do \
