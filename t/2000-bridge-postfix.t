@@ -36,6 +36,8 @@ bridge.stage seen data input=message output=headers -- sh -c 'echo "X-Seen: clie
 bridge.stage reject data input=message output=exit 0=reject 1=continue reply="550 5.7.1 Rejected by test" -- grep -q "^Subject: REJECTME"
 bridge.stage later data input=message output=exit 0=tempfail 1=continue reply="451 4.7.1 Later please" -- grep -q "^Subject: TEMPFAILME"
 bridge.stage hold data input=message output=exit 0=quarantine 1=continue -- grep -q "^Subject: HOLDME"
+bridge.stage drop data input=message output=exit 0=discard 1=continue -- grep -q "^Subject: DROPME"
+bridge.stage top data input=message output=message -- sed "1i X-Top: put on top by a stage"
 bridge.stage redact data input=message output=message -- sed "s/secret/[redacted]/g"
 bridge.stage retitle data input=message output=message -- sed "s/^Subject: RETITLE\$/Subject: retitled by mf/; /^X-Drop-Me:/d"
 bridge.stage envelope data -- sed "1,/^\$/ { s/^Mf-Rcpt-To: <drop@example.test>\$/Mf-Rcpt-To: <added@example.test>/; s/^Mf-Mail-From: <changeme@example.org>\$/Mf-Mail-From: <changed@example.org>/; }"
@@ -89,6 +91,11 @@ sleep 0.5
 pf_queue >"$tmp/queue"
 check_grep '... and put on hold' "$tmp/queue" '^[0-9A-F]+!'
 
+send drop --to alice@example.test --header "Subject: DROPME"
+check_grep 'discard: the client is told the message was taken' "$tmp/drop" '<- +250 2\.0\.0 Ok: queued'
+sleep 0.3
+check_grep '... Postfix discards it' "$tmp/pf/maillog" 'milter-discard: END-OF-MESSAGE'
+
 send redact --to alice@example.test --header "Subject: redact" --body "the secret word"
 send retitle --to alice@example.test --header "Subject: RETITLE" --add-header "X-Drop-Me: please" --body "title"
 pf_wait_delivered 5
@@ -98,9 +105,18 @@ m=$(pf_mail 'Subject: retitled by mf')
 if [ -n "$m" ]; then ok 'a changed header is delivered'; else not_ok 'a changed header is delivered' "$(tail -5 "$tmp/bridge.log")"; fi
 check_nogrep '... a deleted header is gone' "${m:-/dev/null}" '^X-Drop-Me'
 check_nogrep '... the old value is gone' "${m:-/dev/null}" '^Subject: RETITLE'
+check_out 'a field a stage put on top lands just below Postfix'"'"'s own Received' "Received: from client.example.org (localhost [127.0.0.1])
+X-Top: put on top by a stage" "sed -n '/^Received:/,/^X-Top:/p' $m | grep -v '^[[:space:]]'"
+
+# A body larger than one milter packet is replaced whole.
+awk 'BEGIN { for (i = 0; i < 6000; i++) printf "line %05d of a long body with a secret in it\n", i }' >"$tmp/long.txt"
+send long --to alice@example.test --header "Subject: long body" --body "$tmp/long.txt"
+pf_wait_delivered 6
+m=$(pf_mail 'Subject: long body')
+check_out 'a 280 KB body is replaced whole, in order' "$(sed 's/secret/[redacted]/' "$tmp/long.txt" | md5sum)" "sed '1,/^\r*\$/d' ${m:-/dev/null} | tr -d '\r' | head -6000 | md5sum"
 
 send envelope --from changeme@example.org --to drop@example.test,carol@example.test --header "Subject: envelope"
-pf_wait_delivered 7
+pf_wait_delivered 8
 check_out 'a removed recipient gets nothing, an added one the message' "added@example.test carol@example.test" \
 	"grep -h '^Delivered-To:' \$(grep -l 'Subject: envelope' $tmp/pf/mail/inbox/new/*) | sed 's/Delivered-To: //' | sort | tr '\n' ' ' | sed 's/ \$//'"
 check_out 'the changed sender is the Return-Path' "<changed@example.org>" \
@@ -122,7 +138,7 @@ check_grep 'a stage writing a broken stream: on-error tempfail' "$tmp/garbage" '
 # own client does.
 smtp-source -d -m 2 -f two@example.org -t alice@example.test -S "two in one session" -M client2.example.org 127.0.0.1:$pf_port >"$tmp/two" 2>&1
 sent=$((sent + 2))
-pf_wait_delivered 10
+pf_wait_delivered 12
 check_out 'two messages in one session both see client and HELO' 2 \
 	"grep -l '^X-Seen: client=127.0.0.1 helo=client2.example.org' \$(grep -l '^From: <two@example.org>' $tmp/pf/mail/inbox/new/*) | wc -l"
 
@@ -134,8 +150,8 @@ sleep 0.5
 delivered=$(ls $tmp/pf/mail/inbox/new | wc -l)
 refused=$(grep -l '^<\*\* [45][0-9][0-9]' $tmp/reject $tmp/later $tmp/slow $tmp/killed $tmp/garbage $tmp/blocked $tmp/early | wc -l)
 held=$(pf_queue | grep -c '^[0-9A-F]*!')
-check_out "every message accounted for ($delivered delivered incl. 2 copies of a 2-rcpt message and 2 of the envelope test, $held held, $refused refused)" 0 \
-	"echo \$(( $sent + 1 + 1 - $delivered - $held - $refused ))"
+check_out "every message accounted for ($delivered delivered incl. 2 copies of a 2-rcpt message and 2 of the envelope test, $held held, 1 discarded, $refused refused)" 0 \
+	"echo \$(( $sent + 1 + 1 - $delivered - $held - 1 - $refused ))"
 check_out 'no message delivered twice' "" "grep -h '^Message-I[Dd]:' $tmp/pf/mail/inbox/new/* | sort | uniq -d | grep -v . ; grep -h '^Subject: three rcpts' $tmp/pf/mail/inbox/new/* | sed 1,2d"
 
 # The decision log: one JSON line per decision.

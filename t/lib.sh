@@ -4,7 +4,7 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 PATH=$top/bin:$PATH
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mf-t.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 msg=$top/t/msg
 : >"$tmp/empty.conf"
 export MF_CONFIG="$tmp/empty.conf" MF_STATE_DIR="$tmp/state"

@@ -83,7 +83,7 @@ postlog   unix-dgram n - n - 1 postlogd
 MC
 	postfix -c "$pf/etc" check >/dev/null 2>&1
 	postfix -c "$pf/etc" start >"$tmp/pf-start" 2>&1 || { cat "$tmp/pf-start"; return 1; }
-	trap 'pf_stop; bridge_stop; rm -rf "$tmp"' EXIT
+	trap 'pf_stop; bridge_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 	i=0
 	until swaks --server 127.0.0.1:$pf_port --quit-after CONNECT >/dev/null 2>&1; do
 		i=$((i + 1)); [ $i -gt 100 ] && { echo "# postfix did not answer on $pf_port"; return 1; }
