@@ -5,6 +5,7 @@ package chain
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,8 @@ const (
 	MessageInput              // the bare message, the envelope in the environment
 )
 
+var inputNames = []string{"stream", "message"}
+
 // Output is what a stage writes on stdout and the bridge reads back.
 type Output int
 
@@ -32,6 +35,8 @@ const (
 	HeaderOutput                // header fields to add, "Name: value" lines
 	ExitOutput                  // nothing: the exit code says it all
 )
+
+var outputNames = []string{"stream", "message", "headers", "exit"}
 
 // Error is an exit-code override meaning "the stage failed"; it is never
 // a verdict, so on-error decides.
@@ -181,27 +186,17 @@ func (s *Stage) option(k, v string) error {
 		}
 		s.OnError = a
 	case "input":
-		switch v {
-		case "stream":
-			s.Input = StreamInput
-		case "message":
-			s.Input = MessageInput
-		default:
-			return errors.New("want stream or message")
+		i := slices.Index(inputNames, v)
+		if i < 0 {
+			return fmt.Errorf("want %s", strings.Join(inputNames, " or "))
 		}
+		s.Input = Input(i)
 	case "output":
-		switch v {
-		case "stream":
-			s.Output = StreamOutput
-		case "message":
-			s.Output = MessageOutput
-		case "headers":
-			s.Output = HeaderOutput
-		case "exit":
-			s.Output = ExitOutput
-		default:
-			return errors.New("want stream, message, headers or exit")
+		i := slices.Index(outputNames, v)
+		if i < 0 {
+			return fmt.Errorf("want %s", strings.Join(outputNames, ", "))
 		}
+		s.Output = Output(i)
 	case "reply":
 		r, err := verdict.ParseReply(v)
 		if err != nil {
@@ -240,11 +235,4 @@ func validName(n string) bool {
 	return true
 }
 
-func validPhase(p string) bool {
-	for _, s := range stream.Stages {
-		if s == p {
-			return true
-		}
-	}
-	return false
-}
+func validPhase(p string) bool { return slices.Contains(stream.Stages, p) }
