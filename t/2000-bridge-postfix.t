@@ -6,7 +6,7 @@
 . "$top/t/postfix.sh"
 need_postfix
 
-mkdir -p "$tmp/lists" "$tmp/state"; chmod 755 "$tmp"
+mkdir -p "$tmp/lists" "$tmp/state" "$tmp/mark"; chmod 755 "$tmp"; chmod 777 "$tmp/mark"
 cat >"$tmp/lists/10-clients.list" <<'L'
 match: client-addr
 action: block
@@ -42,6 +42,7 @@ bridge.stage redact data input=message output=message -- sed "s/secret/[redacted
 bridge.stage retitle data input=message output=message -- sed "s/^Subject: RETITLE\$/Subject: retitled by mf/; /^X-Drop-Me:/d"
 bridge.stage envelope data -- sed "1,/^\$/ { s/^Mf-Rcpt-To: <drop@example.test>\$/Mf-Rcpt-To: <added@example.test>/; s/^Mf-Mail-From: <changeme@example.org>\$/Mf-Mail-From: <changed@example.org>/; }"
 bridge.stage slow data timeout=1s input=message output=exit -- sh -c 'grep -q "^Subject: SLOWME" && sleep 30; exit 0'
+bridge.stage pause data timeout=10s input=message output=exit -- sh -c 'grep -q "^Subject: PAUSEME" && touch $tmp/mark/paused && sleep 3; exit 0'
 bridge.stage exit1 data input=message output=exit on-error=accept -- sh -c 'if grep -q "^Subject: EXIT1ME"; then exit 1; fi'
 bridge.stage killed data input=message output=exit on-error=reject -- sh -c 'if grep -q "^Subject: KILLME"; then kill -9 \$\$; fi'
 bridge.stage garbage data -- sh -c 't=\$(mktemp); cat >\$t; if grep -q "^Subject: GARBAGEME" \$t; then echo garbage; else cat \$t; fi; rm -f \$t'
@@ -161,10 +162,20 @@ check_grep 'decision log: the failed stage' "$tmp/decisions.log" '"name":"slow",
 check_grep 'decision log: queue ids' "$tmp/decisions.log" '"queue_id":"[0-9A-F]+"'
 check 'decision log: every line is JSON' "while read -r l; do printf '%s' \"\$l\" | grep -q '^{.*}\$' || exit 1; done <$tmp/decisions.log"
 
-# SIGTERM: the bridge stops cleanly.
+# SIGTERM while a message is under way: no new connections, the message
+# finishes and is delivered, then the bridge exits 0.
+n=$(pf_delivered)
+send pause --to alice@example.test --header "Subject: PAUSEME" &
+sender=$!
+i=0; until [ -e "$tmp/mark/paused" ] || [ $i -gt 200 ]; do i=$((i + 1)); sleep 0.05; done
 kill -TERM $bridge_pid
+wait $sender
 wait $bridge_pid; st=$?
 bridge_pid=
-check_out 'SIGTERM stops it with status 0' 0 "echo $st"
+check_grep 'SIGTERM waits for the message under way' "$tmp/bridge.log" 'waiting up to 30s for 1 message'
+check_grep '... which is taken' "$tmp/pause" '<- +250 2\.0\.0 Ok: queued'
+pf_wait_delivered $((n + 1))
+check '... and delivered' "grep -l 'Subject: PAUSEME' $tmp/pf/mail/inbox/new/*"
+check_out 'then it stops with status 0' 0 "echo $st"
 check_grep '... saying so' "$tmp/bridge.log" 'stopped'
 done_testing
