@@ -7,8 +7,8 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 30s
 
-CMDS    = mf-lists
-MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-lists.1
+CMDS    = mf-lists mf-stat
+MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-lists.1 man/mf-stat.1
 LDFLAGS = -X mf/lib/config.Version=$(VERSION)
 
 .PHONY: all run test unit t lint deps bench fuzz install clean
@@ -47,6 +47,7 @@ lint:
 # Ratios against a baseline measured in the same run.
 bench: all
 	$(GO) test -run=NONE -bench=. -benchtime=30x -count=1 ./lib/lists/ ./cmd/mf-lists/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
+	MF_STAT_BENCH=1 $(GO) test -run=NONE -bench=. -benchtime=3x -count=1 -timeout=10m ./cmd/mf-stat/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 
 fuzz:
 	@for p in $$($(GO) list ./...); do \
