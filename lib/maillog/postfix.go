@@ -141,12 +141,17 @@ func loopback(relay []byte) bool {
 
 // queuedAs finds the queue id in "250 2.0.0 Ok: queued as 3F1B2C" or
 // amavis's "... 250 2.0.0 Ok, id=..., from MTA([127.0.0.1]:10025): 250 2.0.0 Ok: queued as 3F1B2C".
+//
+// sendmail says "5AMA05b0000111 Message accepted for delivery".
 func queuedAs(reason []byte) []byte {
-	i := bytes.LastIndex(reason, []byte("queued as "))
-	if i < 0 {
+	id := reason
+	if i := bytes.LastIndex(reason, []byte("queued as ")); i >= 0 {
+		id = reason[i+len("queued as "):]
+	} else if j := bytes.Index(reason, []byte(" Message accepted for delivery")); j > 0 {
+		id = reason[bytes.LastIndexAny(reason[:j], " (")+1 : j]
+	} else {
 		return nil
 	}
-	id := reason[i+len("queued as "):]
 	n := 0
 	for n < len(id) && (id[n] >= '0' && id[n] <= '9' || id[n] >= 'A' && id[n] <= 'Z' || id[n] >= 'a' && id[n] <= 'z') {
 		n++

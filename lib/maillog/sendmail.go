@@ -18,6 +18,9 @@ func parseSendmail(msg []byte, ev *Event) Result {
 		if !ok {
 			return Unparsed
 		}
+		if bytes.Contains(rest, []byte(", nrcpts=0,")) {
+			return Known // every recipient refused: nothing was queued
+		}
 		ev.Kind = Received
 		ev.From = addrValue(rest[len("from="):])
 		ev.Size, _ = number(sz)
