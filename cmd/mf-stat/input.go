@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -163,6 +164,13 @@ type batch struct {
 
 const chunkSize = 1 << 20
 
+// Pools of chunk buffers and batches: a long log goes through a few of
+// each instead of allocating and clearing a megabyte per chunk.
+var (
+	bufs    = sync.Pool{New: func() any { return make([]byte, 0, chunkSize+64<<10) }}
+	batches = sync.Pool{New: func() any { return &batch{events: make([]maillog.Event, 0, 4096)} }}
+)
+
 // reader reads the inputs in order and splits them into chunks of whole
 // lines. It sets each input's end.
 type chunk struct {
@@ -201,7 +209,11 @@ func scan(ins []*input, stdin io.Reader, newParser func() *maillog.Parser, wantU
 		errc <- nil
 	}()
 	for c := range order {
-		add(<-c.res)
+		b := <-c.res
+		add(b)
+		// add keeps copies of what it needs: buffers go round again.
+		bufs.Put(c.data[:0])
+		batches.Put(b)
 	}
 	return <-errc
 }
@@ -216,9 +228,12 @@ func split(in *input, stdin io.Reader, emit func([]byte)) error {
 	pos := in.offset
 	var carry []byte
 	for {
-		buf := make([]byte, len(carry)+chunkSize)
-		copy(buf, carry)
-		n, err := io.ReadFull(r, buf[len(carry):])
+		buf := bufs.Get().([]byte)
+		if cap(buf) < len(carry)+chunkSize {
+			buf = make([]byte, 0, len(carry)+chunkSize)
+		}
+		buf = append(buf[:0], carry...)
+		n, err := io.ReadFull(r, buf[len(carry):len(carry)+chunkSize])
 		buf = buf[:len(carry)+n]
 		eof := err == io.EOF || err == io.ErrUnexpectedEOF
 		if err != nil && !eof {
@@ -235,7 +250,10 @@ func split(in *input, stdin io.Reader, emit func([]byte)) error {
 			emit(buf[:cut])
 			pos += int64(cut)
 		}
-		carry = buf[cut:]
+		carry = append([]byte(nil), buf[cut:]...)
+		if cut == 0 {
+			bufs.Put(buf[:0])
+		}
 		if eof {
 			in.end = pos
 			return nil
@@ -245,7 +263,8 @@ func split(in *input, stdin io.Reader, emit func([]byte)) error {
 
 // parse parses the lines of a chunk.
 func parse(p *maillog.Parser, data []byte, wantUnparsed bool) *batch {
-	b := &batch{}
+	b := batches.Get().(*batch)
+	b.events, b.hashes, b.unparsed, b.lines = b.events[:0], b.hashes[:0], b.unparsed[:0], summary.Lines{}
 	var ev maillog.Event
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')

@@ -153,7 +153,18 @@ func stat(_ context.Context, c *cli, stdin io.Reader, out *bytes.Buffer, log *lo
 	if err != nil {
 		return nil, err
 	}
-	newParser := func() *maillog.Parser { return maillog.NewParser(o.Loc, now) }
+	only := map[string]maillog.MTA{"postfix": maillog.Postfix, "sendmail": maillog.Sendmail, "qmail": maillog.Qmail, "mf": maillog.Bridge}
+	newParser := func() *maillog.Parser {
+		p := maillog.NewParser(o.Loc, now)
+		if len(c.MTA) > 0 {
+			var ms []maillog.MTA
+			for _, m := range c.MTA {
+				ms = append(ms, only[m])
+			}
+			p.Only(ms...)
+		}
+		return p
+	}
 	if len(c.Files) == 0 {
 		c.Files = []string{"-"}
 	}
@@ -184,20 +195,12 @@ func report(c *cli, o summary.Options, ins []*input, stdin io.Reader, newParser 
 		unparsed = bufio.NewWriter(f)
 	}
 	s := summary.New(o)
-	want := func(maillog.MTA) bool { return true }
-	if len(c.MTA) > 0 {
-		want = func(m maillog.MTA) bool { return slices.Contains(c.MTA, m.String()) }
-	}
 	err := scan(ins, stdin, newParser, unparsed != nil, func(b *batch) {
 		s.Lines.Read += b.lines.Read
 		s.Lines.Known += b.lines.Known
 		s.Lines.Foreign += b.lines.Foreign
 		s.Lines.Unparsed += b.lines.Unparsed
 		for i := range b.events {
-			if !want(b.events[i].MTA) {
-				s.Lines.Foreign++
-				continue
-			}
 			if s.Repeated(b.hashes[i]) {
 				s.Lines.Repeated++
 				continue

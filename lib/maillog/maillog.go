@@ -108,6 +108,18 @@ type Parser struct {
 
 	lastStamp [15]byte // classic syslog time of the last line, and its value
 	lastTime  time.Time
+
+	skip [Bridge + 1]bool
+}
+
+// Only makes lines of other MTAs Foreign before their messages are read.
+func (p *Parser) Only(ms ...MTA) {
+	for m := range p.skip {
+		p.skip[m] = true
+	}
+	for _, m := range ms {
+		p.skip[m] = false
+	}
 }
 
 // NewParser reads times without a zone in loc; classic syslog lines,
@@ -126,8 +138,14 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 	}
 	switch line[0] {
 	case '{':
+		if p.skip[Bridge] {
+			return Foreign
+		}
 		return parseRecord(line, ev)
 	case '@':
+		if p.skip[Qmail] {
+			return Foreign
+		}
 		t, rest, ok := tai64n(line)
 		if !ok {
 			return Unparsed
@@ -142,13 +160,13 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 	ev.Host = h.host
 	var r Result
 	switch {
-	case hasPrefix(h.prog, "postfix"):
+	case hasPrefix(h.prog, "postfix") && !p.skip[Postfix]:
 		r = parsePostfix(h.prog, h.msg, ev)
-	case isSendmail(h.prog):
+	case isSendmail(h.prog) && !p.skip[Sendmail]:
 		r = parseSendmail(h.msg, ev)
-	case isQmail(h.prog):
+	case isQmail(h.prog) && !p.skip[Qmail]:
 		r = parseQmailSyslog(h.prog, h.msg, ev)
-	case string(h.prog) == "mf-bridge":
+	case string(h.prog) == "mf-bridge" && !p.skip[Bridge]:
 		if len(h.msg) > 0 && h.msg[0] == '{' {
 			r = parseRecord(h.msg, ev)
 		} else {

@@ -55,8 +55,11 @@ func (p *Parser) header(line []byte) (h header, ok bool) {
 
 // tag reads "prog[pid]: msg" or "prog: msg".
 func (h *header) tag(rest []byte) bool {
-	i := bytes.IndexAny(rest, "[: ")
-	if i <= 0 {
+	i := 0
+	for i < len(rest) && rest[i] != '[' && rest[i] != ':' && rest[i] != ' ' {
+		i++
+	}
+	if i == 0 || i == len(rest) {
 		return false
 	}
 	h.prog = rest[:i]
