@@ -117,8 +117,8 @@ func head(in *input, p *maillog.Parser) (first []byte, t time.Time, err error) {
 	}
 	defer done()
 	buf := make([]byte, 64<<10)
-	n, err := io.ReadFull(r, buf)
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+	n, err := fill(r, buf)
+	if err != nil && err != io.EOF {
 		return nil, t, fmt.Errorf("%s: %w", in.name, err)
 	}
 	buf = buf[:n]
@@ -233,9 +233,9 @@ func split(in *input, stdin io.Reader, emit func([]byte)) error {
 			buf = make([]byte, 0, len(carry)+chunkSize)
 		}
 		buf = append(buf[:0], carry...)
-		n, err := io.ReadFull(r, buf[len(carry):len(carry)+chunkSize])
+		n, err := fill(r, buf[len(carry):len(carry)+chunkSize])
 		buf = buf[:len(carry)+n]
-		eof := err == io.EOF || err == io.ErrUnexpectedEOF
+		eof := err == io.EOF
 		if err != nil && !eof {
 			return fmt.Errorf("%s: %w", in.name, err)
 		}
@@ -259,6 +259,21 @@ func split(in *input, stdin io.Reader, emit func([]byte)) error {
 			return nil
 		}
 	}
+}
+
+// fill reads until buf is full or the input ends (io.EOF). Unlike
+// io.ReadFull it keeps a decompressor's io.ErrUnexpectedEOF, which means
+// a truncated file, apart from a clean end.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // parse parses the lines of a chunk.
