@@ -30,7 +30,7 @@ svg text{font:11px sans-serif;fill:#444}
 {{.SVG}}
 {{end}}
 {{range .R.Tables}}{{if .Rows}}<h2>{{.Title}}</h2>
-<table><tr>{{range $i, $c := .Columns}}<th{{if eq $i 0}}{{else}}{{end}}>{{$c}}</th>{{end}}</tr>
+<table><tr>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr>{{range .}}<td>{{cell .}}</td>{{end}}</tr>
 {{end}}</table>
 {{end}}{{end}}
@@ -98,7 +98,7 @@ func bars(t summary.Table, ss []series) template.HTML {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" role="img">`, w, h+bottom)
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" style="max-width:100%%;height:auto" role="img">`, w, h+bottom, w)
 	fmt.Fprintf(&b, `<line x1="36" y1="%d" x2="%d" y2="%d" stroke="#999"/>`, h, w, h)
 	fmt.Fprintf(&b, `<text x="32" y="%d" text-anchor="end">%d</text><text x="32" y="%d" text-anchor="end">0</text>`, top+4, maxv, h)
 	for i, row := range t.Rows {

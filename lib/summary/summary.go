@@ -44,10 +44,11 @@ type qkey struct {
 	qid  string
 }
 
+// qstart is a qmail delivery under way: its outcome names only the
+// delivery number.
 type qstart struct {
-	key   qkey
-	rcpt  string
-	relay string
+	key  qkey
+	rcpt string
 }
 
 // Summary accumulates events. Not safe for concurrent use.
@@ -270,7 +271,10 @@ func (s *Summary) Add(ev *maillog.Event) {
 		s.drop(k)
 		return
 	case maillog.Start:
-		s.starts[qkey{string(ev.Host), "#" + string(ev.Ref)}] = qstart{k, string(ev.Addr), string(ev.Relay)}
+		if len(s.starts) >= s.o.MaxMessages { // outcomes lost with a cut log: start afresh
+			clear(s.starts)
+		}
+		s.starts[qkey{string(ev.Host), "#" + string(ev.Ref)}] = qstart{k, string(ev.Addr)}
 		return
 	}
 	if !in {
@@ -300,19 +304,16 @@ func (s *Summary) Add(ev *maillog.Event) {
 }
 
 func (s *Summary) delivery(ev *maillog.Event, k qkey) {
-	addr, relay := string(ev.Addr), ev.Relay
+	addr := string(ev.Addr)
 	if ev.MTA == maillog.Qmail { // the outcome names the delivery, its start the message
 		sk := qkey{string(ev.Host), "#" + string(ev.Ref)}
 		st, ok := s.starts[sk]
 		if !ok {
 			return
 		}
-		if ev.Kind != maillog.Deferred {
-			delete(s.starts, sk)
-		}
-		k, addr, relay = st.key, st.rcpt, []byte(st.relay)
+		delete(s.starts, sk) // a retry is a new delivery number
+		k, addr = st.key, st.rcpt
 	}
-	_ = relay
 	m := s.get(k)
 	delay := ev.Delay
 	if delay < 0 && !m.recv.IsZero() {
