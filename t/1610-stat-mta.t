@@ -31,6 +31,18 @@ check_grep 'sendmail milter rejects' "$tmp/out" '^1,milter$'
 run "$S --csv reject-reasons $d/sendmail.log"
 check_grep 'sendmail reject reason without the address' "$tmp/out" '^1,Relaying denied$'
 
+# The sendmail lines of the real dump (a submission MSP handing to the MTA
+# on 127.0.0.1, RCPT-time refusals, DSNs), and of sendmail.log, against
+# the awk counts of t/stat/count-sendmail.sh.
+gzip -dc "$d/postfix-maillog.gz" >"$tmp/maillog"
+for log in "$tmp/maillog" "$d/sendmail.log"; do
+	sh "$top/t/stat/count-sendmail.sh" "$log" | sort >"$tmp/want"
+	run "$S --mta sendmail --csv totals $log"
+	awk -F, 'NR > 1 { print $2, $1 }' "$tmp/out" | grep -E '^(received|delivered|deferrals|bounced|rejected) ' | sort >"$tmp/got"
+	cmp -s "$tmp/got" "$tmp/want" && ok "sendmail in $(basename "$log"): totals match awk ($(tr '\n' ' ' <"$tmp/want"))" ||
+		not_ok "sendmail in $(basename "$log"): totals match awk" "got: $(tr '\n' ' ' <"$tmp/got")" "want: $(tr '\n' ' ' <"$tmp/want")"
+done
+
 # qmail through multilog: msgs 1001 (2048 bytes, 2 deliveries) and 1002
 # (512 bytes: a deferral, then a failure); a triple bounce discarded; one
 # rblsmtpd refusal. Bytes delivered: 2 x 2048.
