@@ -261,6 +261,17 @@ func split(in *input, stdin io.Reader, emit func([]byte)) error {
 	}
 }
 
+// safeParse is Parse, but a line that makes the parser panic (a bug, which
+// the fuzz targets hunt for) is an unparsed line, not the end of the run.
+func safeParse(p *maillog.Parser, line []byte, ev *maillog.Event) (r maillog.Result) {
+	defer func() {
+		if recover() != nil {
+			r = maillog.Unparsed
+		}
+	}()
+	return p.Parse(line, ev)
+}
+
 // fill reads until buf is full or the input ends (io.EOF). Unlike
 // io.ReadFull it keeps a decompressor's io.ErrUnexpectedEOF, which means
 // a truncated file, apart from a clean end.
@@ -290,7 +301,7 @@ func parse(p *maillog.Parser, data []byte, wantUnparsed bool) *batch {
 			data = nil
 		}
 		b.lines.Read++
-		switch p.Parse(line, &ev) {
+		switch safeParse(p, line, &ev) {
 		case maillog.HasEvent:
 			b.events = append(b.events, ev)
 			b.hashes = append(b.hashes, summary.Hash(line))

@@ -86,7 +86,7 @@ func (h *header) tag(rest []byte) bool {
 // rfc5424 reads "TIMESTAMP HOST APP PROCID MSGID SD MSG".
 func rfc5424(line []byte) (h header, ok bool) {
 	f := bytes.SplitN(line, []byte(" "), 7)
-	if len(f) < 7 {
+	if len(f) < 7 || len(f[0]) == 0 || len(f[1]) == 0 || len(f[2]) == 0 || len(f[5]) == 0 {
 		return h, false
 	}
 	h.stamp, h.host, h.prog = f[0], f[1], f[2]
