@@ -58,6 +58,19 @@ n=$(wc -l <"$tmp/maillog"); h=$((n / 2))
 head -n $h "$tmp/maillog" | gzip >"$tmp/maillog.1.gz"; tail -n +$((h + 1)) "$tmp/maillog" >"$tmp/maillog.0"
 check 'rotated halves in reverse order give the same totals' "$S --csv totals $tmp/maillog.0 $tmp/maillog.1.gz | cmp - $tmp/plain"
 
+# The same log as journalctl -o json writes it: the same totals.
+awk 'BEGIN { split("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec", m); for (i in m) mon[m[i]] = i }
+$5 ~ /^postfix/ {
+	split($3, t, ":"); us = ((((mon[$1] * 31 + $2) * 24 + t[1]) * 60 + t[2]) * 60 + t[3] + 1700000000) * 1000000
+	id = $5; sub(/\[.*/, "", id); msg = $0; sub(/^[^]]*\]: /, "", msg)
+	gsub(/\\/, "\\\\", msg); gsub(/"/, "\\\"", msg); gsub(/\t/, "\\t", msg)
+	printf "{\"__REALTIME_TIMESTAMP\":\"%.0f\",\"_HOSTNAME\":\"%s\",\"SYSLOG_IDENTIFIER\":\"%s\",\"MESSAGE\":\"%s\"}\n", us, $4, id, msg
+}' "$tmp/maillog" >"$tmp/journal.json"
+run "$S --mta postfix --csv totals $tmp/maillog"; totals "$tmp/out" | sed -n 1,7p >"$tmp/a"
+run "$S --mta postfix --csv totals $tmp/journal.json"; totals "$tmp/out" | sed -n 1,7p >"$tmp/b"
+[ -s "$tmp/journal.json" ] && cmp -s "$tmp/a" "$tmp/b" && ok "journalctl -o json: the same totals ($(grep -c . "$tmp/journal.json") entries)" ||
+	not_ok 'journalctl -o json: the same totals' "classic: $(tr '\n' ' ' <"$tmp/a")" "journal: $(tr '\n' ' ' <"$tmp/b")"
+
 # RFC 3339 and classic lines mixed, rejects by restriction: crowdsec samples
 # (some lack their last newline: each is read as a file of its own).
 # postfix-spam.log holds one reject line twice: counted once, unless

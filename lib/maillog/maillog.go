@@ -136,8 +136,16 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 	if len(line) == 0 {
 		return Unparsed
 	}
+	var h header
 	switch line[0] {
 	case '{':
+		if bytes.Contains(line, []byte(`"__REALTIME_TIMESTAMP"`)) {
+			var ok bool
+			if h, ok = journal(line); !ok {
+				return Unparsed
+			}
+			break
+		}
 		if p.skip[Bridge] {
 			return Foreign
 		}
@@ -152,10 +160,11 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 		}
 		ev.Time = t
 		return parseQmail(rest, ev)
-	}
-	h, ok := p.header(line)
-	if !ok {
-		return Unparsed
+	default:
+		var ok bool
+		if h, ok = p.header(line); !ok {
+			return Unparsed
+		}
 	}
 	ev.Host = h.host
 	var r Result
@@ -176,6 +185,7 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 		return Foreign
 	}
 	if r == HasEvent && ev.Time.IsZero() {
+		var ok bool
 		if ev.Time, ok = p.stamp(h); !ok {
 			return Unparsed
 		}

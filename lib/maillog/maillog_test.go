@@ -41,6 +41,7 @@ func TestParse(t *testing.T) {
 		{line: "Nov 22 10:02:00 mx sm-mta[105]: 5AMA02a0000105: ruleset=check_rcpt, arg1=<eve@elsewhere.example>, relay=spam.example [192.0.2.66], reject=550 5.7.1 <eve@elsewhere.example>... Relaying denied", kind: Rejected, mta: Sendmail, qid: "5AMA02a0000105", client: "spam.example [192.0.2.66]", addr: "eve@elsewhere.example", reason: "Relaying denied", class: "check_rcpt", size: -1, delay: -1},
 		{line: "@400000006b02bd2a000003e8 info msg 1001: bytes 2048 from <alice@example.org> qp 500 uid 89", kind: Received, mta: Qmail, qid: "1001", client: "qmail", from: "alice@example.org", size: 2048, delay: -1},
 		{line: "Nov 22 12:00:02 mx qmail: 1795348802.000000 delivery 9: failure: Sorry,_no_mailbox_here_by_that_name._(#5.1.1)/", kind: Bounced, mta: Qmail, reason: "Sorry,_no_mailbox_here_by_that_name._(#5.1.1)", size: -1, delay: -1},
+		{line: `{"__REALTIME_TIMESTAMP":"1795348800000000","_HOSTNAME":"mx","SYSLOG_IDENTIFIER":"postfix/qmgr","_PID":"7","MESSAGE":"4BxYz9: from=<a@example.org>, size=321, nrcpt=1 (queue active)"}`, kind: Queued, mta: Postfix, qid: "4BxYz9", from: "a@example.org", size: 321, delay: -1},
 		{line: "@400000006b02bd2a000003e8 rblsmtpd: 192.0.2.99 pid 4242: 451 http://www.spamhaus.org/query/bl?ip=192.0.2.99", kind: Rejected, mta: Qmail, client: "192.0.2.99", reason: "http://www.spamhaus.org/query/bl?ip=192.0.2.99", class: "rblsmtpd", size: -1, delay: -1},
 	} {
 		ev, r := parse(t, c.line)

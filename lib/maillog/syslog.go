@@ -2,6 +2,8 @@ package maillog
 
 import (
 	"bytes"
+	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -12,6 +14,31 @@ type header struct {
 	host  []byte
 	prog  []byte // "postfix/smtpd", "sendmail"
 	msg   []byte
+	t     time.Time // already read (journal entries)
+}
+
+// journalEntry is the part of a "journalctl -o json" line that is read.
+type journalEntry struct {
+	Realtime string `json:"__REALTIME_TIMESTAMP"`
+	Host     string `json:"_HOSTNAME"`
+	Ident    string `json:"SYSLOG_IDENTIFIER"`
+	Message  string `json:"MESSAGE"`
+}
+
+// journal reads one line of "journalctl -o json"; a MESSAGE journald
+// kept as an array of bytes (not UTF-8) is not read.
+func journal(line []byte) (h header, ok bool) {
+	var j journalEntry
+	if json.Unmarshal(line, &j) != nil || j.Ident == "" {
+		return h, false
+	}
+	us, err := strconv.ParseInt(j.Realtime, 10, 64)
+	if err != nil || us <= 0 {
+		return h, false
+	}
+	h.t = time.UnixMicro(us).UTC()
+	h.host, h.prog, h.msg = []byte(j.Host), []byte(j.Ident), []byte(j.Message)
+	return h, true
 }
 
 var months = map[string]time.Month{
@@ -106,6 +133,9 @@ func rfc5424(line []byte) (h header, ok bool) {
 
 // stamp reads the header's time.
 func (p *Parser) stamp(h header) (time.Time, bool) {
+	if !h.t.IsZero() {
+		return h.t, true
+	}
 	s := h.stamp
 	if len(s) == 15 && s[3] == ' ' {
 		if [15]byte(s) == p.lastStamp && !p.lastTime.IsZero() {
@@ -210,6 +240,9 @@ func (p *Parser) Time(line []byte) (time.Time, bool) {
 	case line[0] == '@':
 		t, _, ok := tai64n(line)
 		return t, ok
+	case line[0] == '{' && bytes.Contains(line, []byte(`"__REALTIME_TIMESTAMP"`)):
+		h, ok := journal(line)
+		return h.t, ok
 	case line[0] == '{':
 		var ev Event
 		if parseRecord(line, &ev) != HasEvent {
