@@ -47,7 +47,7 @@ lint:
 # Ratios against a baseline measured in the same run.
 bench: all
 	$(GO) test -run=NONE -bench=. -benchtime=30x -count=1 ./lib/lists/ ./cmd/mf-lists/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
-	MF_STAT_BENCH=1 $(GO) test -run=NONE -bench=. -benchtime=3x -count=1 -timeout=10m ./cmd/mf-stat/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
+	MF_STAT_BENCH=1 $(GO) test -run=NONE -bench=. -benchtime=5x -count=1 -timeout=10m ./cmd/mf-stat/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 
 fuzz:
 	@for p in $$($(GO) list ./...); do \

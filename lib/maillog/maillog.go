@@ -131,8 +131,11 @@ func NewParser(loc *time.Location, now time.Time) *Parser {
 
 // Parse reads one line (without its newline) into ev.
 func (p *Parser) Parse(line []byte, ev *Event) Result {
-	ev.reset()
-	line = bytes.TrimRight(line, "\r")
+	// ev is reset only for lines of a mail program: clearing it for every
+	// line of a long log costs more than reading most of them.
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
 	if len(line) == 0 {
 		return Unparsed
 	}
@@ -149,6 +152,7 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 		if p.skip[Bridge] {
 			return Foreign
 		}
+		ev.reset()
 		return parseRecord(line, ev)
 	case '@':
 		if p.skip[Qmail] {
@@ -158,6 +162,7 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 		if !ok {
 			return Unparsed
 		}
+		ev.reset()
 		ev.Time = t
 		return parseQmail(rest, ev)
 	default:
@@ -166,16 +171,19 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 			return Unparsed
 		}
 	}
-	ev.Host = h.host
 	var r Result
 	switch {
 	case hasPrefix(h.prog, "postfix") && !p.skip[Postfix]:
+		ev.reset()
 		r = parsePostfix(h.prog, h.msg, ev)
 	case isSendmail(h.prog) && !p.skip[Sendmail]:
+		ev.reset()
 		r = parseSendmail(h.msg, ev)
 	case isQmail(h.prog) && !p.skip[Qmail]:
+		ev.reset()
 		r = parseQmailSyslog(h.prog, h.msg, ev)
 	case string(h.prog) == "mf-bridge" && !p.skip[Bridge]:
+		ev.reset()
 		if len(h.msg) > 0 && h.msg[0] == '{' {
 			r = parseRecord(h.msg, ev)
 		} else {
