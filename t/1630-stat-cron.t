@@ -39,6 +39,12 @@ step 'copied and truncated: the copy past the offset, then the new lines' 5
 step 'and again nothing' 0
 [ "$total" = "$n" ] && ok "every one of the $n lines counted once" || not_ok 'each line once' "counted $total of $n"
 
+# A log whose first line is longer than the fingerprint's read.
+L=$tmp/long.log
+head -c 100000 /dev/zero | tr '\0' x >"$L"; echo >>"$L"; add "$L" 2
+step 'a log with a 100 kB first line' 2
+add "$L" 1; step 'is followed like any other' 1
+
 check_grep 'the state file names the log' "$tmp/state" "mail.log"
 echo 'not json' >"$tmp/state"
 check_refused 'a damaged state file is an error, not a fresh start' 'state' "$S $L"

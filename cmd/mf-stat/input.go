@@ -124,6 +124,8 @@ func head(in *input, p *maillog.Parser) (first []byte, t time.Time, err error) {
 	buf = buf[:n]
 	if i := bytes.IndexByte(buf, '\n'); i >= 0 {
 		first = buf[:i+1]
+	} else if n == len(buf) {
+		first = buf // a first line this long will not change either
 	}
 	for len(buf) > 0 {
 		line := upto(buf, '\n')

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"mf/lib/summary"
 )
 
 func stat1(t *testing.T, stdin string, args ...string) (string, string, int) {
@@ -56,6 +59,17 @@ func TestPipeline(t *testing.T) {
 	out2, _, _ := stat1(t, "", "--json", "testdata/qmail.log", "testdata/sendmail.log", "testdata/postfix-mailog2.gz", "testdata/postfix-maillog.gz")
 	if out1 != out2 {
 		t.Error("the order of the files changed the report")
+	}
+	var r summary.Report
+	if err := json.Unmarshal([]byte(out1), &r); err != nil || len(r.Tables) != len(summary.TableNames)-1 {
+		t.Fatalf("json: %v, %d tables", err, len(r.Tables))
+	}
+	for _, tb := range r.Tables {
+		for _, row := range tb.Rows {
+			if len(row) != len(tb.Columns) {
+				t.Errorf("%s: row %v has %d cells for %d columns", tb.Name, row, len(row), len(tb.Columns))
+			}
+		}
 	}
 	// 13888 + 6747 lines of the dump, 16 of sendmail.log, 18 of qmail.log.
 	if !strings.Contains(out1, `"read": 20669,`) {
