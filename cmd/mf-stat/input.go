@@ -173,8 +173,8 @@ var (
 	batches = sync.Pool{New: func() any { return &batch{events: make([]maillog.Event, 0, 4096)} }}
 )
 
-// reader reads the inputs in order and splits them into chunks of whole
-// lines. It sets each input's end.
+// chunk is whole lines of one input, and where the batch made of them
+// will be handed over.
 type chunk struct {
 	data []byte
 	res  chan *batch

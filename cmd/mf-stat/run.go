@@ -69,6 +69,12 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		return verdict.ExitError
 	}
 	log.SetVerbose(c.Verbose)
+	if c.Syslog {
+		if err := log.OpenSyslog(); err != nil {
+			log.Warnf("%v", err)
+		}
+		defer log.Close()
+	}
 	if c.PrintConfig {
 		if err := res.Print(stdout); err != nil {
 			return verdict.ExitError

@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"mf/lib/maillog"
 )
@@ -156,10 +157,8 @@ func (s *Summary) get(k qkey) *msg {
 		m = &msg{size: -1}
 	}
 	if len(s.cur) >= s.o.MaxMessages/2 {
-		for _, o := range s.old {
-			s.finish(o)
-			s.Lines.Evicted++
-		}
+		s.Lines.Evicted += int64(len(s.old))
+		s.finishAll(s.old)
 		s.old, s.cur = s.cur, make(map[qkey]*msg, len(s.cur))
 	}
 	s.cur[k] = m
@@ -392,7 +391,11 @@ func trim(b []byte) string { return trimString(string(b)) }
 
 func trimString(s string) string {
 	if len(s) > reasonWidth {
-		s = s[:reasonWidth]
+		i := reasonWidth
+		for i > 0 && !utf8.RuneStart(s[i]) { // not inside a character
+			i--
+		}
+		s = s[:i]
 	}
 	return s
 }
@@ -400,10 +403,15 @@ func trimString(s string) string {
 // Finish lets go of every message still followed, counting their
 // receipts; call it once, after the last Add.
 func (s *Summary) Finish() {
-	// In order of receipt, so a table that fills up fills the same way
-	// on every run.
+	s.finishAll(s.old, s.cur)
+	s.old, s.cur = map[qkey]*msg{}, map[qkey]*msg{}
+}
+
+// finishAll finishes messages in order of receipt, so that a table that
+// fills up fills the same way on every run.
+func (s *Summary) finishAll(gs ...map[qkey]*msg) {
 	var ms []*msg
-	for _, g := range []map[qkey]*msg{s.old, s.cur} {
+	for _, g := range gs {
 		for _, m := range g {
 			ms = append(ms, m)
 		}
@@ -417,5 +425,4 @@ func (s *Summary) Finish() {
 	for _, m := range ms {
 		s.finish(m)
 	}
-	s.old, s.cur = map[qkey]*msg{}, map[qkey]*msg{}
 }
