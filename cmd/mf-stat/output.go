@@ -63,7 +63,7 @@ func writeText(out *bytes.Buffer, r *summary.Report) error {
 	line(t.RejectWarnings, "reject warnings")
 	line(t.Held, "held")
 	line(t.Discarded, "discarded")
-	line(t.Filtered, "handed to a content filter and re-injected")
+	line(t.Filtered, "handed on locally and re-injected (content filter, MSP)")
 	out.WriteByte('\n')
 	line(t.BytesReceived, "bytes received")
 	line(t.BytesDelivered, "bytes delivered")
