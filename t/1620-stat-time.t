@@ -22,6 +22,8 @@ run "$B --day yesterday --csv totals $d/dst.log"
 check_grep 'yesterday across the DST change: 4 rejects' "$tmp/out" '^4,rejected$'
 run "$B --since 2026-10-25 --until 2026-10-25 --csv totals $d/dst.log"
 check_grep 'a date range of one day is the same' "$tmp/out" '^4,rejected$'
+run "$B --day 2026-10-24..2026-10-25 --csv totals $d/dst.log"
+check_grep 'a range of days: Oct 24 and 25' "$tmp/out" '^5,rejected$'
 run "$B --since '2026-10-25 01:00' --until '2026-10-25 23:00' --csv totals $d/dst.log"
 check_grep 'times in --tz' "$tmp/out" '^2,rejected$'
 run "$B --since=-1d --csv totals $d/dst.log"

@@ -30,7 +30,7 @@ type cli struct {
 
 	Since string `placeholder:"WHEN" help:"Count events from WHEN on: today, yesterday, -7d, -12h, YYYY-MM-DD (from its midnight), \"YYYY-MM-DD HH:MM\" or RFC 3339."`
 	Until string `placeholder:"WHEN" help:"Count events before WHEN; a day counts to its end."`
-	Day   string `placeholder:"WHEN" help:"Count one day's events: the same as --since WHEN --until WHEN."`
+	Day   string `placeholder:"WHEN" help:"Count one day's events: the same as --since WHEN --until WHEN; A..B for --since A --until B."`
 	TZ    string `name:"tz" placeholder:"ZONE" help:"Time zone of days and hours, and of log times that carry none (default: the local zone)."`
 	Now   string `placeholder:"TIME" help:"Take TIME (RFC 3339) as the current time: for today, yesterday, -7d and the year of classic syslog lines."`
 
@@ -130,6 +130,9 @@ func options(c *cli) (summary.Options, time.Time, error) {
 			return o, now, errors.New("--day: give --day or --since/--until, not both")
 		}
 		c.Since, c.Until = c.Day, c.Day
+		if a, b, ok := strings.Cut(c.Day, ".."); ok { // a range of days
+			c.Since, c.Until = a, b
+		}
 	}
 	var err error
 	if c.Since != "" {
