@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+	_ "time/tzdata" // --tz works on machines without zoneinfo
+
+	"mf/lib/config"
+	"mf/lib/logger"
+	"mf/lib/maillog"
+	"mf/lib/summary"
+	"mf/lib/verdict"
+)
+
+const description = `Summarise Postfix, sendmail and qmail logs and mf-bridge decision records.
+
+Reads the FILEs (or stdin), compressed with gzip, bzip2, xz or zstd or not, lines of every kind mixed, and prints grand totals, traffic per day and hour, per-domain delivery and receipt, top senders, recipients and hosts, rejects by reason and restriction, deferral and bounce reasons, delay percentiles and mf verdicts per stage. Exit status: 0 done, 75 error. See mf-stat(1).`
+
+type cli struct {
+	config.Globals
+	Files []string `arg:"" optional:"" placeholder:"FILE" help:"Logs to read, in any order (they are read in the order of their first lines); \"-\" or none: stdin."`
+
+	Since string `placeholder:"WHEN" help:"Count events from WHEN on: today, yesterday, -7d, -12h, YYYY-MM-DD (from its midnight), \"YYYY-MM-DD HH:MM\" or RFC 3339."`
+	Until string `placeholder:"WHEN" help:"Count events before WHEN; a day counts to its end."`
+	Day   string `placeholder:"WHEN" help:"Count one day's events: the same as --since WHEN --until WHEN; A..B for --since A --until B."`
+	TZ    string `name:"tz" placeholder:"ZONE" help:"Time zone of days and hours, and of log times that carry none (default: the local zone)."`
+	Now   string `placeholder:"TIME" help:"Take TIME (RFC 3339) as the current time: for today, yesterday, -7d and the year of classic syslog lines."`
+
+	JSON bool     `name:"json" xor:"format" help:"Print the report as JSON."`
+	CSV  string   `name:"csv" xor:"format" placeholder:"TABLE" help:"Print one table as CSV (totals, days, hours, recipient-domains, senders, reject-reasons, ...)."`
+	HTML bool     `name:"html" xor:"format" help:"Print a self-contained HTML page with charts."`
+	Top  int      `default:"10" placeholder:"N" help:"Rows of each ranked table (0: all)."`
+	MTA  []string `name:"mta" enum:"postfix,sendmail,qmail,mf" placeholder:"MTA" help:"Count only the lines of these: postfix, sendmail, qmail, mf (default: all)."`
+
+	Unparsed     string `type:"path" placeholder:"FILE" help:"Write the lines that were not understood to FILE."`
+	State        string `type:"path" placeholder:"FILE" help:"Cron mode: remember how far each log was read in FILE and report only what is new since the last run."`
+	KeepRepeated bool   `help:"Count every copy of a repeated identical line (by default a line is counted once)."`
+	MaxMessages  int    `default:"1048576" placeholder:"N" help:"Queue ids followed at once; the oldest are let go beyond this."`
+	MaxKeys      int    `default:"50000" placeholder:"N" help:"Distinct keys per table (senders, domains, reasons); more are counted as (other)."`
+}
+
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
+	log := logger.New("mf-stat", stderr)
+	defer func() {
+		if r := recover(); r != nil {
+			log.Errorf("internal error: %v", r)
+			code = verdict.ExitError
+		}
+	}()
+	var c cli
+	res, err := config.Parse(&c, "mf-stat", "stat", description, args, stdout, stderr, lookupEnv)
+	var exit config.Exit
+	if errors.As(err, &exit) {
+		if exit != 0 {
+			return verdict.ExitError
+		}
+		return 0
+	}
+	if err != nil {
+		log.Errorf("%v (see mf-stat --help)", err)
+		return verdict.ExitError
+	}
+	log.SetVerbose(c.Verbose)
+	if c.Syslog {
+		if err := log.OpenSyslog(); err != nil {
+			log.Warnf("%v", err)
+		}
+		defer log.Close()
+	}
+	if c.PrintConfig {
+		if err := res.Print(stdout); err != nil {
+			return verdict.ExitError
+		}
+		return 0
+	}
+	var out bytes.Buffer
+	st, err := stat(ctx, &c, stdin, &out, log)
+	if err != nil {
+		if st != nil {
+			st.lock.Release()
+		}
+		log.Errorf("%v", err)
+		return verdict.ExitError
+	}
+	if _, err := stdout.Write(out.Bytes()); err != nil {
+		log.Errorf("stdout: %v", err)
+		return verdict.ExitError
+	}
+	if st != nil {
+		// Only once the report is out: a failed run is reported again.
+		if err := st.save(); err != nil {
+			log.Errorf("%v", err)
+			return verdict.ExitError
+		}
+	}
+	return 0
+}
+
+// options checks the flags and turns them into the summary's bounds.
+func options(c *cli) (summary.Options, time.Time, error) {
+	o := summary.Options{MaxKeys: c.MaxKeys, MaxMessages: c.MaxMessages, Loc: time.Local}
+	if !c.KeepRepeated {
+		o.MaxLines = 4 << 20
+	}
+	now := time.Now()
+	if c.TZ != "" {
+		loc, err := time.LoadLocation(c.TZ)
+		if err != nil {
+			return o, now, fmt.Errorf("--tz: %w", err)
+		}
+		o.Loc = loc
+	}
+	if c.Now != "" {
+		t, err := time.Parse(time.RFC3339, c.Now)
+		if err != nil {
+			return o, now, fmt.Errorf("--now: %w", err)
+		}
+		now = t
+	}
+	if c.Day != "" {
+		if c.Since != "" || c.Until != "" {
+			return o, now, errors.New("--day: give --day or --since/--until, not both")
+		}
+		c.Since, c.Until = c.Day, c.Day
+		if a, b, ok := strings.Cut(c.Day, ".."); ok { // a range of days
+			c.Since, c.Until = a, b
+		}
+	}
+	var err error
+	if c.Since != "" {
+		if o.Since, _, err = when(c.Since, now, o.Loc); err != nil {
+			return o, now, fmt.Errorf("--since: %w", err)
+		}
+	}
+	if c.Until != "" {
+		if _, o.Until, err = when(c.Until, now, o.Loc); err != nil {
+			return o, now, fmt.Errorf("--until: %w", err)
+		}
+	}
+	if !o.Since.IsZero() && !o.Until.IsZero() && !o.Until.After(o.Since) {
+		return o, now, fmt.Errorf("--until %s is not after --since %s", c.Until, c.Since)
+	}
+	if c.CSV != "" && !slices.Contains(summary.TableNames, c.CSV) {
+		return o, now, fmt.Errorf("--csv: no table %q: want one of %s", c.CSV, strings.Join(summary.TableNames, ", "))
+	}
+	if c.Top < 0 || c.MaxKeys < 1 || c.MaxMessages < 2 {
+		return o, now, errors.New("--top, --max-keys and --max-messages must be positive")
+	}
+	return o, now, nil
+}
+
+func stat(_ context.Context, c *cli, stdin io.Reader, out *bytes.Buffer, log *logger.Logger) (st *cronState, err error) {
+	o, now, err := options(c)
+	if err != nil {
+		return nil, err
+	}
+	only := map[string]maillog.MTA{"postfix": maillog.Postfix, "sendmail": maillog.Sendmail, "qmail": maillog.Qmail, "mf": maillog.Bridge}
+	newParser := func() *maillog.Parser {
+		p := maillog.NewParser(o.Loc, now)
+		if len(c.MTA) > 0 {
+			var ms []maillog.MTA
+			for _, m := range c.MTA {
+				ms = append(ms, only[m])
+			}
+			p.Only(ms...)
+		}
+		return p
+	}
+	if len(c.Files) == 0 {
+		c.Files = []string{"-"}
+	}
+	var ins []*input
+	if c.State != "" {
+		if st, err = loadState(c.State, c.LockTimeout); err != nil {
+			return nil, err
+		}
+		ins, err = stateInputs(st, c.Files, newParser())
+	} else {
+		ins, err = inputs(c.Files, newParser())
+	}
+	if err != nil {
+		return st, err
+	}
+	err = report(c, o, ins, stdin, newParser, out, log)
+	return st, err
+}
+
+func report(c *cli, o summary.Options, ins []*input, stdin io.Reader, newParser func() *maillog.Parser, out *bytes.Buffer, log *logger.Logger) error {
+	var unparsed *bufio.Writer
+	if c.Unparsed != "" {
+		f, err := os.Create(c.Unparsed)
+		if err != nil {
+			return fmt.Errorf("--unparsed: %w", err)
+		}
+		defer f.Close()
+		unparsed = bufio.NewWriter(f)
+	}
+	s := summary.New(o)
+	err := scan(ins, stdin, newParser, unparsed != nil, func(b *batch) {
+		s.Lines.Read += b.lines.Read
+		s.Lines.Known += b.lines.Known
+		s.Lines.Foreign += b.lines.Foreign
+		s.Lines.Unparsed += b.lines.Unparsed
+		for i := range b.events {
+			if s.Repeated(b.hashes[i]) {
+				s.Lines.Repeated++
+				continue
+			}
+			s.Add(&b.events[i])
+		}
+		for _, l := range b.unparsed {
+			unparsed.Write(l)
+			unparsed.WriteByte('\n')
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if unparsed != nil {
+		if err := unparsed.Flush(); err != nil {
+			return fmt.Errorf("--unparsed: %w", err)
+		}
+	}
+	s.Finish()
+	r := s.Report(c.Top)
+	log.Debugf("lines %+v", r.Lines)
+	switch {
+	case c.JSON:
+		return writeJSON(out, r)
+	case c.CSV != "":
+		return writeCSV(out, r, c.CSV)
+	case c.HTML:
+		return writeHTML(out, r)
+	}
+	return writeText(out, r)
+}
+
+// inputs names what to read: the files, or stdin.
+func inputs(files []string, p *maillog.Parser) ([]*input, error) {
+	var ins []*input
+	for _, f := range files {
+		if f == "-" {
+			ins = append(ins, &input{name: "stdin", whole: true})
+			continue
+		}
+		in := &input{name: f, path: f, whole: true}
+		_, t, err := head(in, p)
+		if err != nil {
+			return nil, err
+		}
+		in.first = t
+		ins = append(ins, in)
+	}
+	orderInputs(ins)
+	return ins, nil
+}

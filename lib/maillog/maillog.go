@@ -1,0 +1,307 @@
+// Package maillog turns one line of a mail log into an Event: Postfix,
+// sendmail and qmail lines (syslog or multilog) and mf-bridge decision records.
+package maillog
+
+import (
+	"bytes"
+	"time"
+)
+
+// Kind is what a line says happened.
+type Kind uint8
+
+const (
+	None          Kind = iota
+	Received           // a message entered the queue: from a client (Client) or a local submission
+	Queued             // the queue manager took a message: sender (From) and Size
+	Delivered          // one recipient delivered (Addr), with Relay, Delay, Reason
+	Forwarded          // one recipient delivered by forwarding it to another address
+	Deferred           // one delivery attempt failed temporarily
+	Bounced            // one recipient failed permanently
+	Rejected           // refused during SMTP or by header/body checks or a milter
+	RejectWarning      // a restriction in warn mode that would have rejected
+	Held               // put on hold
+	Discarded          // accepted and thrown away
+	Removed            // the message left the queue
+	Start              // qmail: delivery Ref of message QID to Addr begins
+	Verdict            // an mf-bridge decision record (Record)
+)
+
+var kindNames = [...]string{"none", "received", "queued", "delivered", "forwarded", "deferred", "bounced", "rejected", "reject-warning", "held", "discarded", "removed", "start", "verdict"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "kind?"
+}
+
+// MTA names the software that wrote a line.
+type MTA uint8
+
+const (
+	Postfix MTA = iota + 1
+	Sendmail
+	Qmail
+	Bridge
+)
+
+func (m MTA) String() string {
+	switch m {
+	case Postfix:
+		return "postfix"
+	case Sendmail:
+		return "sendmail"
+	case Qmail:
+		return "qmail"
+	case Bridge:
+		return "mf"
+	}
+	return "unknown"
+}
+
+// Event is what one line reports. Byte fields point into the line: they
+// are valid as long as the line's buffer is, and cost no allocation.
+type Event struct {
+	Time   time.Time
+	Kind   Kind
+	MTA    MTA
+	Host   []byte // the machine that logged the line, for joining queue ids
+	QID    []byte // queue id (qmail: message number)
+	Client []byte // SMTP client "name[addr]", or "pickup"/"local" for local submission
+	From   []byte // envelope sender
+	Addr   []byte // recipient
+	Relay  []byte // where a delivery went
+	Reason []byte // reply or status text of a delivery, reject reason
+	Class  []byte // reject: the restriction that fired ("Relay access denied", "blocked using zen.example")
+	Next   []byte // queued-as id of a hand-off to a local content filter
+	Ref    []byte // qmail delivery number
+	Size   int64  // message bytes, -1 when the line does not say
+	N      int    // recipients the line stands for: sendmail lists several in one to=
+	Delay  float64
+	Record *Record // Verdict only
+
+	// Sendmail logs "<x@y>... User unknown" both for a recipient it
+	// refuses at RCPT and as the reason of a failed delivery; only a
+	// message not yet queued can have been refused.
+	UnlessQueued bool
+}
+
+func (e *Event) reset() {
+	*e = Event{Size: -1, Delay: -1, N: 1}
+}
+
+// Result classifies a line.
+type Result uint8
+
+const (
+	Unparsed Result = iota // no log format understood, or a mail line cut short
+	Foreign                // a log line of a program that is not a mail transport
+	Known                  // a mail line with nothing to count (connect, warning, ...)
+	HasEvent               // ev holds an event
+)
+
+// Parser reads lines. The zero value is not ready: use NewParser.
+type Parser struct {
+	loc *time.Location
+	now time.Time
+
+	lastStamp [15]byte // classic syslog time of the last line, and its value
+	lastTime  time.Time
+
+	skip [Bridge + 1]bool
+}
+
+// Only makes lines of other MTAs Foreign before their messages are read.
+func (p *Parser) Only(ms ...MTA) {
+	for m := range p.skip {
+		p.skip[m] = true
+	}
+	for _, m := range ms {
+		p.skip[m] = false
+	}
+}
+
+// NewParser reads times without a zone in loc; classic syslog lines,
+// which carry no year, get the year that puts them not after now
+// (with a day's grace for clocks that disagree).
+func NewParser(loc *time.Location, now time.Time) *Parser {
+	return &Parser{loc: loc, now: now}
+}
+
+// Parse reads one line (without its newline) into ev.
+func (p *Parser) Parse(line []byte, ev *Event) Result {
+	// ev is reset only for lines of a mail program: clearing it for every
+	// line of a long log costs more than reading most of them.
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if len(line) == 0 {
+		return Unparsed
+	}
+	var h header
+	switch line[0] {
+	case '{':
+		if bytes.Contains(line, []byte(`"__REALTIME_TIMESTAMP"`)) {
+			var ok bool
+			if h, ok = journal(line); !ok {
+				return Unparsed
+			}
+			break
+		}
+		if p.skip[Bridge] {
+			return Foreign
+		}
+		ev.reset()
+		return parseRecord(line, ev)
+	case '@':
+		if p.skip[Qmail] {
+			return Foreign
+		}
+		t, rest, ok := tai64n(line)
+		if !ok {
+			return Unparsed
+		}
+		ev.reset()
+		ev.Time = t
+		return parseQmail(rest, ev)
+	default:
+		var ok bool
+		if h, ok = p.header(line); !ok {
+			return Unparsed
+		}
+	}
+	var r Result
+	switch {
+	case hasPrefix(h.prog, "postfix") && !p.skip[Postfix]:
+		ev.reset()
+		r = parsePostfix(h.prog, h.msg, ev)
+	case isSendmail(h.prog) && !p.skip[Sendmail]:
+		ev.reset()
+		r = parseSendmail(h.msg, ev)
+	case isQmail(h.prog) && !p.skip[Qmail]:
+		ev.reset()
+		r = parseQmailSyslog(h.prog, h.msg, ev)
+	case string(h.prog) == "mf-bridge" && !p.skip[Bridge]:
+		ev.reset()
+		if len(h.msg) > 0 && h.msg[0] == '{' {
+			r = parseRecord(h.msg, ev)
+		} else {
+			r = Known
+		}
+	default:
+		return Foreign
+	}
+	if r == HasEvent && ev.Time.IsZero() {
+		var ok bool
+		if ev.Time, ok = p.stamp(h); !ok {
+			return Unparsed
+		}
+	}
+	if r == HasEvent && ev.Host == nil {
+		ev.Host = h.host
+	}
+	return r
+}
+
+func isSendmail(prog []byte) bool {
+	switch string(prog) {
+	case "sendmail", "sm-mta", "sm-msp-queue", "sm-msp":
+		return true
+	}
+	return false
+}
+
+func isQmail(prog []byte) bool {
+	switch string(prog) {
+	case "qmail", "qmail-send", "qmail-smtpd", "rblsmtpd", "tcpserver", "splogger":
+		return true
+	}
+	return false
+}
+
+func hasPrefix(b []byte, s string) bool { return len(b) >= len(s) && string(b[:len(s)]) == s }
+
+// after returns what follows the first key in b, and whether key occurs.
+func after(b []byte, key string) ([]byte, bool) {
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return nil, false
+	}
+	return b[i+len(key):], true
+}
+
+// upto cuts b at the first c (all of b when there is none).
+func upto(b []byte, c byte) []byte {
+	if i := bytes.IndexByte(b, c); i >= 0 {
+		return b[:i]
+	}
+	return b
+}
+
+// value returns the text after key up to the byte end.
+func value(b []byte, key string, end byte) ([]byte, bool) {
+	v, ok := after(b, key)
+	if !ok {
+		return nil, false
+	}
+	return upto(v, end), true
+}
+
+// number reads a leading decimal integer.
+func number(b []byte) (int64, bool) {
+	var n int64
+	i := 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9' && i < 18; i++ {
+		n = n*10 + int64(b[i]-'0')
+	}
+	return n, i > 0
+}
+
+// seconds reads "12", "0.5" or "46621.3".
+func seconds(b []byte) (float64, bool) {
+	n, ok := number(b)
+	if !ok {
+		return 0, false
+	}
+	f := float64(n)
+	i := bytes.IndexFunc(b, func(r rune) bool { return r < '0' || r > '9' })
+	if i >= 0 && b[i] == '.' {
+		scale := 0.1
+		for _, c := range b[i+1:] {
+			if c < '0' || c > '9' {
+				break
+			}
+			f += float64(c-'0') * scale
+			scale /= 10
+		}
+	}
+	return f, true
+}
+
+// Domain is the part of an address after the last @, or the whole address
+// when it has none.
+func Domain(addr []byte) []byte {
+	if i := bytes.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[i+1:]
+	}
+	return addr
+}
+
+// ClientHost is the host part of "name[addr]": the name unless it is
+// "unknown", then the address.
+func ClientHost(c []byte) []byte {
+	c = bytes.TrimSpace(c)
+	if i := bytes.LastIndexByte(c, '@'); i >= 0 { // sendmail's "user@host" of a local submission
+		c = c[i+1:]
+	}
+	i := bytes.IndexByte(c, '[')
+	if i < 0 {
+		return c
+	}
+	name := bytes.TrimSpace(c[:i])
+	if len(name) == 0 || string(name) == "unknown" {
+		return upto(c[i+1:], ']')
+	}
+	return name
+}

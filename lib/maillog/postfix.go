@@ -1,0 +1,265 @@
+package maillog
+
+import (
+	"bytes"
+)
+
+// parsePostfix reads the message of a line logged by a Postfix daemon
+// (prog "postfix/smtpd", "postfix/smtps/smtpd", "postfix-out/smtp", ...).
+func parsePostfix(prog, msg []byte, ev *Event) Result {
+	ev.MTA = Postfix
+	daemon := prog
+	if i := bytes.LastIndexByte(prog, '/'); i >= 0 {
+		daemon = prog[i+1:]
+	}
+	qid, rest, ok := postfixQID(msg)
+	if !ok {
+		return Known // connect from, statistics, warnings without a queue id
+	}
+	if string(qid) != "NOQUEUE" {
+		ev.QID = qid
+	}
+	switch {
+	case hasPrefix(rest, "client="):
+		ev.Kind = Received
+		c := rest[len("client="):]
+		ev.Client = upto(c, ',')
+		// smtpd logs the content filter's XFORWARD IDENT: this receipt
+		// is the same message coming back.
+		if o, ok := value(c, "orig_queue_id=", ','); ok {
+			ev.Next = o
+		}
+		return HasEvent
+	case string(daemon) == "pickup" && (hasPrefix(rest, "uid=") || hasPrefix(rest, "sender=")):
+		ev.Kind = Received
+		ev.Client = []byte("pickup")
+		ev.From, _ = value(rest, "from=<", '>')
+		return HasEvent
+	case hasPrefix(rest, "from=<"):
+		sz, ok := value(rest, "size=", ',')
+		if !ok {
+			return Known // "from=<>, status=expired, returned to sender"
+		}
+		ev.Kind = Queued
+		ev.From = upto(rest[len("from=<"):], '>')
+		ev.Size, _ = number(sz)
+		return HasEvent
+	case hasPrefix(rest, "to=<"):
+		return postfixDelivery(rest, ev)
+	case string(rest) == "removed":
+		ev.Kind = Removed
+		return HasEvent
+	}
+	kind, body := rejectKind(rest)
+	if kind == None {
+		return Known
+	}
+	ev.Kind = kind
+	if string(daemon) == "cleanup" {
+		return cleanupReject(body, ev)
+	}
+	r := smtpdReject(body, ev)
+	if hasPrefix(rest, "milter-") {
+		ev.Class = []byte("milter")
+	}
+	return r
+}
+
+// postfixQID splits "QID: rest"; queue ids are letters and digits.
+func postfixQID(msg []byte) (qid, rest []byte, ok bool) {
+	i := 0
+	for i < len(msg) && i < 32 && (msg[i] >= '0' && msg[i] <= '9' || msg[i] >= 'A' && msg[i] <= 'Z' || msg[i] >= 'a' && msg[i] <= 'z') {
+		i++
+	}
+	if i < 5 || i+2 > len(msg) || msg[i] != ':' || msg[i+1] != ' ' {
+		return nil, nil, false
+	}
+	return msg[:i], msg[i+2:], true
+}
+
+func rejectKind(rest []byte) (Kind, []byte) {
+	for _, k := range [...]struct {
+		prefix string
+		kind   Kind
+	}{
+		{"reject: ", Rejected}, {"milter-reject: ", Rejected},
+		{"reject_warning: ", RejectWarning}, {"warning: header ", RejectWarning}, {"warning: body ", RejectWarning},
+		{"hold: ", Held}, {"milter-hold: ", Held},
+		{"discard: ", Discarded}, {"milter-discard: ", Discarded},
+	} {
+		if hasPrefix(rest, k.prefix) {
+			b := rest[len(k.prefix):]
+			if k.prefix[0] == 'w' { // keep "header"/"body"
+				b = rest[len("warning: "):]
+			}
+			return k.kind, b
+		}
+	}
+	return None, nil
+}
+
+func postfixDelivery(rest []byte, ev *Event) Result {
+	ev.Addr = upto(rest[len("to=<"):], '>')
+	st, ok := after(rest, ", status=")
+	if !ok {
+		return Unparsed
+	}
+	ev.Relay, _ = value(rest, "relay=", ',')
+	if d, ok := value(rest, " delay=", ','); ok {
+		ev.Delay, _ = seconds(d)
+	}
+	status := upto(st, ' ')
+	if i := bytes.IndexByte(st, '('); i >= 0 {
+		r := st[i+1:]
+		if j := bytes.LastIndexByte(r, ')'); j >= 0 {
+			r = r[:j]
+		}
+		ev.Reason = r
+	}
+	switch string(status) {
+	case "sent":
+		ev.Kind = Delivered
+		if bytes.Contains(ev.Reason, []byte("forwarded as ")) {
+			ev.Kind = Forwarded
+		} else if loopback(ev.Relay) {
+			ev.Next = queuedAs(ev.Reason)
+		}
+	case "deferred":
+		ev.Kind = Deferred
+	case "bounced":
+		ev.Kind = Bounced
+	default:
+		return Known // deliverable, undeliverable: address probes
+	}
+	return HasEvent
+}
+
+// loopback reports whether a relay "name[addr]:port" is on this machine.
+func loopback(relay []byte) bool {
+	return bytes.Contains(relay, []byte("[127.")) || bytes.Contains(relay, []byte("[::1]")) || bytes.Contains(relay, []byte("[ipv6:::1]"))
+}
+
+// queuedAs finds the queue id in "250 2.0.0 Ok: queued as 3F1B2C" or
+// amavis's "... 250 2.0.0 Ok, id=..., from MTA([127.0.0.1]:10025): 250 2.0.0 Ok: queued as 3F1B2C".
+//
+// sendmail says "5AMA05b0000111 Message accepted for delivery".
+func queuedAs(reason []byte) []byte {
+	id := reason
+	if i := bytes.LastIndex(reason, []byte("queued as ")); i >= 0 {
+		id = reason[i+len("queued as "):]
+	} else if j := bytes.Index(reason, []byte(" Message accepted for delivery")); j > 0 {
+		id = reason[bytes.LastIndexAny(reason[:j], " (")+1 : j]
+	} else {
+		return nil
+	}
+	n := 0
+	for n < len(id) && (id[n] >= '0' && id[n] <= '9' || id[n] >= 'A' && id[n] <= 'Z' || id[n] >= 'a' && id[n] <= 'z') {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	return id[:n]
+}
+
+// smtpdReject reads "RCPT from name[addr]: 554 5.7.1 <x@y>: Relay access
+// denied; from=<a> to=<b> proto=ESMTP helo=<h>" (smtpd, postscreen,
+// milters at SMTP time).
+func smtpdReject(b []byte, ev *Event) Result {
+	i := bytes.Index(b, []byte(" from "))
+	if i < 0 {
+		return Unparsed
+	}
+	stage, c := b[:i], b[i+len(" from "):]
+	j := bytes.IndexByte(c, ']')
+	if j < 0 {
+		j = 0
+	}
+	k := bytes.Index(c[j:], []byte(": "))
+	if k < 0 {
+		return Unparsed
+	}
+	ev.Client = c[:j+k]
+	if j > 0 {
+		ev.Client = c[:j+1]
+	}
+	reply := c[j+k+2:]
+	if f, ok := value(reply, "from=<", '>'); ok {
+		ev.From = f
+	}
+	if t, ok := value(reply, "to=<", '>'); ok {
+		ev.Addr = t
+	}
+	if e := bytes.Index(reply, []byte("; from=<")); e >= 0 {
+		reply = reply[:e]
+	}
+	ev.Reason = replyText(reply)
+	ev.Class = restriction(ev.Reason)
+	if string(stage) == "END-OF-MESSAGE" {
+		ev.Class = []byte("milter")
+	}
+	return HasEvent
+}
+
+// cleanupReject reads header/body checks, "header Subject: x from
+// name[addr]; from=<a> to=<b> proto=SMTP helo=<h>: 5.7.1 text", and
+// milter decisions, "END-OF-MESSAGE from name[addr]: 5.7.1 text; from=<a> ...".
+func cleanupReject(b []byte, ev *Event) Result {
+	what := upto(b, ' ')
+	switch string(what) {
+	case "header", "body":
+		ev.Class = []byte(string(what) + "_checks")
+		i := bytes.LastIndex(b, []byte("; from=<"))
+		if i < 0 {
+			return Unparsed
+		}
+		tail := b[i:]
+		ev.From, _ = value(tail, "from=<", '>')
+		ev.Addr, _ = value(tail, "to=<", '>')
+		if f := bytes.LastIndex(b[:i], []byte(" from ")); f >= 0 {
+			ev.Client = b[f+len(" from ") : i]
+		}
+		if k := bytes.Index(tail, []byte(">: ")); k >= 0 {
+			ev.Reason = replyText(tail[k+3:])
+		} else {
+			ev.Reason = b[:i]
+		}
+		return HasEvent
+	}
+	if smtpdReject(b, ev) != HasEvent {
+		return Unparsed
+	}
+	ev.Class = []byte("milter")
+	return HasEvent
+}
+
+// replyText drops the SMTP code, the enhanced status code and a leading
+// "<address>: " from a reply.
+func replyText(r []byte) []byte {
+	if len(r) > 4 && r[0] >= '2' && r[0] <= '5' && r[3] == ' ' {
+		r = r[4:]
+	}
+	if len(r) > 6 && (r[0] == '4' || r[0] == '5' || r[0] == '2') && r[1] == '.' {
+		if i := bytes.IndexByte(r, ' '); i > 0 {
+			r = r[i+1:]
+		}
+	}
+	if len(r) > 0 && r[0] == '<' {
+		if i := bytes.Index(r, []byte(">: ")); i > 0 {
+			r = r[i+3:]
+		}
+	}
+	return r
+}
+
+// restriction names the kind of a reject reason: "Relay access denied",
+// "Recipient address rejected", "blocked using zen.spamhaus.org".
+func restriction(reason []byte) []byte {
+	if i := bytes.Index(reason, []byte("blocked using ")); i >= 0 {
+		return upto(upto(reason[i:], ';'), ',')
+	}
+	if i := bytes.IndexAny(reason, ":;,("); i > 0 {
+		return bytes.TrimSpace(reason[:i])
+	}
+	return reason
+}

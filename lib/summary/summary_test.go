@@ -1,0 +1,136 @@
+package summary
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"mf/lib/maillog"
+)
+
+var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+func ev(kind maillog.Kind, qid string, sec int, f func(*maillog.Event)) *maillog.Event {
+	e := &maillog.Event{Kind: kind, MTA: maillog.Postfix, Host: []byte("mx"), QID: []byte(qid), Time: t0.Add(time.Duration(sec) * time.Second), Size: -1, Delay: -1, N: 1}
+	if f != nil {
+		f(e)
+	}
+	return e
+}
+
+func total(t *testing.T, s *Summary, name string) int64 {
+	t.Helper()
+	s.Finish()
+	for _, kv := range s.Report(0).Totals.list() {
+		if kv.k == name {
+			return kv.v
+		}
+	}
+	t.Fatalf("no total %s", name)
+	return 0
+}
+
+// A content filter's re-injection is one message, whichever of the two
+// lines that tie them comes first.
+func TestReinjection(t *testing.T) {
+	for _, order := range []string{"receipt first", "hand-off first"} {
+		s := New(Options{Loc: time.UTC})
+		recvA := ev(maillog.Received, "A", 0, func(e *maillog.Event) { e.Client = []byte("mail.example.org[192.0.2.7]") })
+		queueA := ev(maillog.Queued, "A", 0, func(e *maillog.Event) { e.Size, e.From = 1000, []byte("a@example.org") })
+		handoff := ev(maillog.Delivered, "A", 1, func(e *maillog.Event) { e.Addr, e.Next = []byte("b@example.com"), []byte("B") })
+		recvB := ev(maillog.Received, "B", 1, func(e *maillog.Event) { e.Client = []byte("localhost[127.0.0.1]") })
+		queueB := ev(maillog.Queued, "B", 1, func(e *maillog.Event) { e.Size, e.From = 1200, []byte("a@example.org") })
+		sent := ev(maillog.Delivered, "B", 2, func(e *maillog.Event) { e.Addr = []byte("b@example.com") })
+		evs := []*maillog.Event{recvA, queueA, recvB, queueB, handoff, sent}
+		if order == "hand-off first" {
+			evs = []*maillog.Event{recvA, queueA, handoff, recvB, queueB, sent}
+		}
+		for _, e := range evs {
+			s.Add(e)
+		}
+		s.Finish()
+		r := s.Report(0).Totals
+		if r.Received != 1 || r.Delivered != 1 || r.Filtered != 1 || r.BytesReceived != 1000 || r.BytesDelivered != 1200 {
+			t.Errorf("%s: %+v", order, r)
+		}
+	}
+}
+
+func TestTableBound(t *testing.T) {
+	s := New(Options{Loc: time.UTC, MaxKeys: 10})
+	for i := range 100 {
+		s.Add(ev(maillog.Rejected, "", i, func(e *maillog.Event) {
+			e.Reason = fmt.Appendf(nil, "reason %d", i)
+			e.Class = []byte("x")
+		}))
+	}
+	s.Finish()
+	r := s.Report(0)
+	tb, _ := r.Table("reject-reasons")
+	if len(tb.Rows) != 11 || tb.Rows[0][1] != other || tb.Rows[0][0] != int64(90) {
+		t.Errorf("rows %d, first %v", len(tb.Rows), tb.Rows[0])
+	}
+	if r.Totals.Rejected != 100 {
+		t.Errorf("rejected %d", r.Totals.Rejected)
+	}
+}
+
+// Messages never removed (sendmail logs no removal) are let go in
+// generations; their receipts are still counted, once.
+func TestMessageBound(t *testing.T) {
+	s := New(Options{Loc: time.UTC, MaxMessages: 100})
+	for i := range 1000 {
+		s.Add(ev(maillog.Received, fmt.Sprint("Q", i), i, func(e *maillog.Event) { e.Size = 10 }))
+	}
+	if n := len(s.cur) + len(s.old); n > 100 {
+		t.Errorf("%d messages followed, bound 100", n)
+	}
+	if got := total(t, s, "received"); got != 1000 {
+		t.Errorf("received %d", got)
+	}
+	if s.Lines.Evicted == 0 {
+		t.Error("nothing let go")
+	}
+}
+
+func TestRepeated(t *testing.T) {
+	s := New(Options{MaxLines: 4})
+	for i := range 10 {
+		if s.Repeated(uint64(i)) {
+			t.Fatalf("%d new, called repeated", i)
+		}
+	}
+	if !s.Repeated(9) || !s.Repeated(8) {
+		t.Error("recent lines not remembered")
+	}
+	if len(s.seen[0])+len(s.seen[1]) > 4 {
+		t.Error("more lines remembered than the bound")
+	}
+}
+
+func TestSince(t *testing.T) {
+	s := New(Options{Loc: time.UTC, Since: t0.Add(time.Hour)})
+	s.Add(ev(maillog.Received, "A", 0, nil)) // before: not counted
+	s.Add(ev(maillog.Queued, "A", 0, func(e *maillog.Event) { e.Size = 500 }))
+	s.Add(ev(maillog.Delivered, "A", 3700, func(e *maillog.Event) { e.Addr = []byte("x@y") }))
+	s.Finish()
+	r := s.Report(0).Totals
+	if r.Received != 0 || r.Delivered != 1 || r.BytesDelivered != 500 {
+		t.Errorf("%+v", r)
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	var h hist
+	for i := 1; i <= 100; i++ {
+		h.add(float64(i))
+	}
+	for q, want := range map[float64]float64{.5: 50, .9: 90, .99: 99} {
+		if got := h.quantile(q); got < want*0.97 || got > want*1.03 {
+			t.Errorf("q%v = %v, want %v within 3%%", q, got, want)
+		}
+	}
+	if h.quantile(1) != 100 {
+		t.Errorf("max %v", h.quantile(1))
+	}
+}

@@ -1,0 +1,122 @@
+package summary
+
+import (
+	"math"
+	"sort"
+)
+
+// other is the key that stands for every key past a table's bound.
+const other = "(other)"
+
+type row struct {
+	n, bytes, defers int64
+	sum, max         float64 // delays, seconds
+	delays           int64   // deliveries with a known delay
+}
+
+func (r *row) count(bytes int64) { r.n++; r.bytes += bytes }
+
+func (r *row) delay(d float64) {
+	r.sum += d
+	r.delays++
+	r.max = math.Max(r.max, d)
+}
+
+// table counts per key, up to max keys; later keys share one row, so a
+// flood of distinct senders costs a bounded amount of memory.
+type table struct {
+	max  int
+	rows map[string]*row
+	full bool
+}
+
+func newTable(max int) *table { return &table{max: max, rows: map[string]*row{}} }
+
+func (t *table) add(k string) *row {
+	if r, ok := t.rows[k]; ok {
+		return r
+	}
+	if len(t.rows) >= t.max {
+		t.full = true
+		k = other
+		if r, ok := t.rows[k]; ok {
+			return r
+		}
+	}
+	r := &row{}
+	t.rows[k] = r
+	return r
+}
+
+// distinct is the number of keys, exact unless the table filled up.
+func (t *table) distinct() int {
+	if _, ok := t.rows[other]; ok {
+		return len(t.rows) - 1
+	}
+	return len(t.rows)
+}
+
+type keyed struct {
+	k string
+	*row
+}
+
+// top returns the rows in descending order of by, then by key, the first
+// n of them (all for n <= 0).
+func (t *table) top(n int, by func(*row) float64) []keyed {
+	out := make([]keyed, 0, len(t.rows))
+	for k, r := range t.rows {
+		out = append(out, keyed{k, r})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := by(out[i].row), by(out[j].row)
+		if a != b {
+			return a > b
+		}
+		return out[i].k < out[j].k
+	})
+	if n > 0 && len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+// hist is a histogram of delays in buckets 2% wide, enough for
+// percentiles whatever the number of deliveries.
+type hist struct {
+	b   map[int]int64
+	n   int64
+	max float64
+}
+
+const histBase = 1.02
+
+func (h *hist) add(d float64) {
+	if h.b == nil {
+		h.b = map[int]int64{}
+	}
+	h.b[int(math.Log(d+1)/math.Log(histBase))]++
+	h.n++
+	h.max = math.Max(h.max, d)
+}
+
+// quantile returns the upper edge of the bucket holding quantile q.
+func (h *hist) quantile(q float64) float64 {
+	if h.n == 0 {
+		return 0
+	}
+	keys := make([]int, 0, len(h.b))
+	for k := range h.b {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	want := int64(math.Ceil(q * float64(h.n)))
+	var acc int64
+	for _, k := range keys {
+		acc += h.b[k]
+		if acc >= want {
+			return math.Min(math.Pow(histBase, float64(k+1))-1, h.max)
+		}
+	}
+	return h.max
+}
