@@ -162,6 +162,13 @@ check_grep 'decision log: the failed stage' "$tmp/decisions.log" '"name":"slow",
 check_grep 'decision log: queue ids' "$tmp/decisions.log" '"queue_id":"[0-9A-F]+"'
 check 'decision log: every line is JSON' "while read -r l; do printf '%s' \"\$l\" | grep -q '^{.*}\$' || exit 1; done <$tmp/decisions.log"
 
+# mf-stat reads what this run left: Postfix's log and the decision log.
+mf-stat --json "$tmp/pf/maillog" "$tmp/decisions.log" >"$tmp/stat.json" 2>"$tmp/stat.err"
+check_out 'mf-stat counts one decision per decision-log line' "\"decisions\": $(wc -l <"$tmp/decisions.log")," "grep '\"decisions\":' $tmp/stat.json | tr -d ' '| sed 's/:/: /'"
+check_out 'mf-stat counts the deliveries in the Maildir' "\"delivered\": $(pf_delivered)," "grep '\"delivered\":' $tmp/stat.json | head -1 | tr -d ' ' | sed 's/:/: /'"
+check_out '... the held message' '"held": 1,' "grep '\"held\":' $tmp/stat.json | tr -d ' ' | sed 's/:/: /'"
+check_out '... and the discarded one' '"discarded": 1,' "grep '\"discarded\":' $tmp/stat.json | tr -d ' ' | sed 's/:/: /'"
+
 # SIGTERM while a message is under way: no new connections, the message
 # finishes and is delivered, then the bridge exits 0.
 n=$(pf_delivered)
