@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mf/lib/chain"
+	"mf/lib/decision"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
@@ -24,39 +25,10 @@ type record struct {
 	verdict verdict.Verdict
 }
 
-// The decision record's JSON form, documented in mf-bridge(8).
-type recordJSON struct {
-	Time       string      `json:"time"`
-	Host       string      `json:"host,omitempty"`
-	QueueID    string      `json:"queue_id,omitempty"`
-	Phase      string      `json:"phase"`
-	ClientAddr string      `json:"client_addr,omitempty"`
-	ClientName string      `json:"client_name,omitempty"`
-	Helo       string      `json:"helo,omitempty"`
-	AuthUser   string      `json:"auth_user,omitempty"`
-	MailFrom   *string     `json:"mail_from,omitempty"`
-	Rcpts      []string    `json:"rcpts,omitempty"`
-	Size       int64       `json:"size,omitempty"`
-	Stages     []stageJSON `json:"stages,omitempty"`
-	Action     string      `json:"action"`
-	Reply      string      `json:"reply,omitempty"`
-	MS         float64     `json:"ms"`
-}
-
-type stageJSON struct {
-	Name   string  `json:"name"`
-	Phase  string  `json:"phase"`
-	Action string  `json:"action"`
-	Exit   int     `json:"exit"`
-	MS     float64 `json:"ms"`
-	Reply  string  `json:"reply,omitempty"`
-	Error  string  `json:"error,omitempty"`
-}
-
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func (r *record) json(host string, now time.Time) recordJSON {
-	j := recordJSON{
+func (r *record) json(host string, now time.Time) decision.Record {
+	j := decision.Record{
 		Time: now.UTC().Format("2006-01-02T15:04:05.000000Z07:00"), Host: host,
 		QueueID: r.env.QueueID, Phase: r.phase,
 		ClientAddr: r.env.ClientAddr, ClientName: r.env.ClientName, Helo: r.env.Helo,
@@ -71,7 +43,7 @@ func (r *record) json(host string, now time.Time) recordJSON {
 		j.Reply = replyOf(r.verdict)
 	}
 	for _, res := range r.results {
-		s := stageJSON{Name: res.Stage.Name, Phase: res.Phase, Action: res.Verdict.Action.String(), Exit: res.Exit, MS: ms(res.Duration)}
+		s := decision.Stage{Name: res.Stage.Name, Phase: res.Phase, Action: res.Verdict.Action.String(), Exit: res.Exit, MS: ms(res.Duration)}
 		if refused(res.Verdict) {
 			s.Reply = res.Verdict.Reply.String()
 		}

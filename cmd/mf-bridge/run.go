@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -108,30 +107,11 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			code = verdict.ExitError
 		}
 	}()
-	c, res, err := parse(args, stdout, stderr, lookupEnv)
-	var exit config.Exit
-	if errors.As(err, &exit) {
-		if exit != 0 {
-			return verdict.ExitError
-		}
-		return 0
-	}
-	if err != nil {
-		log.Errorf("%v (see mf-bridge --help)", err)
-		return verdict.ExitError
-	}
-	log.SetVerbose(c.Verbose)
-	if c.Syslog {
-		if err := log.OpenSyslog(); err != nil {
-			log.Warnf("%v", err)
-		}
-		defer log.Close()
-	}
-	if c.PrintConfig {
-		if err := res.Print(stdout); err != nil {
-			return verdict.ExitError
-		}
-		return 0
+	c := &cli{}
+	res, code, done := config.Start(c, &c.Globals, log, "mf-bridge", "bridge", description, args, stdout, stderr, lookupEnv)
+	defer log.Close()
+	if done {
+		return code
 	}
 	b := &bridge{cfg: c, log: log, stdout: stdout}
 	ch, err := newChain(c, res, lookupEnv)

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,33 +52,14 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		}
 	}()
 	var c cli
-	res, err := config.Parse(&c, "mf-lists", "lists", description, args, stdout, stderr, lookupEnv)
-	var exit config.Exit
-	if errors.As(err, &exit) {
-		if exit != 0 {
-			return verdict.ExitError
-		}
-		return 0
-	}
-	if err != nil {
-		log.Errorf("%v (see mf-lists --help)", err)
-		return verdict.ExitError
-	}
-	log.SetVerbose(c.Verbose)
-	if c.Syslog {
-		if err := log.OpenSyslog(); err != nil {
-			log.Warnf("%v", err)
-		}
-		defer log.Close()
-	}
-	if c.PrintConfig {
-		if err := res.Print(stdout); err != nil {
-			return verdict.ExitError
-		}
-		return 0
+	res, code, done := config.Start(&c, &c.Globals, log, "mf-lists", "lists", description, args, stdout, stderr, lookupEnv)
+	defer log.Close()
+	if done {
+		return code
 	}
 	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
 	out := bufio.NewWriterSize(stdout, 64<<10)
+	var err error
 	switch res.Ctx.Command() {
 	case "check":
 		code, err = check(&c, stdin, out, getenv, log)

@@ -56,30 +56,10 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		}
 	}()
 	var c cli
-	res, err := config.Parse(&c, "mf-stat", "stat", description, args, stdout, stderr, lookupEnv)
-	var exit config.Exit
-	if errors.As(err, &exit) {
-		if exit != 0 {
-			return verdict.ExitError
-		}
-		return 0
-	}
-	if err != nil {
-		log.Errorf("%v (see mf-stat --help)", err)
-		return verdict.ExitError
-	}
-	log.SetVerbose(c.Verbose)
-	if c.Syslog {
-		if err := log.OpenSyslog(); err != nil {
-			log.Warnf("%v", err)
-		}
-		defer log.Close()
-	}
-	if c.PrintConfig {
-		if err := res.Print(stdout); err != nil {
-			return verdict.ExitError
-		}
-		return 0
+	_, code, done := config.Start(&c, &c.Globals, log, "mf-stat", "stat", description, args, stdout, stderr, lookupEnv)
+	defer log.Close()
+	if done {
+		return code
 	}
 	var out bytes.Buffer
 	st, err := stat(ctx, &c, stdin, &out, log)
