@@ -47,6 +47,13 @@ check_grep '... and DATA is not reached' "$tmp/out" '^data: not reached, every r
 printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Mail-From: <saved@example.org>\nMf-Rcpt-To: <kept@example.com>\n\nSubject: saved\n\nbody\n' >"$tmp/saved.stream"
 run "$bt $tmp/saved.stream"
 check_grep 'test: a saved stream gives the envelope' "$tmp/out" '^  add header X-Checked: saved@example.org for kept@example.com$'
+printf 'Mf-Stream: 1\nMf-Stage: rcpt\nMf-Mail-From: <a@example.org>\nMf-Rcpt-To: <nobody@example.com>\n\n' >"$tmp/rcpt.stream"
+check_out 'test: a saved stream of the rcpt phase is replayed up to RCPT' "connect (no address) [unknown]: continue
+helo (none): continue
+mail <a@example.org>: continue
+rcpt <nobody@example.com>: reject 550 5.1.1 Unknown user
+  stage rcpt: reject 550 5.1.1 Unknown user (exit 1)" "$bt $tmp/rcpt.stream"
+check_exit '... and exits with its verdict' 100 "$bt $tmp/rcpt.stream"
 check_exit 'test: a message whose header does not parse is an error' 75 "printf 'no colon\n\nbody\n' | $bt --from a@example.org --rcpt b@example.com"
 check_grep '... saying why' "$tmp/err" 'input: message header: .*malformed'
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"mf/lib/chain"
@@ -72,12 +73,15 @@ func (b *bridge) test(ctx context.Context, stdin io.Reader, stdout io.Writer, lo
 	final := func(r *Reply) int {
 		return r.Verdict.ExitCode()
 	}
+	// A saved stream of an earlier phase is replayed up to that phase.
+	last := slices.Index(stream.Stages, s.Env.Stage)
+	upTo := func(phase string) bool { return slices.Index(stream.Stages, phase) >= last }
 	client := env.ClientAddr
 	if client == "" {
 		client = "(no address)"
 	}
 	r := sess.Connect(ctx, env.ClientName, env.ClientAddr, nil)
-	if !show(fmt.Sprintf("connect %s [%s]", client, env.ClientName), r) {
+	if !show(fmt.Sprintf("connect %s [%s]", client, env.ClientName), r) || upTo("connect") {
 		return final(r), nil
 	}
 	r = sess.Helo(ctx, env.Helo, nil)
@@ -85,7 +89,7 @@ func (b *bridge) test(ctx context.Context, stdin io.Reader, stdout io.Writer, lo
 	if helo == "" {
 		helo = "(none)"
 	}
-	if !show("helo "+helo, r) {
+	if !show("helo "+helo, r) || upTo("helo") {
 		return final(r), nil
 	}
 	mailMacros := map[string]string{}
@@ -93,7 +97,7 @@ func (b *bridge) test(ctx context.Context, stdin io.Reader, stdout io.Writer, lo
 		mailMacros["{auth_authen}"] = env.AuthUser
 	}
 	r = sess.Mail(ctx, env.MailFrom, mailMacros)
-	if !show("mail <"+env.MailFrom+">", r) {
+	if !show("mail <"+env.MailFrom+">", r) || upTo("mail") {
 		return final(r), nil
 	}
 	var refusal *Reply
@@ -109,6 +113,12 @@ func (b *bridge) test(ctx context.Context, stdin io.Reader, stdout io.Writer, lo
 		default:
 			taken++
 		}
+	}
+	if upTo("rcpt") {
+		if refusal != nil && taken == 0 {
+			return final(refusal), nil
+		}
+		return final(r), nil
 	}
 	if len(env.Rcpts) > 0 && taken == 0 {
 		fmt.Fprintln(out, "data: not reached, every recipient was refused")
