@@ -156,3 +156,42 @@ printf '%s\n\n' "$env"
 		t.Errorf("%d stage runs recorded, want 8:\n%s", n, log)
 	}
 }
+
+// TestMilterBigBody: a replaced body larger than a milter packet goes in
+// pieces of at most 65535 bytes, after every other edit, nothing between.
+func TestMilterBigBody(t *testing.T) {
+	addr, _ := newTestBridge(t,
+		`upper data input=message output=message -- sed -e 's/^Subject: .*/Subject: changed/' -e 's/x/X/g'`,
+		`tag data input=message output=headers -- echo "X-Tag: 1"`,
+	)
+	s := dial(t, addr)
+	is(t, milter.ActContinue)(s.Conn("c.example", milter.FamilyInet, 25, "192.0.2.7"))
+	is(t, milter.ActContinue)(s.Mail("a@example.org", nil))
+	is(t, milter.ActContinue)(s.Rcpt("b@example.com", nil))
+	var h textproto.Header
+	h.Add("Subject", "big")
+	is(t, milter.ActContinue)(s.Header(h))
+	line := strings.Repeat("x", 99) + "\r\n"
+	mods, act, err := s.BodyReadFrom(strings.NewReader(strings.Repeat(line, 3000)))
+	is(t, milter.ActAccept)(act, err)
+	var body strings.Builder
+	pieces, edits := 0, 0
+	for _, m := range mods {
+		if m.Code != milter.ActReplBody {
+			if pieces > 0 {
+				t.Fatalf("edit %c after the body", m.Code)
+			}
+			edits++
+			continue
+		}
+		if len(m.Body) > 65535 {
+			t.Errorf("a body piece of %d bytes", len(m.Body))
+		}
+		pieces++
+		body.Write(m.Body)
+	}
+	want := strings.Repeat(strings.Repeat("X", 99)+"\n", 3000)
+	if edits != 2 || pieces != 5 || body.String() != want {
+		t.Errorf("%d edits, %d pieces, body of %d bytes (want 2 edits, 5 pieces, %d bytes)", edits, pieces, body.Len(), len(want))
+	}
+}
