@@ -83,12 +83,19 @@ func writeHTML(out *bytes.Buffer, r *summary.Report) error {
 // bars draws grouped bars: one group per row (labelled by column 0), one
 // bar per series.
 func bars(t summary.Table, ss []series) template.HTML {
-	const h, top, bottom = 180, 10, 40
+	const h, top = 180, 10
 	group := 8 * len(ss)
 	if group < 24 {
 		group = 24
 	}
-	w := 40 + len(t.Rows)*(group+6)
+	// Labels slant at 60 degrees; room below and to the right for the
+	// longest, at about 6.5 px a character of 11 px text.
+	longest := 0
+	for _, row := range t.Rows {
+		longest = max(longest, len(cell(row[0])))
+	}
+	bottom := 16 + longest*57/10
+	w := 40 + len(t.Rows)*(group+6) + longest*33/10
 	var maxv int64 = 1
 	for _, row := range t.Rows {
 		for _, s := range ss {
@@ -110,7 +117,7 @@ func bars(t summary.Table, ss []series) template.HTML {
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"><title>%s %s: %d</title></rect>`,
 				x+j*bw, h-bh, max(bw-1, 1), bh, s.Color, template.HTMLEscapeString(cell(row[0])), s.Name, v)
 		}
-		fmt.Fprintf(&b, `<text x="%d" y="%d" transform="rotate(60 %d %d)">%s</text>`, x+2, h+12, x+2, h+12, template.HTMLEscapeString(cell(row[0])))
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" transform="rotate(60 %d %d)">%s</text>`, x+2, h+12, x+2, h+12, template.HTMLEscapeString(cell(row[0])))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
