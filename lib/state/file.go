@@ -64,6 +64,9 @@ func OpenDir(dir string, timeout time.Duration) (Store, error) {
 }
 
 func shardOf(key string) int {
+	if f := Family(key); f != "" {
+		key = f
+	}
 	h := fnv.New32a()
 	h.Write([]byte(key))
 	return int(h.Sum32() % Shards)
@@ -110,6 +113,9 @@ func (s *dirStore) load(i int) (shard, error) {
 // or fails its checksum.
 func decode(data []byte) (shard, error) {
 	sh := shard{m: map[string]rec{}, size: int64(len(data))}
+	if len(data) < len(fileMagic) && bytes.HasPrefix(fileMagic, data) {
+		return sh, nil // created by a writer killed before its first write
+	}
 	if !bytes.HasPrefix(data, fileMagic) {
 		return sh, ErrCorrupt
 	}
@@ -239,9 +245,10 @@ func (s *dirStore) append(i int, sh shard, rec []byte) error {
 		return fmt.Errorf("state: %w", err)
 	}
 	defer f.Close()
-	if sh.size == 0 {
+	if sh.good == 0 {
 		rec = append(append([]byte(nil), fileMagic...), rec...)
-	} else if sh.good < sh.size {
+	}
+	if sh.good < sh.size {
 		if err := f.Truncate(sh.good); err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
@@ -294,7 +301,7 @@ func (s *dirStore) lock(i int) (func(), error) {
 	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
 		return unlock, nil
 	}
-	got := make(chan error, 1)
+	got := make(chan error) // unbuffered: a send only succeeds to a waiter
 	gaveUp := make(chan struct{})
 	go func() {
 		var err error
@@ -383,6 +390,9 @@ func (s *dirStore) Scan(_ context.Context, prefix string) ([]Entry, error) {
 	now := s.now().UnixMilli()
 	var out []Entry
 	for i := range Shards {
+		if f := Family(prefix); f != "" && shardOf(f) != i {
+			continue
+		}
 		sh, err := s.load(i)
 		if err != nil {
 			return nil, err

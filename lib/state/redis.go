@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,16 +62,74 @@ return v`)
 
 func (s *redisStore) Add(ctx context.Context, key string, n int64, ttl time.Duration) (int64, error) {
 	v, err := addScript.Run(ctx, s.c, []string{prefix + key}, n, ttl.Milliseconds()).Int64()
+	if err == nil && Family(key) != "" {
+		err = s.index(ctx, key)
+	}
 	return v, wrap(err)
 }
 
+// setScript sets a key and, for a key of a family, its entry in the
+// family's index: a sorted set of keys scored by expiry (ms, server
+// clock; +inf for none).
+var setScript = redis.NewScript(`
+local ok
+if ARGV[3] == "1" then
+	if tonumber(ARGV[2]) > 0 then
+		ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+	else
+		ok = redis.call('SET', KEYS[1], ARGV[1], 'NX')
+	end
+else
+	if tonumber(ARGV[2]) > 0 then
+		ok = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+	else
+		ok = redis.call('SET', KEYS[1], ARGV[1])
+	end
+end
+if ok and KEYS[2] then
+	local t = redis.call('TIME')
+	local score = '+inf'
+	if tonumber(ARGV[2]) > 0 then
+		score = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
+	end
+	redis.call('ZADD', KEYS[2], score, KEYS[1])
+end
+if ok then return 1 end
+return 0`)
+
+func (s *redisStore) set(ctx context.Context, key string, val []byte, ttl time.Duration, nx bool) (bool, error) {
+	keys := []string{prefix + key}
+	if f := Family(key); f != "" {
+		keys = append(keys, prefix+"index:"+f)
+	}
+	flag := "0"
+	if nx {
+		flag = "1"
+	}
+	n, err := setScript.Run(ctx, s.c, keys, val, ttl.Milliseconds(), flag).Int()
+	return n == 1, wrap(err)
+}
+
+// index puts a counter of a family into the family's index.
+func (s *redisStore) index(ctx context.Context, key string) error {
+	d, err := s.c.PTTL(ctx, prefix+key).Result()
+	if err != nil {
+		return err
+	}
+	score := math.Inf(1)
+	if d > 0 {
+		score = float64(time.Now().Add(d).UnixMilli())
+	}
+	return s.c.ZAdd(ctx, prefix+"index:"+Family(key), redis.Z{Score: score, Member: prefix + key}).Err()
+}
+
 func (s *redisStore) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
-	return wrap(s.c.Set(ctx, prefix+key, val, ttl).Err())
+	_, err := s.set(ctx, key, val, ttl, false)
+	return err
 }
 
 func (s *redisStore) SetNX(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
-	ok, err := s.c.SetNX(ctx, prefix+key, val, ttl).Result()
-	return ok, wrap(err)
+	return s.set(ctx, key, val, ttl, true)
 }
 
 func (s *redisStore) Get(ctx context.Context, key string) (Entry, bool, error) {
@@ -114,6 +174,9 @@ var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`
 
 func (s *redisStore) Scan(ctx context.Context, pfx string) ([]Entry, error) {
 	var keys []string
+	if f := Family(pfx); f != "" {
+		return s.scanFamily(ctx, f, pfx)
+	}
 	it := s.c.Scan(ctx, 0, globEscaper.Replace(prefix+pfx)+"*", 1000).Iterator()
 	for it.Next(ctx) {
 		keys = append(keys, it.Val())
@@ -123,7 +186,32 @@ func (s *redisStore) Scan(ctx context.Context, pfx string) ([]Entry, error) {
 	}
 	// SCAN may return a key twice; sort and dedupe.
 	slices.Sort(keys)
-	keys = slices.Compact(keys)
+	return s.fetchAll(ctx, slices.Compact(keys))
+}
+
+// scanFamily reads a family's index instead of walking every key,
+// dropping index entries of keys that expired meanwhile.
+func (s *redisStore) scanFamily(ctx context.Context, f, pfx string) ([]Entry, error) {
+	idx := prefix + "index:" + f
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	if err := s.c.ZRemRangeByScore(ctx, idx, "-inf", "("+now).Err(); err != nil {
+		return nil, wrap(err)
+	}
+	all, err := s.c.ZRange(ctx, idx, 0, -1).Result()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	var keys []string
+	for _, k := range all {
+		if strings.HasPrefix(k, prefix+pfx) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return s.fetchAll(ctx, keys)
+}
+
+func (s *redisStore) fetchAll(ctx context.Context, keys []string) ([]Entry, error) {
 	var out []Entry
 	for len(keys) > 0 {
 		n := min(len(keys), 500)
@@ -139,6 +227,9 @@ func (s *redisStore) Scan(ctx context.Context, pfx string) ([]Entry, error) {
 
 func (s *redisStore) Delete(ctx context.Context, key string) (bool, error) {
 	n, err := s.c.Del(ctx, prefix+key).Result()
+	if err == nil && Family(key) != "" {
+		err = s.c.ZRem(ctx, prefix+"index:"+Family(key), prefix+key).Err()
+	}
 	return n > 0, wrap(err)
 }
 

@@ -24,6 +24,18 @@ type Entry struct {
 	Expires time.Time
 }
 
+// Family is the part of key up to and including its first '|', or "".
+// Keys of one family are the ones read together (all entries of the
+// dynamic lists, "dl|..."): the directory backend keeps a family in one
+// shard and the Redis backend indexes it, so a Scan whose prefix names a
+// family reads that family alone, however many other keys there are.
+func Family(key string) string {
+	if i := strings.IndexByte(key, '|'); i >= 0 {
+		return key[:i+1]
+	}
+	return ""
+}
+
 // Store is what both backends offer. Every operation on one key is atomic
 // across processes and hosts sharing the store. A ttl of 0 means no expiry.
 type Store interface {

@@ -433,3 +433,34 @@ func TestKilledWriters(t *testing.T) {
 		t.Logf("%d records and %d counters whole after 60 kills", len(recs), len(cs))
 	})
 }
+
+// TestFamily: a Scan over a family sees its keys and nothing else, and
+// keeps up with sets, deletes, expiry and counters.
+func TestFamily(t *testing.T) {
+	forEach(t, func(t *testing.T, _ backend, s Store) {
+		ctx := context.Background()
+		s.Set(ctx, "dl|block|192.0.2.1", []byte("a"), time.Hour)
+		s.Set(ctx, "dl|block|192.0.2.2", []byte("b"), 100*time.Millisecond)
+		s.Set(ctx, "dl|other|x", []byte("c"), 0)
+		s.SetNX(ctx, "dl|block|192.0.2.3", []byte("d"), time.Hour)
+		s.Add(ctx, "dl|block|n", 5, time.Hour)
+		s.Set(ctx, "dlx|block|1", []byte("no"), time.Hour)
+		s.Set(ctx, "dl:block:1", []byte("no"), time.Hour)
+		s.Delete(ctx, "dl|block|192.0.2.3")
+		time.Sleep(200 * time.Millisecond)
+		es, err := s.Scan(ctx, "dl|block|")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range es {
+			got = append(got, e.Key+"="+string(e.Value))
+		}
+		if want := "[dl|block|192.0.2.1=a dl|block|n=5]"; fmt.Sprint(got) != want {
+			t.Fatalf("scan dl|block|: %v, want %s", got, want)
+		}
+		if es, _ := s.Scan(ctx, "dl|"); len(es) != 3 {
+			t.Fatalf("scan dl|: %d entries, want 3", len(es))
+		}
+	})
+}
