@@ -41,6 +41,7 @@ type Globals struct {
 	Syslog      bool             `group:"global" help:"Also log to syslog, facility mail."`
 	Verbose     bool             `short:"v" group:"global" help:"Log debugging detail."`
 	StateDir    string           `type:"path" default:"/var/lib/mf" placeholder:"DIR" group:"global" help:"State directory (compiled list caches, later quotas)."`
+	State       string           `placeholder:"URL" group:"global" help:"Keep quotas and dynamic lists in Redis (redis://[:PASSWORD@]HOST:PORT/DB, rediss:// for TLS, unix:///SOCKET) instead of state-dir/kv."`
 	LockTimeout time.Duration    `default:"10s" group:"global" help:"How long to wait for a lock in the state directory before giving up with exit 75."`
 }
 
@@ -361,6 +362,18 @@ func (res *Result) valueOrigin(ctx *kong.Context, fl *kong.Flag, i int) string {
 	if res.file != nil {
 		if es, ok := res.file.used[fl.Name]; ok {
 			return fmt.Sprintf("%s:%d", res.file.path, es[min(i, len(es)-1)].line)
+		}
+	}
+	return "default"
+}
+
+// Origin says where the i'th value of the flag named name came from:
+// "FILE:LINE", "command line", "environment MF_X" or "default". A
+// command that checks a value itself reports it with this.
+func (res *Result) Origin(name string, i int) string {
+	for _, fl := range res.Ctx.Flags() {
+		if fl.Name == name {
+			return res.valueOrigin(res.Ctx, fl, i)
 		}
 	}
 	return "default"
