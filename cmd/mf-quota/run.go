@@ -226,7 +226,11 @@ func check(ctx context.Context, c *cli, e *quota.Engine, stdin io.Reader, out *b
 			name = o.Rule.Name
 		}
 		trace = fmt.Sprintf("mf-quota %s rule=%s", v.Action, name)
-		log.Infof("%s: rule %s key %s: %.0f > %s", v.Action, name, o.Key, o.Count, o.Limit)
+		if o.Rule == nil {
+			log.Infof("%s: concurrency: %.0f slots held, %d open to this sender", v.Action, o.Count, o.Limit.N)
+		} else {
+			log.Infof("%s: rule %s key %s: %.0f > %s", v.Action, name, o.Key, o.Count, o.Limit)
+		}
 		if o.Blocked != "" {
 			log.Infof("%s added to dynamic list %s for %s", o.Blocked, o.Rule.Block, quota.FormatDuration(o.Rule.For))
 		}
