@@ -7,8 +7,8 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 30s
 
-CMDS    = mf-lists
-MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-lists.1
+CMDS    = mf-lists mf-quota
+MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-lists.1 man/mf-quota.1 man/mf-state.5
 LDFLAGS = -X mf/lib/config.Version=$(VERSION)
 
 .PHONY: all run test unit t lint deps bench fuzz install clean
