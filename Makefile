@@ -47,6 +47,8 @@ lint:
 # Ratios against a baseline measured in the same run.
 bench: all
 	$(GO) test -run=NONE -bench=. -benchtime=30x -count=1 ./lib/lists/ ./cmd/mf-lists/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
+	$(GO) test -run=NONE -bench=. -benchtime=30x -count=1 ./cmd/mf-quota/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
+	$(GO) test -run=NONE -bench=. -benchtime=1x -count=1 ./lib/state/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 
 fuzz:
 	@for p in $$($(GO) list ./...); do \

@@ -1,0 +1,93 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// BenchmarkProcesses: operations per second of each backend with 1, 8
+// and 32 processes adding to four shared counters, as stages counting
+// one busy sender do. Each process does a fixed 2,000 adds; b.N only
+// repeats the measurement. Reported: ops/s, and the ratio to the
+// directory backend with one process, measured in the same run.
+func BenchmarkProcesses(b *testing.B) {
+	const each = 2000
+	var base float64
+	for _, bk := range backends(b) {
+		for _, procs := range []int{1, 8, 32} {
+			b.Run(fmt.Sprintf("%s/procs=%d", bk.name, procs), func(b *testing.B) {
+				var total time.Duration
+				for b.Loop() {
+					t0 := time.Now()
+					var cmds []*exec.Cmd
+					for range procs {
+						cmds = append(cmds, spawnB(b, bk, "add", each))
+					}
+					for _, c := range cmds {
+						if err := c.Wait(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					total += time.Since(t0)
+				}
+				ops := float64(procs*each*b.N) / total.Seconds()
+				if bk.name == "dir" && procs == 1 {
+					base = ops
+				}
+				b.ReportMetric(ops, "ops/s")
+				b.ReportMetric(ops/base, "x-dir-1proc")
+			})
+		}
+	}
+}
+
+func spawnB(b *testing.B, bk backend, job string, n int) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "MF_STATE_HELPER="+job, "MF_STATE_SPEC="+bk.spec, "MF_STATE_DIR="+bk.dir, fmt.Sprintf("MF_STATE_N=%d", n))
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return cmd
+}
+
+// BenchmarkMillionExpired writes 10^6 distinct keys with a one-second
+// expiry on a clock that moves a millisecond per key (so about a thousand
+// are live at a time, as with quota counters), then expires the rest and
+// reports the directory's size and file count before and after, and the
+// ratio of the final size to the peak.
+func BenchmarkMillionExpired(b *testing.B) {
+	for b.Loop() {
+		dir := b.TempDir()
+		st, _ := OpenDir(dir, 10*time.Second)
+		s := st.(*dirStore)
+		clock := time.Now()
+		s.now = func() time.Time { return clock }
+		ctx := context.Background()
+		var peak int64
+		for i := range 1_000_000 {
+			if err := s.Set(ctx, fmt.Sprintf("q:rule sender%d@example.org 60 %d", i, i/1000), []byte("1"), time.Second); err != nil {
+				b.Fatal(err)
+			}
+			clock = clock.Add(time.Millisecond)
+			if i%100_000 == 0 {
+				_, size := dirSize(b, dir)
+				peak = max(peak, size)
+			}
+		}
+		_, before := dirSize(b, dir)
+		peak = max(peak, before)
+		clock = clock.Add(2 * time.Second)
+		if _, err := s.Expire(ctx); err != nil {
+			b.Fatal(err)
+		}
+		files, after := dirSize(b, dir)
+		b.ReportMetric(float64(peak), "bytes-peak")
+		b.ReportMetric(float64(after), "bytes-after")
+		b.ReportMetric(float64(files), "files-after")
+		b.ReportMetric(float64(after)/float64(peak), "x-peak")
+	}
+}
