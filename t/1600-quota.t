@@ -60,6 +60,17 @@ envelope data T2 a@example.net r9@example.com >"$tmp/in2"; cat "$msg/plain.eml" 
 check_exit 'a second transaction is counted: reject' 100 "$Q check <$tmp/in2"
 check_grep '... with the rule'"'"'s reply' "$tmp/out" '^Mf-Verdict: reject 550 5\.7\.1 One a day$'
 
+# Bytes: two messages' worth per hour.
+size=$(wc -c <"$msg/plain.eml")
+printf 'quota.rule big key=sender limit=%s/1h count=bytes\n' $((size * 2)) >"$conf"
+data Z1 big@example.org >"$tmp/in"; data Z2 big@example.org >"$tmp/in2"
+check_exit 'bytes: the first message' 0 "$Q check <$tmp/in"
+grep -v '^Mf-Trace:' "$tmp/out" | cmp -s - "$tmp/in" && ok '... goes on byte for byte' || not_ok '... goes on byte for byte'
+check_exit 'bytes: the second' 0 "$Q check --output none <$tmp/in2"
+data Z3 big@example.org >"$tmp/in"
+check_exit 'bytes: the third passes the limit' 111 "$Q check --output none <$tmp/in"
+check_grep '... counted in bytes' "$tmp/err" "rule big key big@example.org: $((size * 3)) > $((size * 2))/1h"
+
 # Block action: the client goes on a dynamic list that mf-lists checks.
 cat >"$conf" <<C
 quota.rule flood key=client limit=2/1h action=block:abusers for=6h

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -202,15 +203,19 @@ func check(ctx context.Context, c *cli, e *quota.Engine, stdin io.Reader, out *b
 	if s.Final() {
 		return s.Env.Verdict.ExitCode(), emit(out, c.Check.Output, s)
 	}
-	// Bytes are counted at data, so the message is held to be measured;
-	// it goes on unchanged.
-	var msg []byte
-	if s.Env.HasMessage() {
-		if msg, err = io.ReadAll(s.Message); err != nil {
+	// The verdict goes in the envelope, before the message, so a rule
+	// counting bytes needs the message held to be measured first; it
+	// goes on unchanged. Without such a rule it streams through.
+	var size int64
+	if s.Env.HasMessage() && countsBytes(e) {
+		msg, err := io.ReadAll(s.Message)
+		if err != nil {
 			return 0, fmt.Errorf("stdin: %w", err)
 		}
+		size = int64(len(msg))
+		s.Message = bufio.NewReader(bytes.NewReader(msg))
 	}
-	o, err := e.Check(ctx, msgOf(&s.Env, int64(len(msg))))
+	o, err := e.Check(ctx, msgOf(&s.Env, size))
 	if err != nil {
 		return 0, err
 	}
@@ -237,8 +242,16 @@ func check(ctx context.Context, c *cli, e *quota.Engine, stdin io.Reader, out *b
 	}
 	s.Env.Trace = append(s.Env.Trace, fmt.Sprintf("%s %.1fms", trace, time.Since(start).Seconds()*1000))
 	s.Raw = nil
-	s.Message = bufio.NewReader(strings.NewReader(string(msg)))
 	return o.Verdict.ExitCode(), emit(out, c.Check.Output, s)
+}
+
+func countsBytes(e *quota.Engine) bool {
+	for _, r := range e.Rules {
+		if r.Count == quota.Bytes {
+			return true
+		}
+	}
+	return false
 }
 
 // emit writes the result: the envelope in stream mode, then the message
