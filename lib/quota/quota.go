@@ -347,7 +347,17 @@ var keyEscaper = strings.NewReplacer("%", "%25", " ", "%20")
 // counterKey names the counter of rule, key value, window and bucket
 // (the window's start in units of its length).
 func counterKey(rule, kv string, per time.Duration, bucket int64) string {
-	return fmt.Sprintf("q:%s %s %d %d", rule, keyEscaper.Replace(kv), int64(per/time.Second), bucket)
+	return fmt.Sprintf("q:%s %s %d %d", rule, keyEscaper.Replace(shortKey(kv)), int64(per/time.Second), bucket)
+}
+
+// shortKey bounds what a stranger's envelope can make a key: a key value
+// longer than any real address is kept as its hash.
+func shortKey(kv string) string {
+	if len(kv) <= 320 {
+		return kv
+	}
+	h := sha256.Sum256([]byte(kv))
+	return "sha256:" + hex.EncodeToString(h[:16])
 }
 
 // add counts n under every window of r and reports the first limit it
