@@ -146,6 +146,24 @@ check_exit '... one slot held leaves none for strangers' 111 "$C4 --queue-id C5 
 envelope data C3 a@example.org b@example.com | $Q release
 check_exit 'release reads the queue ID from the stream; a stranger gets the free slot' 0 "$C4 --queue-id C6 <$msg/plain.eml"
 
+# A stuck peer holding the store's locks: give up with 75, do not hang.
+# perl (Essential in Debian) holds every shard lock at once.
+if command -v perl >/dev/null; then
+	mkdir -p "$tmp/stuck/kv"
+	i=0; while [ $i -lt 256 ]; do : >"$tmp/stuck/kv/$(printf %02x $i).lock"; i=$((i + 1)); done
+	perl -e 'use Fcntl ":flock"; for (glob "$ARGV[0]/*.lock") { open my $f, ">>", $_ or die; flock $f, LOCK_EX or die; push @f, $f } open my $r, ">", "$ARGV[0]/held"; close $r; sleep 4' "$tmp/stuck/kv" &
+	while [ ! -e "$tmp/stuck/kv/held" ]; do sleep 0.1; done
+	printf 'quota.rule r key=sender limit=5/1m\n' >"$conf"
+	start=$(date +%s)
+	run "$Q --state-dir $tmp/stuck --lock-timeout 1s check --output none --from s@example.org --rcpt b@example.com <$msg/plain.eml"
+	el=$(($(date +%s) - start))
+	[ "$rc" = 75 ] && grep -q 'timed out' "$tmp/err" && [ "$el" -lt 4 ] && ok 'lock timeout: exit 75 with a clear message' || not_ok 'lock timeout: exit 75 with a clear message' "exit $rc after ${el}s" "$(cat "$tmp/err")"
+	wait
+	check_exit '... and works once the locks are free' 0 "$Q --state-dir $tmp/stuck check --output none --from s@example.org --rcpt b@example.com <$msg/plain.eml"
+else
+	not_ok 'lock timeout # perl missing'
+fi
+
 check_exit 'a final verdict upstream is passed on' 100 "printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Verdict: reject 550 5.7.1 No\n\nx\n' | $Q check"
 check_exit 'unknown command' 75 "$Q frobnicate"
 check_exit '--help' 0 "$Q --help"
