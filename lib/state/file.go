@@ -55,11 +55,10 @@ type dirStore struct {
 	now     func() time.Time
 }
 
-// OpenDir opens (creating it if need be) the directory backend in dir.
+// OpenDir opens the directory backend in dir. The directory is created
+// by the first write: a store nobody wrote to reads as empty, so a stage
+// run by a user who cannot create it still works.
 func OpenDir(dir string, timeout time.Duration) (Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("state: %w", err)
-	}
 	return &dirStore{dir: dir, timeout: timeout, now: time.Now}, nil
 }
 
@@ -294,6 +293,11 @@ func (s *dirStore) compact(i int, m map[string]rec) error {
 func (s *dirStore) lock(i int) (func(), error) {
 	p := filepath.Join(s.dir, fmt.Sprintf("%02x.lock", i))
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(s.dir, 0o755); err == nil {
+			f, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}

@@ -464,3 +464,29 @@ func TestFamily(t *testing.T) {
 		}
 	})
 }
+
+// TestDirCreatedByFirstWrite: reading a store nobody wrote creates
+// nothing and finds nothing; the first write creates the directory.
+func TestDirCreatedByFirstWrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "kv")
+	s, _ := OpenDir(dir, time.Second)
+	ctx := context.Background()
+	if _, ok, err := s.Get(ctx, "k"); ok || err != nil {
+		t.Fatalf("get: %v %v", ok, err)
+	}
+	if es, err := s.Scan(ctx, "dl|"); len(es) != 0 || err != nil {
+		t.Fatalf("scan: %v %v", es, err)
+	}
+	if n, err := s.Expire(ctx); n != 0 || err != nil {
+		t.Fatalf("expire: %v %v", n, err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("reading created the directory: %v", err)
+	}
+	if err := s.Set(ctx, "k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if e, _, _ := s.Get(ctx, "k"); string(e.Value) != "v" {
+		t.Fatalf("after the first write: %q", e.Value)
+	}
+}
