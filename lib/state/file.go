@@ -27,7 +27,11 @@ const Shards = 256
 // appending is cheap, rewriting is what costs.
 const compactAt = 8 << 10
 
-var fileMagic = []byte("mfkv\x00\x02")
+// fileMagic begins every shard; the 8 bytes after it hold the shard's
+// size when it was last compacted (0 for a shard never compacted).
+var fileMagic = []byte("mfkv\x00\x03")
+
+const headerLen = 6 + 8
 
 // ErrCorrupt is wrapped when a shard file does not start as one should.
 // A torn last record (a write cut short by a crash) is not corruption: its
@@ -36,7 +40,7 @@ var ErrCorrupt = errors.New("corrupt state shard")
 
 type rec struct {
 	val []byte
-	exp int64 // unix milliseconds; 0 never
+	exp int64 // unix milliseconds; 0 never; -1 in a record that deletes
 }
 
 func (r rec) live(now int64) bool { return r.exp == 0 || r.exp > now }
@@ -45,9 +49,11 @@ func (r rec) live(now int64) bool { return r.exp == 0 || r.exp > now }
 // is one record appended with a single write(2) under the shard's flock(2),
 // each record carrying its own CRC-32C, so a writer killed at any point
 // leaves at worst a torn last record, which readers skip and the next
-// writer cuts off. Once a shard has grown to twice what its live entries
-// need it is compacted: written anew to a temporary file and renamed over
-// the old one. Appending instead of rewriting is what makes an update
+// writer cuts off. An operation on one key reads the shard and looks for
+// the key's last record without building a map of the shard. Once a
+// shard has grown to twice its size after the last compaction it is
+// compacted: its live entries are written to a temporary file that is
+// renamed over it. Appending instead of rewriting is what makes an update
 // cost tens of microseconds instead of the ~150 a rename costs on ext4.
 type dirStore struct {
 	dir     string
@@ -82,44 +88,32 @@ func expAt(now time.Time, ttl time.Duration) int64 {
 
 func (s *dirStore) Close() error { return nil }
 
-// shard is one shard as read: its entries, with expired ones still in,
-// the length of its whole records, and its size on disk.
-type shard struct {
-	m          map[string]rec
-	good, size int64
-}
-
-// load reads shard i; a missing shard is empty.
-func (s *dirStore) load(i int) (shard, error) {
+// read returns shard i's bytes; a missing shard (or directory) is empty.
+func (s *dirStore) read(i int) ([]byte, error) {
 	data, err := os.ReadFile(s.path(i))
-	if errors.Is(err, fs.ErrNotExist) {
-		return shard{m: map[string]rec{}}, nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("state: %w", err)
 	}
-	if err != nil {
-		return shard{}, fmt.Errorf("state: %w", err)
-	}
-	sh, err := decode(data)
-	if err != nil {
-		return shard{}, fmt.Errorf("state: %s: %w", s.path(i), err)
-	}
-	return sh, nil
+	return data, nil
 }
 
-// decode replays a shard: the magic, then records of uvarint body
-// length, body, CRC-32C of the body. A body is the key (uvarint length and
-// bytes), the expiry (varint; -1 deletes the key) and the value (uvarint
-// length and bytes). Replay stops at the first record that is cut short
-// or fails its checksum.
-func decode(data []byte) (shard, error) {
-	sh := shard{m: map[string]rec{}, size: int64(len(data))}
-	if len(data) < len(fileMagic) && bytes.HasPrefix(fileMagic, data) {
-		return sh, nil // created by a writer killed before its first write
+// walk calls fn on every whole record of a shard, in order, and returns
+// the shard's base (its size after the last compaction) and the length of
+// its whole records. A shard is the header, then records of uvarint body
+// length, body, CRC-32C of the body; a body is the key (uvarint length
+// and bytes), the expiry (varint) and the value (uvarint length and
+// bytes). The walk stops at the first record cut short or failing its
+// checksum.
+func walk(data []byte, fn func(key []byte, r rec)) (base, good int64, err error) {
+	if len(data) < headerLen && bytes.HasPrefix(fileMagic, data[:min(len(data), len(fileMagic))]) {
+		return 0, 0, nil // created by a writer killed before its first write
 	}
-	if !bytes.HasPrefix(data, fileMagic) {
-		return sh, ErrCorrupt
+	if len(data) < headerLen || !bytes.HasPrefix(data, fileMagic) {
+		return 0, 0, ErrCorrupt
 	}
-	p := data[len(fileMagic):]
-	sh.good = int64(len(fileMagic))
+	base = int64(binary.BigEndian.Uint64(data[len(fileMagic):]))
+	p := data[headerLen:]
+	good = headerLen
 	for len(p) > 0 {
 		n, k := binary.Uvarint(p)
 		if k <= 0 || n > uint64(len(p)-k) || uint64(len(p)-k)-n < 4 {
@@ -133,13 +127,51 @@ func decode(data []byte) (shard, error) {
 		if !ok {
 			break
 		}
-		if exp < 0 {
+		fn(key, rec{val, exp})
+		p = p[k+int(n)+4:]
+		good += int64(k) + int64(n) + 4
+	}
+	return base, good, nil
+}
+
+// shard is one shard as read in full: its entries, expired ones still
+// in, the length of its whole records and its size on disk.
+type shard struct {
+	m          map[string]rec
+	good, size int64
+}
+
+func decode(data []byte) (shard, error) {
+	sh := shard{m: map[string]rec{}, size: int64(len(data))}
+	_, good, err := walk(data, func(key []byte, r rec) {
+		if r.exp < 0 {
 			delete(sh.m, string(key))
 		} else {
-			sh.m[string(key)] = rec{bytes.Clone(val), exp}
+			sh.m[string(key)] = rec{bytes.Clone(r.val), r.exp}
 		}
-		p = p[k+int(n)+4:]
-		sh.good += int64(k) + int64(n) + 4
+	})
+	sh.good = good
+	return sh, err
+}
+
+// find returns key's last record in a shard, and what walk returns.
+func find(data []byte, key string) (r rec, found bool, base, good int64, err error) {
+	base, good, err = walk(data, func(k []byte, x rec) {
+		if string(k) == key {
+			r, found = x, x.exp >= 0
+		}
+	})
+	return r, found, base, good, err
+}
+
+func (s *dirStore) load(i int) (shard, error) {
+	data, err := s.read(i)
+	if err != nil {
+		return shard{}, err
+	}
+	sh, err := decode(data)
+	if err != nil {
+		return shard{}, fmt.Errorf("state: %s: %w", s.path(i), err)
 	}
 	return sh, nil
 }
@@ -186,79 +218,83 @@ var deleted = rec{exp: -1}
 // short records here.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// update runs fn on shard i under its lock, with expired entries already
-// dropped; fn returns the changes to append (key to record, deleted to
-// delete).
-func (s *dirStore) update(i int, fn func(m map[string]rec, now int64) map[string]rec) error {
-	_, err := s.rewrite(i, false, fn)
-	return err
-}
-
-// rewrite is update that also says how many expired entries were
-// dropped; compact forces a compaction if any were.
-func (s *dirStore) rewrite(i int, compact bool, fn func(m map[string]rec, now int64) map[string]rec) (int, error) {
+// update runs fn on key's live entry (ok false if there is none) under
+// shard lock; if fn asks, its result (deleted to delete) is appended, or
+// the shard compacted with it.
+func (s *dirStore) update(key string, fn func(cur rec, ok bool, now int64) (rec, bool)) error {
+	i := shardOf(key)
 	unlock, err := s.lock(i)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer unlock()
-	sh, err := s.load(i)
+	data, err := s.read(i)
 	if err != nil {
-		return 0, err
+		return err
+	}
+	cur, ok, base, good, err := find(data, key)
+	if err != nil {
+		return fmt.Errorf("state: %s: %w", s.path(i), err)
 	}
 	now := s.now().UnixMilli()
-	dropped := 0
-	for k, r := range sh.m {
-		if !r.live(now) {
-			delete(sh.m, k)
-			dropped++
-		}
+	if ok && !cur.live(now) {
+		ok = false
 	}
-	changes := fn(sh.m, now)
-	var rec []byte
-	for k, r := range changes {
-		if r.exp < 0 {
-			delete(sh.m, k)
-		} else {
-			sh.m[k] = r
-		}
-		rec = appendRecord(rec, k, r)
+	next, write := fn(cur, ok, now)
+	if !write {
+		return nil
 	}
-	live := int64(len(fileMagic))
-	for k, r := range sh.m {
-		live += int64(len(k)+len(r.val)) + 16
+	r := appendRecord(nil, key, next)
+	if int64(len(data)+len(r)) <= max(compactAt, 2*base) {
+		return s.append(i, data, good, r)
 	}
-	if compact && dropped > 0 || sh.size+int64(len(rec)) > max(compactAt, 2*live) {
-		return dropped, s.compact(i, sh.m)
+	sh, err := decode(data)
+	if err != nil {
+		return err
 	}
-	if len(rec) == 0 {
-		return dropped, nil
+	if next.exp < 0 {
+		delete(sh.m, key)
+	} else {
+		sh.m[key] = next
 	}
-	return dropped, s.append(i, sh, rec)
+	dropExpired(sh.m, now)
+	return s.compact(i, sh.m)
 }
 
-// append adds records to shard i, first cutting off a torn tail.
-func (s *dirStore) append(i int, sh shard, rec []byte) error {
+func dropExpired(m map[string]rec, now int64) int {
+	n := 0
+	for k, r := range m {
+		if !r.live(now) {
+			delete(m, k)
+			n++
+		}
+	}
+	return n
+}
+
+// append adds a record to shard i, after its good bytes: a torn tail a
+// crash left is cut off first.
+func (s *dirStore) append(i int, data []byte, good int64, r []byte) error {
 	f, err := os.OpenFile(s.path(i), os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	defer f.Close()
-	if sh.good == 0 {
-		rec = append(append([]byte(nil), fileMagic...), rec...)
+	if good == 0 {
+		r = append(binary.BigEndian.AppendUint64(append([]byte(nil), fileMagic...), 0), r...)
 	}
-	if sh.good < sh.size {
-		if err := f.Truncate(sh.good); err != nil {
+	if good < int64(len(data)) {
+		if err := f.Truncate(good); err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
 	}
-	if _, err := f.WriteAt(rec, sh.good); err != nil {
+	if _, err := f.WriteAt(r, good); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil
 }
 
-// compact replaces shard i by its live entries. The lock holder is the
+// compact replaces shard i by the entries of m. The lock holder is the
 // only writer, so the temporary file has a fixed name: one a killed
 // writer left behind is simply overwritten. There is no fsync: the store
 // holds soft state, and ext4 and xfs flush a file replaced by rename
@@ -271,10 +307,11 @@ func (s *dirStore) compact(i int, m map[string]rec) error {
 		}
 		return nil
 	}
-	b := append([]byte(nil), fileMagic...)
+	b := append(append([]byte(nil), fileMagic...), make([]byte, 8)...)
 	for k, r := range m {
 		b = appendRecord(b, k, r)
 	}
+	binary.BigEndian.PutUint64(b[len(fileMagic):], uint64(len(b)))
 	tmp := p + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {
 		return fmt.Errorf("state: %w", err)
@@ -337,34 +374,29 @@ func (s *dirStore) lock(i int) (func(), error) {
 
 func (s *dirStore) Add(_ context.Context, key string, n int64, ttl time.Duration) (int64, error) {
 	var v int64
-	err := s.update(shardOf(key), func(m map[string]rec, now int64) map[string]rec {
-		r, ok := m[key]
+	err := s.update(key, func(cur rec, ok bool, now int64) (rec, bool) {
 		if ok {
-			v, _ = strconv.ParseInt(string(r.val), 10, 64)
+			v, _ = strconv.ParseInt(string(cur.val), 10, 64)
 		} else {
-			r.exp = expAt(time.UnixMilli(now), ttl)
+			cur.exp = expAt(time.UnixMilli(now), ttl)
 		}
 		v += n
-		r.val = strconv.AppendInt(nil, v, 10)
-		return map[string]rec{key: r}
+		return rec{strconv.AppendInt(nil, v, 10), cur.exp}, true
 	})
 	return v, err
 }
 
 func (s *dirStore) Set(_ context.Context, key string, val []byte, ttl time.Duration) error {
-	return s.update(shardOf(key), func(m map[string]rec, now int64) map[string]rec {
-		return map[string]rec{key: {bytes.Clone(val), expAt(time.UnixMilli(now), ttl)}}
+	return s.update(key, func(_ rec, _ bool, now int64) (rec, bool) {
+		return rec{val, expAt(time.UnixMilli(now), ttl)}, true
 	})
 }
 
 func (s *dirStore) SetNX(_ context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
 	set := false
-	err := s.update(shardOf(key), func(m map[string]rec, now int64) map[string]rec {
-		if _, ok := m[key]; ok {
-			return nil
-		}
-		set = true
-		return map[string]rec{key: {bytes.Clone(val), expAt(time.UnixMilli(now), ttl)}}
+	err := s.update(key, func(_ rec, ok bool, now int64) (rec, bool) {
+		set = !ok
+		return rec{val, expAt(time.UnixMilli(now), ttl)}, set
 	})
 	return set, err
 }
@@ -377,17 +409,21 @@ func entry(k string, r rec) Entry {
 	return e
 }
 
-// Get reads without the lock: shards are only ever replaced whole.
+// Get reads without the lock: a shard only ever grows by whole records
+// (a torn one is skipped) or is replaced whole.
 func (s *dirStore) Get(_ context.Context, key string) (Entry, bool, error) {
-	sh, err := s.load(shardOf(key))
+	data, err := s.read(shardOf(key))
 	if err != nil {
 		return Entry{}, false, err
 	}
-	r, ok := sh.m[key]
+	r, ok, _, _, err := find(data, key)
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("state: %s: %w", s.path(shardOf(key)), err)
+	}
 	if !ok || !r.live(s.now().UnixMilli()) {
 		return Entry{}, false, nil
 	}
-	return entry(key, r), true, nil
+	return entry(key, rec{bytes.Clone(r.val), r.exp}), true, nil
 }
 
 func (s *dirStore) Scan(_ context.Context, prefix string) ([]Entry, error) {
@@ -413,11 +449,9 @@ func (s *dirStore) Scan(_ context.Context, prefix string) ([]Entry, error) {
 
 func (s *dirStore) Delete(_ context.Context, key string) (bool, error) {
 	found := false
-	err := s.update(shardOf(key), func(m map[string]rec, _ int64) map[string]rec {
-		if _, found = m[key]; !found {
-			return nil
-		}
-		return map[string]rec{key: deleted}
+	err := s.update(key, func(_ rec, ok bool, _ int64) (rec, bool) {
+		found = ok
+		return deleted, ok
 	})
 	return found, err
 }
@@ -446,11 +480,13 @@ func formatLeases(ls map[string]int64) []byte {
 	return b
 }
 
+var leaseID = strings.NewReplacer(" ", "%20", "\n", "%0A", "%", "%25")
+
 func (s *dirStore) Lease(_ context.Context, key, id string, limit int, ttl time.Duration) (bool, int, error) {
 	ok, n := false, 0
-	id = strings.NewReplacer(" ", "%20", "\n", "%0A").Replace(id)
-	err := s.update(shardOf(key), func(m map[string]rec, now int64) map[string]rec {
-		ls := parseLeases(m[key].val, now)
+	id = leaseID.Replace(id)
+	err := s.update(key, func(cur rec, _ bool, now int64) (rec, bool) {
+		ls := parseLeases(cur.val, now)
 		if _, held := ls[id]; held || len(ls) < limit {
 			ls[id] = now + ttl.Milliseconds()
 			ok = true
@@ -460,38 +496,55 @@ func (s *dirStore) Lease(_ context.Context, key, id string, limit int, ttl time.
 		for _, e := range ls {
 			latest = max(latest, e)
 		}
-		return map[string]rec{key: {formatLeases(ls), latest}}
+		return rec{formatLeases(ls), latest}, true
 	})
 	return ok, n, err
 }
 
 func (s *dirStore) Release(_ context.Context, key, id string) error {
-	id = strings.NewReplacer(" ", "%20", "\n", "%0A").Replace(id)
-	return s.update(shardOf(key), func(m map[string]rec, now int64) map[string]rec {
-		r, ok := m[key]
+	id = leaseID.Replace(id)
+	return s.update(key, func(cur rec, ok bool, now int64) (rec, bool) {
 		if !ok {
-			return nil
+			return rec{}, false
 		}
-		ls := parseLeases(r.val, now)
+		ls := parseLeases(cur.val, now)
 		delete(ls, id)
 		if len(ls) == 0 {
-			return map[string]rec{key: deleted}
+			return deleted, true
 		}
-		return map[string]rec{key: {formatLeases(ls), r.exp}}
+		return rec{formatLeases(ls), cur.exp}, true
 	})
 }
 
+// Expire compacts every shard that holds expired entries.
 func (s *dirStore) Expire(context.Context) (int, error) {
 	total := 0
 	for i := range Shards {
 		if _, err := os.Stat(s.path(i)); errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		n, err := s.rewrite(i, true, func(map[string]rec, int64) map[string]rec { return nil })
+		n, err := s.expire(i)
 		total += n
 		if err != nil {
 			return total, err
 		}
 	}
 	return total, nil
+}
+
+func (s *dirStore) expire(i int) (int, error) {
+	unlock, err := s.lock(i)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	sh, err := s.load(i)
+	if err != nil {
+		return 0, err
+	}
+	n := dropExpired(sh.m, s.now().UnixMilli())
+	if n == 0 {
+		return 0, nil
+	}
+	return n, s.compact(i, sh.m)
 }

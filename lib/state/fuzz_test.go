@@ -8,7 +8,7 @@ import (
 // panic, and whatever is read survives being written back.
 func FuzzDecode(f *testing.F) {
 	m := map[string]rec{"q:r a@example.org 60 1": {[]byte("12"), 1e12}, "dl|block|192.0.2.1": {[]byte(`{"reason":"x"}`), 0}}
-	b := append([]byte(nil), fileMagic...)
+	b := header()
 	for k, r := range m {
 		b = appendRecord(b, k, r)
 	}
@@ -23,7 +23,7 @@ func FuzzDecode(f *testing.F) {
 		if sh.good > int64(len(data)) {
 			t.Fatalf("good %d past the end %d", sh.good, len(data))
 		}
-		b := append([]byte(nil), fileMagic...)
+		b := header()
 		for k, r := range sh.m {
 			b = appendRecord(b, k, r)
 		}
@@ -33,3 +33,5 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func header() []byte { return append(append([]byte(nil), fileMagic...), make([]byte, 8)...) }
