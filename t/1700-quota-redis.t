@@ -10,7 +10,7 @@ fi
 # A free loopback port: try a few until the server stays up.
 for try in 1 2 3 4 5; do
 	port=$((20000 + ($$ * 7 + try * 131) % 30000))
-	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" >"$tmp/redis.log" 2>&1 &
+	redis-server --port "$port" --bind 127.0.0.1 --requirepass s3cret --save '' --appendonly no --dir "$tmp" >"$tmp/redis.log" 2>&1 &
 	rpid=$!
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		grep -q 'Ready to accept' "$tmp/redis.log" && break
@@ -23,7 +23,7 @@ done
 [ -n "$rpid" ] || { not_ok 'redis-server did not start' "$(tail -3 "$tmp/redis.log")"; done_testing; exit; }
 trap 'kill $rpid; wait $rpid 2>/dev/null; rm -rf "$tmp"' EXIT
 
-url=redis://127.0.0.1:$port/0
+url=redis://:s3cret@127.0.0.1:$port/0
 printf 'quota.rule shared key=sender limit=4/1h reply="451 4.7.1 Site-wide limit"\nquota.rule flood key=client limit=6/1h action=block:abusers\n' >"$tmp/mf.conf"
 # Host A and host B: separate state directories, one Redis.
 A="mf-quota -c $tmp/mf.conf --state $url --state-dir $tmp/a check --output none --client 192.0.2.9 --rcpt b@example.com"
@@ -48,6 +48,8 @@ check_grep 'mf-lists show lists it' "$tmp/out" '^abusers	192\.0\.2\.9	expires .*
 check 'mf-lists del on host B' "mf-lists --state $url --dir $tmp/lists del abusers 192.0.2.9"
 check_exit '... and the client is let in again' 0 "mf-lists --state $url --state-dir $tmp/a --dir $tmp/lists check --output none --client 192.0.2.9 </dev/null"
 
+check_exit 'a wrong password: exit 75' 75 "mf-quota --state redis://:wrong@127.0.0.1:$port/0 show"
+check_grep '... saying why' "$tmp/err" 'WRONGPASS|invalid password'
 kill $rpid; wait $rpid 2>/dev/null
 check_exit 'Redis down: exit 75, not a verdict' 75 "$A --lock-timeout 1s --from s@example.org --queue-id Q7 <$msg/plain.eml"
 check_grep '... saying why' "$tmp/err" 'redis'
