@@ -26,6 +26,7 @@ type redisStore struct {
 // rediss:// (TLS) or unix:///path?db=N URL names. Nothing is sent until
 // the first operation.
 func OpenRedis(url string, timeout time.Duration) (Store, error) {
+	redis.SetLogger(quiet{})
 	o, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
@@ -38,6 +39,12 @@ func OpenRedis(url string, timeout time.Duration) (Store, error) {
 }
 
 func (s *redisStore) Close() error { return s.c.Close() }
+
+// quiet silences the client's own log lines: its errors come back from
+// the calls and are reported there, in mf's format.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 // wrap gives a timeout the same error as a lock wait in the directory.
 func wrap(err error) error {
