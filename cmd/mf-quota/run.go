@@ -222,6 +222,9 @@ func check(ctx context.Context, c *cli, e *quota.Engine, stdin io.Reader, out *b
 	for _, n := range o.Notes {
 		log.Infof("%s", n)
 	}
+	if o.Exempt != "" {
+		log.Debugf("exempt: %s", o.Exempt)
+	}
 	trace := "mf-quota continue"
 	if o.Verdict.Action.Final() {
 		v := o.Verdict

@@ -55,7 +55,8 @@ type Outcome struct {
 	Limit   Limit
 	Count   float64  // the count that passed the limit
 	Blocked string   // entry put on a dynamic list, if any
-	Notes   []string // what a log should say: dry-run hits, exemptions
+	Notes   []string // what a log should say: dry-run hits, failed blocks
+	Exempt  string   // why no rule counted the message
 }
 
 // undo is what a run added, to take back if the message is refused.
@@ -78,8 +79,7 @@ func (e *Engine) Check(ctx context.Context, m Msg) (Outcome, error) {
 	if m.Stage != "rcpt" && m.Stage != "data" {
 		return out, nil
 	}
-	if why := e.exempt(m); why != "" {
-		out.Notes = append(out.Notes, "exempt: "+why)
+	if out.Exempt = e.exempt(m); out.Exempt != "" {
 		return out, nil
 	}
 	trusted := m.AuthUser != "" || inNets(m.Client, e.Opt.LocalNets)
