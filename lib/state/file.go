@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -120,7 +121,7 @@ func walk(data []byte, fn func(key []byte, r rec)) (base, good int64, err error)
 			break
 		}
 		body := p[k : k+int(n)]
-		if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(p[k+int(n):]) {
+		if crc32.Checksum(body, castagnoli()) != binary.BigEndian.Uint32(p[k+int(n):]) {
 			break
 		}
 		key, exp, val, ok := decodeBody(body)
@@ -209,14 +210,15 @@ func appendRecord(out []byte, key string, r rec) []byte {
 	body = append(body, r.val...)
 	out = binary.AppendUvarint(out, uint64(len(body)))
 	out = append(out, body...)
-	return binary.BigEndian.AppendUint32(out, crc32.Checksum(body, castagnoli))
+	return binary.BigEndian.AppendUint32(out, crc32.Checksum(body, castagnoli()))
 }
 
 var deleted = rec{exp: -1}
 
 // castagnoli is CRC-32C, which the CPU computes (SSE 4.2) even for the
-// short records here.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// short records here. Its table is made on first use: a process that
+// finds no shard to read (mf-lists with no dynamic lists) skips the cost.
+var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 // update runs fn on key's live entry (ok false if there is none) under
 // shard lock; if fn asks, its result (deleted to delete) is appended, or
