@@ -164,6 +164,12 @@ else
 	not_ok 'lock timeout # perl missing'
 fi
 
+printf 'quota.rule one key=sender limit=5/1m\nquota.rule two key=client limit=9/1h\n' >"$conf"
+run "$Q check --print-config"
+check_grep '--print-config shows each rule with its line' "$tmp/out" "^quota.rule +two key=client limit=9/1h +# $conf:2\$"
+data M1 m@example.org >"$tmp/in"
+check_out '--output message writes the message alone' "$(cat "$msg/plain.eml")" "$Q check --output message <$tmp/in"
+
 check_exit 'a final verdict upstream is passed on' 100 "printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Verdict: reject 550 5.7.1 No\n\nx\n' | $Q check"
 check_exit 'unknown command' 75 "$Q frobnicate"
 check_exit '--help' 0 "$Q --help"
