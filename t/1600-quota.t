@@ -39,6 +39,9 @@ check_grep 'show: the per-second count' "$tmp/out" '^per-sender +fast@example\.o
 check_grep 'show: the per-day count counts the passed messages only' "$tmp/out" '^per-sender +fast@example\.org +4/100 +per 1d'
 check_out 'reset deletes the counts of a key' "2 counters of fast@example.org deleted" "$Q reset fast@example.org"
 check_out '... and show has none left' "no counts for fast@example.org" "$Q show fast@example.org"
+run "$Q expire"
+check_grep 'expire says what it dropped' "$tmp/out" '^[0-9]+ expired entries dropped$'
+
 
 # Counted once per transaction: the same message through twice, and
 # recipients counted at rcpt and seen again at data.

@@ -39,6 +39,7 @@ type cli struct {
 	Show    showCmd    `cmd:"" help:"Print the current counts and limits, of every key or of KEY."`
 	Reset   resetCmd   `cmd:"" help:"Delete the counts of KEY."`
 	Release releaseCmd `cmd:"" help:"End the concurrency slot of the message on stdin (its Mf-Queue-Id), at the end of the chain."`
+	Expire  struct{}   `cmd:"" help:"Drop expired counts (and other expired state) from the state directory now."`
 }
 
 type checkCmd struct {
@@ -115,6 +116,11 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		}
 	case "release":
 		err = release(ctx, &c, e, stdin, getenv)
+	case "expire":
+		var n int
+		if n, err = e.St.Expire(ctx); err == nil {
+			fmt.Fprintf(out, "%d expired entries dropped\n", n)
+		}
 	}
 	if err == nil {
 		err = out.Flush()
