@@ -47,7 +47,7 @@ func BenchmarkProcesses(b *testing.B) {
 
 func spawnB(b *testing.B, bk backend, job string, n int) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "MF_STATE_HELPER="+job, "MF_STATE_SPEC="+bk.spec, "MF_STATE_DIR="+bk.dir, fmt.Sprintf("MF_STATE_N=%d", n))
+	cmd.Env = append(os.Environ(), "STATE_TEST_JOB="+job, "STATE_TEST_SPEC="+bk.spec, "STATE_TEST_DIR="+bk.dir, fmt.Sprintf("STATE_TEST_N=%d", n))
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -17,10 +17,10 @@ import (
 )
 
 // The test binary doubles as the writer processes of the concurrency and
-// crash tests: run with MF_STATE_HELPER set it does that job and exits.
+// crash tests: run with STATE_TEST_JOB set it does that job and exits.
 func TestMain(m *testing.M) {
-	if h := os.Getenv("MF_STATE_HELPER"); h != "" {
-		os.Exit(helper(h, os.Getenv("MF_STATE_SPEC"), os.Getenv("MF_STATE_DIR"), os.Getenv("MF_STATE_N")))
+	if h := os.Getenv("STATE_TEST_JOB"); h != "" {
+		os.Exit(helper(h, os.Getenv("STATE_TEST_SPEC"), os.Getenv("STATE_TEST_DIR"), os.Getenv("STATE_TEST_N")))
 	}
 	os.Exit(m.Run())
 }
@@ -349,7 +349,7 @@ func TestOpenRefusesUnknownSpec(t *testing.T) {
 
 func spawn(t *testing.T, b backend, job string, n int) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "MF_STATE_HELPER="+job, "MF_STATE_SPEC="+b.spec, "MF_STATE_DIR="+b.dir, "MF_STATE_N="+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), "STATE_TEST_JOB="+job, "STATE_TEST_SPEC="+b.spec, "STATE_TEST_DIR="+b.dir, "STATE_TEST_N="+strconv.Itoa(n))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
