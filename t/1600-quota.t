@@ -153,7 +153,7 @@ check_exit 'release reads the queue ID from the stream; a stranger gets the free
 # perl (Essential in Debian) holds every shard lock at once.
 if command -v perl >/dev/null; then
 	mkdir -p "$tmp/stuck/kv"
-	i=0; while [ $i -lt 256 ]; do : >"$tmp/stuck/kv/$(printf %02x $i).lock"; i=$((i + 1)); done
+	i=0; while [ $i -lt 1024 ]; do : >"$tmp/stuck/kv/$(printf %03x $i).lock"; i=$((i + 1)); done
 	perl -e 'use Fcntl ":flock"; for (glob "$ARGV[0]/*.lock") { open my $f, ">>", $_ or die; flock $f, LOCK_EX or die; push @f, $f } open my $r, ">", "$ARGV[0]/held"; close $r; sleep 4' "$tmp/stuck/kv" &
 	while [ ! -e "$tmp/stuck/kv/held" ]; do sleep 0.1; done
 	printf 'quota.rule r key=sender limit=5/1m\n' >"$conf"

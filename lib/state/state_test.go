@@ -282,7 +282,7 @@ func dirSize(t testing.TB, dir string) (files int, size int64) {
 func TestLockTimeout(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := OpenDir(dir, 200*time.Millisecond)
-	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%02x.lock", shardOf("k"))))
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%03x.lock", shardOf("k"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestTornShard(t *testing.T) {
 	}
 	s.Set(ctx, k1, []byte("one"), 0)
 	s.Set(ctx, k2, []byte("two"), 0)
-	p := filepath.Join(dir, fmt.Sprintf("%02x.kv", shardOf(k1)))
+	p := filepath.Join(dir, fmt.Sprintf("%03x.kv", shardOf(k1)))
 	data, _ := os.ReadFile(p)
 	os.WriteFile(p, data[:len(data)-3], 0o644)
 	if e, ok, err := s.Get(ctx, k1); !ok || err != nil || string(e.Value) != "one" {
