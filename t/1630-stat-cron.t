@@ -1,7 +1,7 @@
-# Cron mode (--state): append, rotate (rename, then compress), copy and
+# Cron mode (--offsets): append, rotate (rename, then compress), copy and
 # truncate; every line is counted exactly once across the runs.
 . "$(dirname "$0")/lib.sh"
-S="mf-stat --tz UTC --now 2026-11-23T12:00:00Z --state $tmp/state --csv totals"
+S="mf-stat --tz UTC --now 2026-11-23T12:00:00Z --offsets $tmp/state --csv totals"
 L=$tmp/mail.log
 n=0
 # add FILE COUNT: append COUNT reject lines, each different.
@@ -48,5 +48,5 @@ add "$L" 1; step 'is followed like any other' 1
 check_grep 'the state file names the log' "$tmp/state" "mail.log"
 echo 'not json' >"$tmp/state"
 check_refused 'a damaged state file is an error, not a fresh start' 'state' "$S $L"
-check_refused 'cron mode needs files' 'stdin' "mf-stat --state $tmp/state2 </dev/null"
+check_refused 'cron mode needs files' 'stdin' "mf-stat --offsets $tmp/state2 </dev/null"
 done_testing

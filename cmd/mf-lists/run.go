@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"mf/lib/config"
 	"mf/lib/lists"
 	"mf/lib/logger"
+	"mf/lib/state"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
@@ -29,9 +31,33 @@ type cli struct {
 	Dir  string   `type:"path" default:"/etc/mf/lists" placeholder:"DIR" help:"Directory of *.list files, tried in name order."`
 	List []string `type:"path" sep:"none" placeholder:"FILE" help:"List file to use instead of the directory; repeat for several, tried in the order given."`
 
-	Check checkCmd `cmd:"" help:"Run as a stage: read a stream (or bare message) on stdin, write it on with the lists' verdict."`
-	Why   whyCmd   `cmd:"" help:"Print every list entry that matches an envelope, and the verdict, for a person debugging."`
+	DynamicReply string `default:"550 5.7.1 Access denied" help:"Reply for a hit on a dynamic list; a 4xx reply tempfails."`
+
+	Check  checkCmd  `cmd:"" help:"Run as a stage: read a stream (or bare message) on stdin, write it on with the lists' verdict."`
+	Why    whyCmd    `cmd:"" help:"Print every list entry that matches an envelope, and the verdict, for a person debugging."`
+	Add    addCmd    `cmd:"" help:"Add an entry to a dynamic list in the state store (or renew it)."`
+	Del    delCmd    `cmd:"" help:"Delete an entry from a dynamic list."`
+	Show   showCmd   `cmd:"" help:"Print the entries of the dynamic lists: entry, expiry, who added it, when, and why."`
+	Expire expireCmd `cmd:"" help:"Drop expired entries (and other expired state) from the state directory now."`
 }
+
+type addCmd struct {
+	List   string        `arg:"" help:"Dynamic list name."`
+	Entry  string        `arg:"" help:"Client address or network, client host name (.domain for the hosts below), or sender (user@domain, @domain)."`
+	TTL    time.Duration `default:"24h" help:"How long the entry stays (0: until deleted)."`
+	Reason string        `placeholder:"TEXT" help:"Why, for mf-lists show and the logs."`
+}
+
+type delCmd struct {
+	List  string `arg:"" help:"Dynamic list name."`
+	Entry string `arg:"" help:"The entry, as added."`
+}
+
+type showCmd struct {
+	List string `arg:"" optional:"" help:"Only this dynamic list."`
+}
+
+type expireCmd struct{}
 
 type checkCmd struct {
 	stream.Flags
@@ -60,11 +86,13 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	var err error
-	switch res.Ctx.Command() {
-	case "check":
+	switch cmd := res.Ctx.Command(); {
+	case cmd == "check":
 		code, err = check(&c, stdin, out, getenv, log)
-	default:
+	case strings.HasPrefix(cmd, "why"):
 		code, err = why(&c, stdin, out, getenv, log)
+	default:
+		err = dynamic(&c, cmd, out, getenv)
 	}
 	if err == nil {
 		err = out.Flush()
@@ -88,7 +116,26 @@ func (c *cli) load(log *logger.Logger) ([]*lists.List, error) {
 	if c.StateDir != "" {
 		o.CacheDir = c.StateDir + "/lists"
 	}
-	return lists.Load(paths, o)
+	ls, err := lists.Load(paths, o)
+	if err != nil || c.StateDir == "" && c.State == "" {
+		return ls, err
+	}
+	// The dynamic lists come after the static ones, so a static allow
+	// entry still wins over an entry some stage added.
+	reply, err := verdict.ParseReply(c.DynamicReply)
+	if err != nil || reply.Code/100 != 4 && reply.Code/100 != 5 {
+		return nil, fmt.Errorf("dynamic-reply %q: want a 4xx or 5xx reply", c.DynamicReply)
+	}
+	st, err := state.Open(c.State, c.StateDir, c.LockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	dyn, err := lists.LoadDynamic(context.Background(), st, reply)
+	if err != nil {
+		return nil, err
+	}
+	return append(ls, dyn...), nil
 }
 
 func check(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
@@ -271,4 +318,58 @@ func why(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) string,
 	}
 	fmt.Fprintf(out, "verdict %s%s\n", v, by)
 	return 0, nil
+}
+
+// dynamic runs add, del, show and expire on the state store.
+func dynamic(c *cli, cmd string, out io.Writer, getenv func(string) string) error {
+	st, err := state.Open(c.State, c.StateDir, c.LockTimeout)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	switch {
+	case strings.HasPrefix(cmd, "add"):
+		by := getenv("USER")
+		if u, err := user.Current(); by == "" && err == nil {
+			by = u.Username
+		}
+		d, err := lists.AddDynamic(ctx, st, c.Add.List, c.Add.Entry, c.Add.TTL, c.Add.Reason, "mf-lists add by "+by)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s added to %s, %s\n", d.Entry, d.List, expiry(d.Expires))
+	case strings.HasPrefix(cmd, "del"):
+		ok, err := lists.DelDynamic(ctx, st, c.Del.List, c.Del.Entry)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%s is not on dynamic list %s", c.Del.Entry, c.Del.List)
+		}
+		fmt.Fprintf(out, "%s deleted from %s\n", c.Del.Entry, c.Del.List)
+	case strings.HasPrefix(cmd, "show"):
+		ds, err := lists.Dynamic(ctx, st, c.Show.List)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			fmt.Fprintf(out, "%s\t%s\t%s\tadded %s by %s\t%s\n", d.List, stream.Encode(d.Entry), expiry(d.Expires),
+				d.Added.UTC().Format(time.RFC3339), stream.Encode(d.By), stream.Encode(d.Reason))
+		}
+	case cmd == "expire":
+		n, err := st.Expire(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%d expired entries dropped\n", n)
+	}
+	return nil
+}
+
+func expiry(t time.Time) string {
+	if t.IsZero() {
+		return "never expires"
+	}
+	return "expires " + t.UTC().Format(time.RFC3339)
 }

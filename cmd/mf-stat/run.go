@@ -41,7 +41,7 @@ type cli struct {
 	MTA  []string `name:"mta" enum:"postfix,sendmail,qmail,mf" placeholder:"MTA" help:"Count only the lines of these: postfix, sendmail, qmail, mf (default: all)."`
 
 	Unparsed     string `type:"path" placeholder:"FILE" help:"Write the lines that were not understood to FILE."`
-	State        string `type:"path" placeholder:"FILE" help:"Cron mode: remember how far each log was read in FILE and report only what is new since the last run."`
+	Offsets      string `type:"path" placeholder:"FILE" help:"Cron mode: remember how far each log was read in FILE and report only what is new since the last run."`
 	KeepRepeated bool   `help:"Count every copy of a repeated identical line (by default a line is counted once)."`
 	MaxMessages  int    `default:"1048576" placeholder:"N" help:"Queue ids followed at once; the oldest are let go beyond this."`
 	MaxKeys      int    `default:"50000" placeholder:"N" help:"Distinct keys per table (senders, domains, reasons); more are counted as (other)."`
@@ -158,8 +158,8 @@ func stat(_ context.Context, c *cli, stdin io.Reader, out *bytes.Buffer, log *lo
 		c.Files = []string{"-"}
 	}
 	var ins []*input
-	if c.State != "" {
-		if st, err = loadState(c.State, c.LockTimeout); err != nil {
+	if c.Offsets != "" {
+		if st, err = loadState(c.Offsets, c.LockTimeout); err != nil {
 			return nil, err
 		}
 		ins, err = stateInputs(st, c.Files, newParser())

@@ -18,7 +18,7 @@ import (
 	"mf/lib/safeio"
 )
 
-// cronState is what --state remembers per log: the file's inode, a
+// cronState is what --offsets remembers per log: the file's inode, a
 // fingerprint of its first line (which survives renaming and
 // compression), and how far it was read. Lines past the offset are new;
 // a line without its newline yet is left for the next run.
@@ -60,7 +60,7 @@ func inode(path string) uint64 {
 func loadState(path string, timeout time.Duration) (*cronState, error) {
 	l, err := flock.Acquire(path+".lock", timeout)
 	if err != nil {
-		return nil, fmt.Errorf("--state: %w", err)
+		return nil, fmt.Errorf("--offsets: %w", err)
 	}
 	st := &cronState{Version: 1, Logs: map[string]*logState{}, path: path, lock: l, cur: map[string]*input{}}
 	data, err := os.ReadFile(path)
@@ -75,7 +75,7 @@ func loadState(path string, timeout time.Duration) (*cronState, error) {
 		if err == nil {
 			err = errors.New("no logs")
 		}
-		return nil, fmt.Errorf("--state %s: %w", path, err)
+		return nil, fmt.Errorf("--offsets %s: %w", path, err)
 	}
 	return st, nil
 }
@@ -88,7 +88,7 @@ func stateInputs(st *cronState, files []string, p *maillog.Parser) ([]*input, er
 	var ins []*input
 	for _, f := range files {
 		if f == "-" {
-			return nil, errors.New("--state needs log files, not stdin")
+			return nil, errors.New("--offsets needs log files, not stdin")
 		}
 		abs, err := filepath.Abs(f)
 		if err != nil {

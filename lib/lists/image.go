@@ -220,6 +220,7 @@ type List struct {
 	blob     []byte
 	size     int // entries, for diagnostics
 	fromDisk bool
+	dyn      []string // a dynamic list's entries, by line
 }
 
 var errCorrupt = errors.New("corrupt list image")

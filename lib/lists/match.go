@@ -88,6 +88,9 @@ type Hit struct {
 // Entry reads the matching entry back from the list file, without its
 // comment, for a person reading why a list matched.
 func (h Hit) Entry() string {
+	if h.List.dyn != nil {
+		return h.List.dyn[h.Line-1]
+	}
 	f, err := os.Open(h.List.Path)
 	if err != nil {
 		return "?"

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+
+	"mf/lib/config"
+	"mf/lib/logger"
+	"mf/lib/quota"
+	"mf/lib/state"
+	"mf/lib/stream"
+	"mf/lib/verdict"
+)
+
+const description = `Count mail per client, network, sender, domain, AUTH user or recipient in time windows, and refuse what passes a limit.
+
+Rules are quota.rule lines in mf.conf. Exit status: 0 continue, 100 reject, 111 tempfail, 75 error. See mf-quota(1).`
+
+type cli struct {
+	config.Globals
+	Rule         []string      `sep:"none" placeholder:"RULE" help:"A quota rule: NAME key=... limit=N/DURATION[,...] [count=messages|recipients|bytes] [window=sliding|fixed] [action=tempfail|reject|block[:LIST]] [for=DURATION] [reply=\"...\"] [reserve=N] [dry-run]; repeat for several."`
+	ExemptNet    []string      `sep:"none" placeholder:"CIDR" help:"Client network no rule counts; repeat for several."`
+	ExemptSender []string      `sep:"none" placeholder:"ADDR" help:"Sender (user@domain or @domain) no rule counts; repeat for several."`
+	ExemptAuth   bool          `help:"Count authenticated senders only by rules keyed by auth-user."`
+	LocalNet     []string      `sep:"none" placeholder:"CIDR" help:"Client network that, like authenticated senders, may use the reserve of server-wide limits."`
+	Concurrency  int           `placeholder:"N" help:"Messages in the data stage at once, server-wide (0: no limit)."`
+	ConcReserve  int           `name:"concurrency-reserve" placeholder:"N" help:"Of --concurrency, slots only authenticated and local senders may take."`
+	SlotTTL      time.Duration `default:"10m" help:"A concurrency slot not released ends after this."`
+	BusyReply    string        `default:"451 4.3.2 System busy, try again later" help:"Reply when --concurrency is reached."`
+
+	Check   checkCmd   `cmd:"" help:"Run as a stage: count the message or recipient, write the stream on with the verdict."`
+	Show    showCmd    `cmd:"" help:"Print the current counts and limits, of every key or of KEY."`
+	Reset   resetCmd   `cmd:"" help:"Delete the counts of KEY."`
+	Release releaseCmd `cmd:"" help:"End the concurrency slot of the message on stdin (its Mf-Queue-Id), at the end of the chain."`
+	Expire  struct{}   `cmd:"" help:"Drop expired counts (and other expired state) from the state directory now."`
+}
+
+type checkCmd struct {
+	stream.Flags
+	QueueID string `group:"envelope" placeholder:"ID" help:"Queue ID of a bare message."`
+	Output  string `enum:"stream,message,none" default:"stream" help:"What to write on stdout: the stream (filter mode), the message alone, or nothing."`
+	DryRun  bool   `help:"Count and log what every rule would do, but refuse nothing."`
+}
+
+type showCmd struct {
+	Key string `arg:"" optional:"" help:"A key value (192.0.2.7, 192.0.2.0/24, alice@example.org, @example.org, a user) or a combined one (@example.org+bob@example.com)."`
+}
+
+type resetCmd struct {
+	Key string `arg:"" help:"A key value, as mf-quota show prints it."`
+}
+
+type releaseCmd struct {
+	stream.Flags
+	QueueID string `group:"envelope" placeholder:"ID" help:"Queue ID of a bare message."`
+}
+
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
+	log := logger.New("mf-quota", stderr)
+	defer func() {
+		if r := recover(); r != nil {
+			log.Errorf("internal error: %v", r)
+			code = verdict.ExitError
+		}
+	}()
+	var c cli
+	res, code, done := config.Start(&c, &c.Globals, log, "mf-quota", "quota", description, args, stdout, stderr, lookupEnv)
+	defer log.Close()
+	if done {
+		return code
+	}
+	e, err := engine(&c, res)
+	if err != nil {
+		log.Errorf("%v", err)
+		return verdict.ExitError
+	}
+	defer e.St.Close()
+	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	switch res.Ctx.Command() {
+	case "check":
+		code, err = check(ctx, &c, e, stdin, out, getenv, log)
+	case "show", "show <key>":
+		err = show(ctx, e, c.Show.Key, out)
+	case "reset <key>":
+		var n int
+		if n, err = e.Reset(ctx, c.Reset.Key); err == nil {
+			fmt.Fprintf(out, "%d counters of %s deleted\n", n, c.Reset.Key)
+		}
+	case "release":
+		err = release(ctx, &c, e, stdin, getenv)
+	case "expire":
+		var n int
+		if n, err = e.St.Expire(ctx); err == nil {
+			fmt.Fprintf(out, "%d expired entries dropped\n", n)
+		}
+	}
+	if err == nil {
+		err = out.Flush()
+	}
+	if err != nil {
+		log.Errorf("%v", err)
+		return verdict.ExitError
+	}
+	return code
+}
+
+// engine builds the rules and options, each bad value refused with the
+// file and line it came from, and opens the store.
+func engine(c *cli, res *config.Result) (*quota.Engine, error) {
+	e := &quota.Engine{}
+	for i, s := range c.Rule {
+		r, err := quota.ParseRule(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: quota.rule: %w", res.Origin("rule", i), err)
+		}
+		for _, o := range e.Rules {
+			if o.Name == r.Name {
+				return nil, fmt.Errorf("%s: quota.rule: a rule named %s already exists", res.Origin("rule", i), r.Name)
+			}
+		}
+		e.Rules = append(e.Rules, r)
+	}
+	nets := func(flag string, vals []string) ([]netip.Prefix, error) {
+		var out []netip.Prefix
+		for i, v := range vals {
+			p, err := netip.ParsePrefix(v)
+			if err != nil {
+				a, aerr := netip.ParseAddr(v)
+				if aerr != nil {
+					return nil, fmt.Errorf("%s: quota.%s: %q is not an IP network", res.Origin(flag, i), flag, v)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			out = append(out, p.Masked())
+		}
+		return out, nil
+	}
+	var err error
+	o := &e.Opt
+	if o.ExemptNets, err = nets("exempt-net", c.ExemptNet); err != nil {
+		return nil, err
+	}
+	if o.LocalNets, err = nets("local-net", c.LocalNet); err != nil {
+		return nil, err
+	}
+	for i, s := range c.ExemptSender {
+		if !strings.Contains(s, "@") {
+			return nil, fmt.Errorf("%s: quota.exempt-sender: %q is not user@domain or @domain", res.Origin("exempt-sender", i), s)
+		}
+	}
+	o.ExemptSenders, o.ExemptAuth = c.ExemptSender, c.ExemptAuth
+	o.DryRun = c.Check.DryRun
+	o.Concurrency, o.ConcReserve, o.SlotTTL = c.Concurrency, c.ConcReserve, c.SlotTTL
+	if c.Concurrency < 0 || c.ConcReserve < 0 || c.ConcReserve >= max(c.Concurrency, 1) && c.ConcReserve > 0 {
+		return nil, fmt.Errorf("%s: quota.concurrency-reserve: %d must be below concurrency %d", res.Origin("concurrency-reserve", 0), c.ConcReserve, c.Concurrency)
+	}
+	if o.BusyReply, err = verdict.ParseReply(c.BusyReply); err != nil || o.BusyReply.Code/100 != 4 {
+		return nil, fmt.Errorf("%s: quota.busy-reply: want a 4xx reply: %q", res.Origin("busy-reply", 0), c.BusyReply)
+	}
+	if e.St, err = state.Open(c.State, c.StateDir, c.LockTimeout); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func msgOf(env *stream.Envelope, size int64) quota.Msg {
+	return quota.Msg{
+		Stage: env.Stage, QueueID: env.QueueID, Client: env.ClientAddr, Sender: env.MailFrom,
+		AuthUser: env.AuthUser, Rcpts: env.CurrentRcpts(), Size: size,
+	}
+}
+
+func check(ctx context.Context, c *cli, e *quota.Engine, stdin io.Reader, out *bufio.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
+	start := time.Now()
+	bare := c.Check.Envelope(getenv)
+	bare.QueueID = c.Check.QueueID
+	s, err := stream.Read(stdin, c.Check.InputKind(), bare)
+	if err != nil {
+		return 0, fmt.Errorf("stdin: %w", err)
+	}
+	if s.Final() {
+		return s.Env.Verdict.ExitCode(), emit(out, c.Check.Output, s)
+	}
+	// The verdict goes in the envelope, before the message, so a rule
+	// counting bytes needs the message held to be measured first; it
+	// goes on unchanged. Without such a rule it streams through.
+	var size int64
+	if s.Env.HasMessage() && countsBytes(e) {
+		msg, err := io.ReadAll(s.Message)
+		if err != nil {
+			return 0, fmt.Errorf("stdin: %w", err)
+		}
+		size = int64(len(msg))
+		s.Message = bufio.NewReader(bytes.NewReader(msg))
+	}
+	o, err := e.Check(ctx, msgOf(&s.Env, size))
+	if err != nil {
+		return 0, err
+	}
+	for _, n := range o.Notes {
+		log.Infof("%s", n)
+	}
+	if o.Exempt != "" {
+		log.Debugf("exempt: %s", o.Exempt)
+	}
+	trace := "mf-quota continue"
+	if o.Verdict.Action.Final() {
+		v := o.Verdict
+		s.Env.Verdict = &v
+		name := "concurrency"
+		if o.Rule != nil {
+			name = o.Rule.Name
+		}
+		trace = fmt.Sprintf("mf-quota %s rule=%s", v.Action, name)
+		if o.Rule == nil {
+			log.Infof("%s: concurrency: %.0f slots held, %d open to this sender", v.Action, o.Count, o.Limit.N)
+		} else {
+			log.Infof("%s: rule %s key %s: %.0f > %s", v.Action, name, o.Key, o.Count, o.Limit)
+		}
+		if o.Blocked != "" {
+			log.Infof("%s added to dynamic list %s for %s", o.Blocked, o.Rule.Block, quota.FormatDuration(o.Rule.For))
+		}
+	}
+	s.Env.Trace = append(s.Env.Trace, fmt.Sprintf("%s %.1fms", trace, time.Since(start).Seconds()*1000))
+	s.Raw = nil
+	return o.Verdict.ExitCode(), emit(out, c.Check.Output, s)
+}
+
+func countsBytes(e *quota.Engine) bool {
+	for _, r := range e.Rules {
+		if r.Count == quota.Bytes {
+			return true
+		}
+	}
+	return false
+}
+
+// emit writes the result: the envelope in stream mode, then the message
+// as it came. In message mode the fields earlier stages asked to add go
+// into the header.
+func emit(out io.Writer, mode string, s *stream.Stream) error {
+	if mode == "none" {
+		_, err := io.Copy(io.Discard, s.Message)
+		return err
+	}
+	if mode == "stream" {
+		if err := s.WriteEnvelope(out); err != nil {
+			return err
+		}
+	} else if len(s.Env.AddHeaders) > 0 && s.Env.HasMessage() {
+		hdr, err := stream.ReadHeader(s.Message)
+		if err != nil {
+			return err
+		}
+		if _, err := out.Write(hdr.Prepend(s.Env.AddHeaders)); err != nil {
+			return err
+		}
+	}
+	_, err := io.Copy(out, s.Message)
+	return err
+}
+
+func show(ctx context.Context, e *quota.Engine, key string, out io.Writer) error {
+	cs, err := e.Show(ctx, key)
+	if err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		if key != "" {
+			fmt.Fprintf(out, "no counts for %s\n", key)
+		} else {
+			fmt.Fprintln(out, "no counts")
+		}
+	}
+	now := time.Now()
+	for _, c := range cs {
+		dry := ""
+		if c.Rule.DryRun {
+			dry = " dry-run"
+		}
+		fmt.Fprintf(out, "%-16s %-30s %6.0f/%-6d per %-4s %s, %s %s resets in %s%s\n",
+			c.Rule.Name, stream.Encode(c.Key), c.Count, c.Limit.N, quota.FormatDuration(c.Limit.Per),
+			c.Rule.Count, windowName(c.Rule), c.Rule.Action, c.Resets.Sub(now).Round(time.Second), dry)
+	}
+	return nil
+}
+
+func windowName(r *quota.Rule) string {
+	if r.Sliding {
+		return "sliding"
+	}
+	return "fixed"
+}
+
+func release(ctx context.Context, c *cli, e *quota.Engine, stdin io.Reader, getenv func(string) string) error {
+	bare := c.Release.Envelope(getenv)
+	bare.QueueID = c.Release.QueueID
+	s, err := stream.Read(stdin, c.Release.InputKind(), bare)
+	if err != nil {
+		return fmt.Errorf("stdin: %w", err)
+	}
+	if _, err := io.Copy(io.Discard, s.Message); err != nil {
+		return err
+	}
+	if s.Env.QueueID == "" {
+		return errors.New("no queue ID: nothing to release")
+	}
+	return e.Release(ctx, s.Env.QueueID)
+}
