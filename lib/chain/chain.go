@@ -42,12 +42,15 @@ func (o *Outcome) Close() {
 }
 
 // Run runs the stages configured for env.Stage in order until one
-// decides. Each stage sees the envelope and message as the stages before
-// it left them. msg is the message at the data phase and is not closed.
+// decides; after that only stages marked always run, and what they say is
+// recorded but not heeded. Each stage sees the envelope and message as
+// the stages before it left them. msg is the message at the data phase
+// and is not closed.
 func (c *Chain) Run(ctx context.Context, env stream.Envelope, msg *Message) *Outcome {
 	o := &Outcome{Verdict: verdict.Verdict{Action: verdict.Continue}, Env: env, Message: msg}
+	decided := false
 	for _, st := range c.Stages {
-		if !st.At(env.Stage) {
+		if !st.At(env.Stage) || decided && !st.Always {
 			continue
 		}
 		if ctx.Err() != nil {
@@ -58,12 +61,14 @@ func (c *Chain) Run(ctx context.Context, env stream.Envelope, msg *Message) *Out
 		res := c.Runner.Run(ctx, st, &e, o.Message)
 		o.Results = append(o.Results, res)
 		v := res.Verdict
-		if v.Action == verdict.Reject || v.Action == verdict.Tempfail {
+		if decided || v.Action == verdict.Reject || v.Action == verdict.Tempfail {
 			if res.Message != nil {
 				res.Message.File.Close()
 			}
-			o.Verdict = v
-			break
+			if !decided {
+				o.Verdict, decided = v, true
+			}
+			continue
 		}
 		if res.Env != nil {
 			stage := o.Env.Stage
@@ -76,8 +81,7 @@ func (c *Chain) Run(ctx context.Context, env stream.Envelope, msg *Message) *Out
 			o.files = append(o.files, res.Message.File)
 		}
 		if v.Action.Final() {
-			o.Verdict = v
-			break
+			o.Verdict, decided = v, true
 		}
 	}
 	return o

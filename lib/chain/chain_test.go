@@ -230,3 +230,33 @@ func TestChainStopsAtFirstDecision(t *testing.T) {
 		t.Errorf("message %q", read(t, o.Message))
 	}
 }
+
+func TestChainAlways(t *testing.T) {
+	dir := t.TempDir()
+	line := func(l string) *Stage {
+		st, err := Parse(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	c := &Chain{Runner: &Runner{}, Stages: []*Stage{
+		line("no data output=exit -- sh -c 'cat >/dev/null; exit 100'"),
+		line("skipped data output=exit -- touch " + dir + "/skipped"),
+		line("cleanup data output=exit always=yes -- sh -c 'cat >/dev/null; touch " + dir + "/cleanup; exit 111'"),
+	}}
+	o := c.Run(context.Background(), env, spool(t, "S: x\n\nbody\n"))
+	defer o.Close()
+	if o.Verdict.Action != verdict.Reject || len(o.Results) != 2 || o.Results[1].Verdict.Action != verdict.Tempfail {
+		t.Errorf("verdict %s after %d stages", o.Verdict, len(o.Results))
+	}
+	if _, err := os.Stat(dir + "/skipped"); err == nil {
+		t.Error("a stage after the decision ran")
+	}
+	if _, err := os.Stat(dir + "/cleanup"); err != nil {
+		t.Error("an always stage did not run after the decision")
+	}
+	if _, err := Parse("x data always=maybe prog"); err == nil {
+		t.Error("always=maybe is taken")
+	}
+}

@@ -60,6 +60,7 @@ type Stage struct {
 	Output  Output
 	Exits   map[int]verdict.Action // exit-code overrides
 	Reply   *verdict.Reply         // reply of an override's reject or tempfail
+	Always  bool                   // runs even after a decision at its phase, unheeded
 	Line    string                 // as configured, for messages
 }
 
@@ -95,7 +96,9 @@ const Syntax = "NAME PHASE[,PHASE...] [OPTION=VALUE...] [--] PROGRAM [ARG...]"
 // nothing is expanded and no shell ever runs: a pipe or redirection is an
 // error. Options: timeout=DURATION, on-error=tempfail|accept|reject,
 // input=stream|message, output=stream|message|headers|exit, reply="CODE
-// X.Y.Z TEXT", and N=ACTION to override what exit code N means.
+// X.Y.Z TEXT", always=yes (run even after a decision, to clean up; what it
+// says then is not heeded), and N=ACTION to override what exit code N
+// means.
 func Parse(line string) (*Stage, error) {
 	p := shellwords.NewParser()
 	words, err := p.Parse(line)
@@ -197,6 +200,15 @@ func (s *Stage) option(k, v string) error {
 			return fmt.Errorf("want %s", strings.Join(outputNames, ", "))
 		}
 		s.Output = Output(i)
+	case "always":
+		switch v {
+		case "yes":
+			s.Always = true
+		case "no":
+			s.Always = false
+		default:
+			return errors.New("want yes or no")
+		}
 	case "reply":
 		r, err := verdict.ParseReply(v)
 		if err != nil {
@@ -207,7 +219,7 @@ func (s *Stage) option(k, v string) error {
 		}
 		s.Reply = &r
 	default:
-		return fmt.Errorf("unknown option %q (want timeout, on-error, input, output, reply or an exit code)", k)
+		return fmt.Errorf("unknown option %q (want timeout, on-error, input, output, reply, always or an exit code)", k)
 	}
 	return nil
 }
