@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -193,5 +194,28 @@ func TestMilterBigBody(t *testing.T) {
 	want := strings.Repeat(strings.Repeat("X", 99)+"\n", 3000)
 	if edits != 2 || pieces != 5 || body.String() != want {
 		t.Errorf("%d edits, %d pieces, body of %d bytes (want 2 edits, 5 pieces, %d bytes)", edits, pieces, body.Len(), len(want))
+	}
+}
+
+func TestLF(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"a\r\nb\r\n", "a\nb\n"},
+		{"a\rb\r", "a\rb\r"},
+		{"\r\n\r\n\r\r\n", "\n\n\r\n"},
+		{strings.Repeat("x", 4095) + "\r\n" + "y", strings.Repeat("x", 4095) + "\ny"},
+	} {
+		for _, size := range []int{16, 4096} {
+			got, _ := io.ReadAll(newLF(bufio.NewReaderSize(strings.NewReader(c.in), size)))
+			if string(got) != c.want {
+				t.Errorf("newLF(%q) = %q, want %q", c.in[:min(len(c.in), 20)], got[:min(len(got), 20)], c.want[:min(len(c.want), 20)])
+			}
+		}
+		same, err := sameBody(strings.NewReader(c.want), newLF(strings.NewReader(c.in)))
+		if !same || err != nil {
+			t.Errorf("sameBody(%q): %v %v", c.want[:min(len(c.want), 20)], same, err)
+		}
+	}
+	if same, _ := sameBody(strings.NewReader("a\n"), strings.NewReader("a\nb")); same {
+		t.Error("a longer body is the same")
 	}
 }

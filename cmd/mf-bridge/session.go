@@ -397,21 +397,22 @@ func (c *countReader) Read(p []byte) (int, error) {
 
 // sameBody compares two bodies, the second with CRLF read as LF.
 func sameBody(a, b io.Reader) (bool, error) {
-	ba, bb := bufio.NewReaderSize(a, 64<<10), bufio.NewReaderSize(b, 64<<10)
+	ba, bb := make([]byte, 64<<10), make([]byte, 64<<10)
 	for {
-		ca, ea := ba.ReadByte()
-		cb, eb := bb.ReadByte()
-		if ea == io.EOF || eb == io.EOF {
-			return ea == eb, nil
-		}
-		if ea != nil {
-			return false, ea
-		}
-		if eb != nil {
-			return false, eb
-		}
-		if ca != cb {
+		na, ea := io.ReadFull(a, ba)
+		nb, eb := io.ReadFull(b, bb)
+		if !bytes.Equal(ba[:na], bb[:nb]) {
 			return false, nil
+		}
+		aEnd := ea == io.EOF || ea == io.ErrUnexpectedEOF
+		bEnd := eb == io.EOF || eb == io.ErrUnexpectedEOF
+		switch {
+		case ea != nil && !aEnd:
+			return false, ea
+		case eb != nil && !bEnd:
+			return false, eb
+		case aEnd || bEnd:
+			return aEnd && bEnd, nil
 		}
 	}
 }
@@ -521,22 +522,25 @@ func newLF(r io.Reader) io.Reader {
 }
 
 func (l *lf) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		c, err := l.br.ReadByte()
-		if err != nil {
-			if n > 0 {
-				return n, nil
+	for {
+		n, err := l.br.Read(p)
+		w := 0
+		for i := 0; i < n; i++ {
+			if p[i] == '\r' {
+				if i+1 < n && p[i+1] == '\n' {
+					continue
+				}
+				if i+1 == n {
+					if next, e := l.br.Peek(1); e == nil && next[0] == '\n' {
+						continue
+					}
+				}
 			}
-			return 0, err
+			p[w] = p[i]
+			w++
 		}
-		if c == '\r' {
-			if next, err := l.br.Peek(1); err == nil && next[0] == '\n' {
-				continue
-			}
+		if w > 0 || n == 0 || err != nil {
+			return w, err
 		}
-		p[n] = c
-		n++
 	}
-	return n, nil
 }
