@@ -49,11 +49,13 @@ type message struct {
 	results  []*chain.Result
 	pending  *verdict.Verdict // discard or quarantine decided before DATA
 	fields   []edit.Field     // the header as the MTA showed it, in order
-	spool    *os.File         // header and body, LF line ends
+	eoh      bool             // the header is complete
+	spool    *os.File         // header and body, LF line ends; nil when no data stage runs
 	w        *bufio.Writer
 	cr       bool  // the last body chunk ended in CR
 	bodyAt   int64 // offset of the body in spool
-	size     int64
+	spooled  int64 // bytes in spool
+	size     int64 // bytes as the MTA sent them, CRLF line ends
 }
 
 // Reply is what the MTA is told at one phase.
@@ -214,12 +216,19 @@ func (s *session) Header(name, value string) {
 	}
 	value = strings.ReplaceAll(value, "\r\n", "\n")
 	s.msg.fields = append(s.msg.fields, edit.Field{Name: name, Value: value})
+	s.msg.size += int64(len(name) + len(value) + 4)
 }
 
-// EOH: the header is complete; the spool starts.
+// EOH: the header is complete; the spool starts, if a data stage is to
+// read the message.
 func (s *session) EOH() error {
 	m := s.msg
-	if m == nil {
+	if m == nil || m.eoh {
+		return nil
+	}
+	m.eoh = true
+	m.size += 2
+	if !s.chain.Any("data") || m.pending != nil || s.accepted {
 		return nil
 	}
 	f, err := os.CreateTemp(s.b.spoolDir(), "mf-msg-*")
@@ -245,10 +254,12 @@ func (s *session) Body(chunk []byte) error {
 	if m == nil {
 		return nil
 	}
+	if err := s.EOH(); err != nil {
+		return err
+	}
+	m.size += int64(len(chunk))
 	if m.spool == nil {
-		if err := s.EOH(); err != nil {
-			return err
-		}
+		return nil
 	}
 	// CRLF becomes LF, also when a chunk ends between the two.
 	if m.cr {
@@ -281,24 +292,25 @@ func (s *session) EOM(ctx context.Context, macros map[string]string) (*Reply, er
 		return cont("data"), nil
 	}
 	merge(m.macros, macros)
-	if m.spool == nil {
-		if err := s.EOH(); err != nil {
-			return nil, err
+	if err := s.EOH(); err != nil {
+		return nil, err
+	}
+	var orig *chain.Message
+	if m.spool != nil {
+		if m.cr {
+			m.w.WriteByte('\r')
+			m.cr = false
 		}
+		if err := m.w.Flush(); err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+		st, err := m.spool.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+		m.spooled = st.Size()
+		orig = &chain.Message{File: m.spool}
 	}
-	if m.cr {
-		m.w.WriteByte('\r')
-		m.cr = false
-	}
-	if err := m.w.Flush(); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
-	st, err := m.spool.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
-	m.size = st.Size()
-	orig := &chain.Message{File: m.spool}
 
 	env := m.env
 	env.Stage = "data"
@@ -349,7 +361,7 @@ func (s *session) changes(r *Reply) error {
 			return fmt.Errorf("message from the stages: %w", err)
 		}
 		edits = edit.Headers(m.fields, after, s.hidden)
-		origBody := io.NewSectionReader(m.spool, m.bodyAt, m.size-m.bodyAt)
+		origBody := io.NewSectionReader(m.spool, m.bodyAt, m.spooled-m.bodyAt)
 		same, err := sameBody(origBody, body)
 		if err != nil {
 			return err
