@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -48,7 +49,7 @@ type oneConn struct {
 func (l *oneConn) Accept() (net.Conn, error) {
 	if !l.handed {
 		l.handed = true
-		return &closeNotify{Conn: l.conn, l: l}, nil
+		return &closeNotify{Conn: l.conn, l: l, r: bufio.NewReaderSize(l.conn, 64<<10)}, nil
 	}
 	<-l.done
 	return nil, net.ErrClosed
@@ -57,10 +58,16 @@ func (l *oneConn) Accept() (net.Conn, error) {
 func (l *oneConn) Close() error   { return nil }
 func (l *oneConn) Addr() net.Addr { return l.conn.LocalAddr() }
 
+// closeNotify also reads through a buffer: go-milter reads a packet's
+// length and its body with a system call each, and the MTA often sends a
+// macro packet and its command together.
 type closeNotify struct {
 	net.Conn
 	l *oneConn
+	r *bufio.Reader
 }
+
+func (c *closeNotify) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func (c *closeNotify) Close() error {
 	err := c.Conn.Close()
