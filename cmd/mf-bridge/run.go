@@ -101,12 +101,7 @@ func lastLine(s string) string {
 
 func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
 	log := logger.New("mf-bridge", stderr)
-	defer func() {
-		if r := recover(); r != nil {
-			log.Errorf("internal error: %v", r)
-			code = verdict.ExitError
-		}
-	}()
+	defer config.Recover(log, &code)
 	c := &cli{}
 	res, code, done := config.Start(c, &c.Globals, log, "mf-bridge", "bridge", description, args, stdout, stderr, lookupEnv)
 	defer log.Close()

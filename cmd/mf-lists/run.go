@@ -71,12 +71,7 @@ type whyCmd struct {
 
 func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
 	log := logger.New("mf-lists", stderr)
-	defer func() {
-		if r := recover(); r != nil {
-			log.Errorf("internal error: %v", r)
-			code = verdict.ExitError
-		}
-	}()
+	defer config.Recover(log, &code)
 	var c cli
 	res, code, done := config.Start(&c, &c.Globals, log, "mf-lists", "lists", description, args, stdout, stderr, lookupEnv)
 	defer log.Close()

@@ -64,12 +64,7 @@ type releaseCmd struct {
 
 func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
 	log := logger.New("mf-quota", stderr)
-	defer func() {
-		if r := recover(); r != nil {
-			log.Errorf("internal error: %v", r)
-			code = verdict.ExitError
-		}
-	}()
+	defer config.Recover(log, &code)
 	var c cli
 	res, code, done := config.Start(&c, &c.Globals, log, "mf-quota", "quota", description, args, stdout, stderr, lookupEnv)
 	defer log.Close()

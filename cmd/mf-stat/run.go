@@ -49,12 +49,7 @@ type cli struct {
 
 func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
 	log := logger.New("mf-stat", stderr)
-	defer func() {
-		if r := recover(); r != nil {
-			log.Errorf("internal error: %v", r)
-			code = verdict.ExitError
-		}
-	}()
+	defer config.Recover(log, &code)
 	var c cli
 	_, code, done := config.Start(&c, &c.Globals, log, "mf-stat", "stat", description, args, stdout, stderr, lookupEnv)
 	defer log.Close()

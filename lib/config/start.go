@@ -40,3 +40,13 @@ func Start(cli any, g *Globals, log *logger.Logger, name, section, description s
 	}
 	return res, 0, false
 }
+
+// Recover, deferred by a command's run function, turns a panic into an
+// internal error in the log and exit status 75: a bug is an error, never
+// a verdict, and loses no mail.
+func Recover(log *logger.Logger, code *int) {
+	if r := recover(); r != nil {
+		log.Errorf("internal error: %v", r)
+		*code = verdict.ExitError
+	}
+}
