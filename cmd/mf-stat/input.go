@@ -33,8 +33,25 @@ type input struct {
 }
 
 // decompress wraps r after looking at its first bytes: gzip, bzip2, xz
-// and zstd by their magic numbers, anything else as plain text.
+// and zstd by their magic numbers, anything else as plain text; then
+// "journalctl -o export" entries, inside or not, become JSON lines.
 func decompress(r io.Reader) (io.Reader, func(), error) {
+	u, done, err := unpack(r)
+	if err != nil {
+		return nil, done, err
+	}
+	br, ok := u.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(u, 256<<10)
+	}
+	if magic, _ := br.Peek(len(exportMagic)); string(magic) == exportMagic {
+		return newExportReader(br), done, nil
+	}
+	return br, done, nil
+}
+
+// unpack decompresses r by its magic number, or passes it as it is.
+func unpack(r io.Reader) (io.Reader, func(), error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	magic, _ := br.Peek(6)
 	nop := func() {}
@@ -80,7 +97,7 @@ func open(in *input, stdin io.Reader) (io.Reader, func(), error) {
 			closeFile()
 			return nil, nil, err
 		}
-		if in.offset > 0 && !compressed(magic[:n]) {
+		if in.offset > 0 && !compressed(magic[:n]) && !bytes.HasPrefix([]byte(exportMagic), magic[:n]) {
 			if _, err := fh.Seek(in.offset, io.SeekStart); err != nil {
 				closeFile()
 				return nil, nil, err
