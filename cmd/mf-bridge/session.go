@@ -114,10 +114,8 @@ func (s *session) connPhase(ctx context.Context, phase string) *Reply {
 	env.Macros = macroList(s.connMacros)
 	env.QueueID = s.connMacros["i"]
 	r := s.run(ctx, env, nil)
-	if r.outcome != nil {
-		s.env = r.outcome.Env
-		s.connResults = append(s.connResults, r.Results...)
-	}
+	s.env = r.outcome.Env
+	s.connResults = append(s.connResults, r.Results...)
 	switch a := r.Verdict.Action; {
 	case a == verdict.Discard || a == verdict.Quarantine:
 		// Only end of data can discard or hold: every message of the
@@ -190,14 +188,9 @@ func (s *session) msgPhase(ctx context.Context, phase, rcpt string) *Reply {
 		return r
 	}
 	m.results = append(m.results, r.Results...)
-	if r.outcome != nil {
-		m.env = r.outcome.Env
-	}
+	m.env = r.outcome.Env // the recipient taken is in it, as the stages left it
 	if phase == "rcpt" {
 		m.mtaRcpts = append(m.mtaRcpts, rcpt)
-		if r.outcome == nil {
-			m.env.Rcpts = append(m.env.Rcpts, rcpt)
-		}
 	}
 	return r
 }
