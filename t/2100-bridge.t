@@ -54,8 +54,11 @@ mail <a@example.org>: continue
 rcpt <nobody@example.com>: reject 550 5.1.1 Unknown user
   stage rcpt: reject 550 5.1.1 Unknown user (exit 1)" "$bt $tmp/rcpt.stream"
 check_exit '... and exits with its verdict' 100 "$bt $tmp/rcpt.stream"
-check_exit 'test: a message whose header does not parse is an error' 75 "printf 'no colon\n\nbody\n' | $bt --from a@example.org --rcpt b@example.com"
-check_grep '... saying why' "$tmp/err" 'input: message header: .*malformed'
+printf 'Subject: broken\nno colon here\nX-Late: a body line now\n' >"$tmp/broken.eml"
+printf '#!/bin/sh\nawk '"'"'/^$/ { print "X-Blank-Line: " NR; exit }'"'"'\n' >"$tmp/blank"; chmod 755 "$tmp/blank"
+run "$bt --from a@example.org --rcpt b@example.com --stage 'blank data input=message output=headers -- $tmp/blank' $tmp/broken.eml"
+check_grep 'test: a line that is no header field starts the body, as in Postfix' "$tmp/out" '^  add header X-Blank-Line: 2$'
+check_out '... and the message is replayed, not refused' 0 "echo $rc"
 
 # Configuration errors name the file and line.
 bad() { # bad DESC LINE PATTERN STAGE-LINES
