@@ -260,3 +260,14 @@ func TestChainAlways(t *testing.T) {
 		t.Error("always=maybe is taken")
 	}
 }
+
+func TestRunOutputLimit(t *testing.T) {
+	start := time.Now()
+	r := runStage(t, "timeout=60s", "cat >/dev/null; exec yes 'a stage gone wild'", spool(t, "S: x\n\nbody\n"))
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "signal 25") || r.Verdict.Action != verdict.Tempfail {
+		t.Errorf("a stage writing without end: %v, %s", r.Err, r.Verdict)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("took %s", d)
+	}
+}

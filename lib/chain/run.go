@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"mf/lib/edit"
 	"mf/lib/stream"
 	"mf/lib/verdict"
@@ -59,6 +61,21 @@ const maxStderr = 2048
 
 // maxHeaderOutput bounds what output=headers may print.
 const maxHeaderOutput = 64 << 10
+
+// outputLimit bounds what a stage may write: room for a message several
+// times the size of the one it was given (a filter that wraps it as an
+// attachment grows it by a third), and 64 MiB besides.
+func outputLimit(msg *Message) int64 {
+	const floor = 64 << 20
+	if msg == nil {
+		return floor
+	}
+	st, err := msg.File.Stat()
+	if err != nil {
+		return floor
+	}
+	return floor + 4*(st.Size()-msg.Offset)
+}
 
 // Run runs one stage on env (and msg at the data phase). It never fails:
 // a stage that cannot be started, times out, is killed or writes what
@@ -136,6 +153,11 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 		feed.Close()
 		return fmt.Errorf("start: %w", err)
 	}
+	// No file the stage writes, its output among them, may grow past
+	// outputLimit: a stage gone wild is stopped (SIGXFSZ) before it fills
+	// the spool's disk. Set just after the start, so bounded, not exact.
+	lim := uint64(outputLimit(msg))
+	unix.Prlimit(cmd.Process.Pid, unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: lim, Max: lim}, nil)
 	stdin.Close()
 	fed := make(chan error, 1)
 	go func() {
