@@ -50,7 +50,7 @@ func BenchmarkMessage(b *testing.B) {
 		br.chain.Store(&chain.Chain{Stages: []*chain.Stage{st}, Runner: &chain.Runner{TempDir: dir}})
 		ctx := context.Background()
 		for b.Loop() {
-			s := newSession(br, 1)
+			s := newSession(br)
 			s.Connect(ctx, "unknown", "192.0.2.1", nil)
 			s.Helo(ctx, "h.example", nil)
 			s.Mail(ctx, "a@example.org", nil)

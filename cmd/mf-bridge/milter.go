@@ -27,7 +27,7 @@ const actions = milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeB
 // connection gets a go-milter server of its own whose milter objects,
 // however often the library makes new ones, all work on the one session.
 func (b *bridge) serveConn(ctx context.Context, conn net.Conn) {
-	s := newSession(b, b.hidden)
+	s := newSession(b)
 	defer s.Close()
 	srv := &milter.Server{
 		NewMilter: func() milter.Milter { return &backend{ctx: ctx, s: s} },
@@ -217,9 +217,6 @@ func apply(r *Reply, mod *milter.Modifier) error {
 	}
 	rd, err := r.Body.Reader()
 	if err != nil {
-		return err
-	}
-	if _, err := io.CopyN(io.Discard, rd, r.BodyOffset-r.Body.Offset); err != nil {
 		return err
 	}
 	body := newLF(rd)

@@ -67,8 +67,6 @@ type bridge struct {
 	stdout   io.Writer
 }
 
-func (b *bridge) spoolDir() string { return b.cfg.SpoolDir }
-
 func (b *bridge) record(r *record) {
 	if err := b.rec.write(r); err != nil {
 		b.log.Errorf("decision log: %v", err)
@@ -109,7 +107,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		return code
 	}
 	b := &bridge{cfg: c, log: log, stdout: stdout}
-	ch, err := newChain(c, res, lookupEnv)
+	ch, err := newChain(c, res)
 	if err != nil {
 		log.Errorf("%v", err)
 		return verdict.ExitError
@@ -118,22 +116,16 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if c.MTA == "postfix" {
 		b.hidden = 1
 	}
-	switch res.Ctx.Command() {
-	case "milter":
+	if res.Ctx.Command() == "milter" {
 		err = b.serve(ctx, args, lookupEnv)
-		if err != nil {
-			log.Errorf("%v", err)
-			return verdict.ExitError
-		}
-		return 0
-	default:
-		code, err = b.test(ctx, stdin, stdout, lookupEnv)
-		if err != nil {
-			log.Errorf("%v", err)
-			return verdict.ExitError
-		}
-		return code
+	} else {
+		code, err = b.test(ctx, stdin, stdout)
 	}
+	if err != nil {
+		log.Errorf("%v", err)
+		return verdict.ExitError
+	}
+	return code
 }
 
 func parse(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) (*cli, *config.Result, error) {
@@ -146,8 +138,8 @@ func parse(args []string, stdout, stderr io.Writer, lookupEnv func(string) (stri
 }
 
 // newChain reads the stage lines. Every error names where the line was.
-func newChain(c *cli, res *config.Result, lookupEnv func(string) (string, bool)) (*chain.Chain, error) {
-	ch := &chain.Chain{Runner: &chain.Runner{TempDir: c.SpoolDir, Env: stageEnv(c, lookupEnv)}}
+func newChain(c *cli, res *config.Result) (*chain.Chain, error) {
+	ch := &chain.Chain{Runner: &chain.Runner{TempDir: c.SpoolDir, Env: stageEnv(c)}}
 	seen := map[string]string{}
 	for i, line := range c.Stage {
 		where := res.Origin("stage", i)
@@ -167,26 +159,20 @@ func newChain(c *cli, res *config.Result, lookupEnv func(string) (string, bool))
 	return ch, nil
 }
 
-// stageEnv is the environment stages start with: the bridge's own, less
-// qmail's envelope variables (the bridge sets those), and the
-// configuration the bridge read, so mf stages read the same file.
-func stageEnv(c *cli, lookupEnv func(string) (string, bool)) []string {
-	drop := map[string]bool{}
-	for _, k := range []string{"SMTP_PHASE", "QUEUE_ID", "TCPREMOTEIP", "TCPREMOTEHOST", "HELO", "AUTH_USER", "SENDER", "RECIPIENT", "RECIPIENTS", "MF_CONFIG", "MF_STATE_DIR"} {
-		drop[k] = true
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !drop[k] {
-			env = append(env, kv)
-		}
-	}
+// stageEnv is the environment stages start with: the bridge's own, and
+// the configuration and state it uses, so mf stages read the same file
+// and count in the same store. The runner adds the envelope; a later
+// value of a name wins (os/exec), so nothing inherited can stand in for it.
+func stageEnv(c *cli) []string {
+	env := os.Environ()
 	if _, err := os.Stat(c.Config); err == nil {
 		env = append(env, "MF_CONFIG="+c.Config)
 	}
 	if c.StateDir != "" {
 		env = append(env, "MF_STATE_DIR="+c.StateDir)
+	}
+	if c.State != "" {
+		env = append(env, "MF_STATE="+c.State)
 	}
 	return env
 }

@@ -217,7 +217,7 @@ func (b *bridge) reload(args []string, lookupEnv func(string) (string, bool)) {
 	c, res, err := parse(args, b.stdout, b.stdout, lookupEnv)
 	if err == nil {
 		var ch *chain.Chain
-		ch, err = newChain(c, res, lookupEnv)
+		ch, err = newChain(c, res)
 		if err == nil {
 			b.chain.Store(ch)
 			if err := b.rec.reopen(); err != nil {

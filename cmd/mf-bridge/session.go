@@ -54,19 +54,16 @@ type message struct {
 	w        *bufio.Writer
 	cr       bool  // the last body chunk ended in CR
 	bodyAt   int64 // offset of the body in spool
-	spooled  int64 // bytes in spool
 	size     int64 // bytes as the MTA sent them, CRLF line ends
 }
 
 // Reply is what the MTA is told at one phase.
 type Reply struct {
-	Phase      string
-	Verdict    verdict.Verdict // Continue, Accept, Discard, Reject or Tempfail; Quarantine at EOM
-	Results    []*chain.Result // the stages that ran at this phase
-	Edits      []edit.Edit     // at EOM
-	Body       *chain.Message  // a new body, at EOM; nil when unchanged
-	BodyOffset int64           // where the body starts in Body
-	outcome    *chain.Outcome
+	Verdict verdict.Verdict // Continue, Accept, Discard, Reject or Tempfail; Quarantine at EOM
+	Results []*chain.Result // the stages that ran at this phase
+	Edits   []edit.Edit     // at EOM
+	Body    *chain.Message  // a new body (from its first byte), at EOM; nil when unchanged
+	outcome *chain.Outcome
 }
 
 // Close lets go of spooled files. Call it once the reply has been used.
@@ -76,15 +73,15 @@ func (r *Reply) Close() {
 	}
 }
 
-func newSession(b *bridge, hidden int) *session {
-	return &session{b: b, chain: b.chain.Load(), hidden: hidden, connMacros: map[string]string{}}
+func newSession(b *bridge) *session {
+	return &session{b: b, chain: b.chain.Load(), hidden: b.hidden, connMacros: map[string]string{}}
 }
 
 // Close ends the connection.
 func (s *session) Close() { s.Abort() }
 
-func cont(phase string) *Reply {
-	return &Reply{Phase: phase, Verdict: verdict.Verdict{Action: verdict.Continue}}
+func cont() *Reply {
+	return &Reply{Verdict: verdict.Verdict{Action: verdict.Continue}}
 }
 
 // Connect: the client connected from addr, named host ("" or "unknown"
@@ -107,7 +104,7 @@ func (s *session) Helo(ctx context.Context, name string, macros map[string]strin
 
 func (s *session) connPhase(ctx context.Context, phase string) *Reply {
 	if s.accepted || s.connPending != nil {
-		return cont(phase)
+		return cont()
 	}
 	env := s.env
 	env.Stage = phase
@@ -147,7 +144,7 @@ func (s *session) Mail(ctx context.Context, from string, macros map[string]strin
 // Rcpt: the client asks for recipient rcpt.
 func (s *session) Rcpt(ctx context.Context, rcpt string, macros map[string]string) *Reply {
 	if s.msg == nil {
-		return cont("rcpt")
+		return cont()
 	}
 	merge(s.msg.macros, macros)
 	return s.msgPhase(ctx, "rcpt", rcpt)
@@ -160,7 +157,7 @@ func (s *session) msgPhase(ctx context.Context, phase, rcpt string) *Reply {
 			m.mtaRcpts = append(m.mtaRcpts, rcpt)
 			m.env.Rcpts = append(m.env.Rcpts, rcpt)
 		}
-		return cont(phase)
+		return cont()
 	}
 	env := m.env
 	env.Stage = phase
@@ -224,7 +221,7 @@ func (s *session) EOH() error {
 	if !s.chain.Any("data") || m.pending != nil || s.accepted {
 		return nil
 	}
-	f, err := os.CreateTemp(s.b.spoolDir(), "mf-msg-*")
+	f, err := os.CreateTemp(s.b.cfg.SpoolDir, "mf-msg-*")
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
@@ -282,7 +279,7 @@ func (s *session) Body(chunk []byte) error {
 func (s *session) EOM(ctx context.Context, macros map[string]string) (*Reply, error) {
 	m := s.msg
 	if m == nil {
-		return cont("data"), nil
+		return cont(), nil
 	}
 	merge(m.macros, macros)
 	if err := s.EOH(); err != nil {
@@ -297,11 +294,6 @@ func (s *session) EOM(ctx context.Context, macros map[string]string) (*Reply, er
 		if err := m.w.Flush(); err != nil {
 			return nil, fmt.Errorf("spool: %w", err)
 		}
-		st, err := m.spool.Stat()
-		if err != nil {
-			return nil, fmt.Errorf("spool: %w", err)
-		}
-		m.spooled = st.Size()
 		orig = &chain.Message{File: m.spool}
 	}
 
@@ -312,9 +304,9 @@ func (s *session) EOM(ctx context.Context, macros map[string]string) (*Reply, er
 	var r *Reply
 	switch {
 	case m.pending != nil:
-		r = &Reply{Phase: "data", Verdict: *m.pending, outcome: &chain.Outcome{Env: env, Message: orig}}
+		r = &Reply{Verdict: *m.pending, outcome: &chain.Outcome{Env: env, Message: orig}}
 	case s.accepted:
-		r = &Reply{Phase: "data", Verdict: verdict.Verdict{Action: verdict.Accept}}
+		r = &Reply{Verdict: verdict.Verdict{Action: verdict.Accept}}
 	default:
 		r = s.run(ctx, env, orig)
 	}
@@ -354,13 +346,16 @@ func (s *session) changes(r *Reply) error {
 			return fmt.Errorf("message from the stages: %w", err)
 		}
 		edits = edit.Headers(m.fields, after, s.hidden)
-		origBody := io.NewSectionReader(m.spool, m.bodyAt, m.spooled-m.bodyAt)
+		origBody, err := (&chain.Message{File: m.spool, Offset: m.bodyAt}).Reader()
+		if err != nil {
+			return err
+		}
 		same, err := sameBody(origBody, body)
 		if err != nil {
 			return err
 		}
 		if !same {
-			r.Body, r.BodyOffset = o.Message, bodyAt
+			r.Body = &chain.Message{File: o.Message.File, Offset: bodyAt}
 		}
 	}
 	for _, h := range o.Env.AddHeaders {
@@ -439,13 +434,13 @@ func (s *session) finish() {
 // run runs the phase's stages, if any.
 func (s *session) run(ctx context.Context, env stream.Envelope, msg *chain.Message) *Reply {
 	if !s.chain.Any(env.Stage) {
-		return &Reply{Phase: env.Stage, Verdict: verdict.Verdict{Action: verdict.Continue}, outcome: &chain.Outcome{Env: env, Message: msg}}
+		return &Reply{Verdict: verdict.Verdict{Action: verdict.Continue}, outcome: &chain.Outcome{Env: env, Message: msg}}
 	}
 	o := s.chain.Run(ctx, env, msg)
 	for _, res := range o.Results {
 		s.b.logResult(env, res)
 	}
-	return &Reply{Phase: env.Stage, Verdict: o.Verdict, Results: o.Results, outcome: o}
+	return &Reply{Verdict: o.Verdict, Results: o.Results, outcome: o}
 }
 
 // takeResults hands over the stage runs not yet in a record: each run is

@@ -19,7 +19,7 @@ import (
 // test runs the chain on one message through the same session the milter
 // uses, and prints each phase's reply and every change. The exit status
 // is the final verdict.
-func (b *bridge) test(ctx context.Context, stdin io.Reader, stdout io.Writer, lookupEnv func(string) (string, bool)) (int, error) {
+func (b *bridge) test(ctx context.Context, stdin io.Reader, stdout io.Writer) (int, error) {
 	t := b.cfg.Test
 	in := stdin
 	if t.File != "" && t.File != "-" {
@@ -58,7 +58,7 @@ func (b *bridge) test(ctx context.Context, stdin io.Reader, stdout io.Writer, lo
 
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	sess := newSession(b, b.hidden)
+	sess := newSession(b)
 	defer sess.Close()
 	macros := map[string]string{}
 	if env.QueueID != "" {
@@ -143,7 +143,7 @@ func (b *bridge) test(ctx context.Context, stdin io.Reader, stdout io.Writer, lo
 	if r.Body != nil {
 		st, err := r.Body.File.Stat()
 		if err == nil {
-			fmt.Fprintf(out, "  replace body (%d bytes)\n", st.Size()-r.BodyOffset)
+			fmt.Fprintf(out, "  replace body (%d bytes)\n", st.Size()-r.Body.Offset)
 		}
 	}
 	return final(r), nil

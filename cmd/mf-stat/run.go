@@ -47,6 +47,9 @@ type cli struct {
 	MaxKeys      int    `default:"50000" placeholder:"N" help:"Distinct keys per table (senders, domains, reasons); more are counted as (other)."`
 }
 
+// UnusedGlobals: mf-stat keeps nothing in the state store.
+func (*cli) UnusedGlobals() []string { return []string{"state-dir", "state"} }
+
 func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
 	log := logger.New("mf-stat", stderr)
 	defer config.Recover(log, &code)

@@ -22,9 +22,8 @@ import (
 
 // Runner runs stages as processes.
 type Runner struct {
-	Env     []string            // environment of every stage; the envelope is added
-	Cred    *syscall.Credential // the user stages run as; nil: the bridge's own
-	TempDir string              // where a stage's output is spooled ("" = os.TempDir)
+	Env     []string // environment of every stage; the envelope is added
+	TempDir string   // where a stage's output is spooled ("" = os.TempDir)
 }
 
 // Message is a message spooled on disk: File from Offset to its end.
@@ -142,7 +141,7 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	cmd.Stdin, cmd.Stdout = stdin, out
 	var stderr tail
 	cmd.Stderr = &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: r.Cred}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// The whole process group goes, so a shell script's children do not
 	// outlive its timeout.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

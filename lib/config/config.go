@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -40,7 +41,7 @@ type Globals struct {
 	PrintConfig bool             `group:"global" help:"Print the effective settings as mf.conf lines, each with where it came from, and exit."`
 	Syslog      bool             `group:"global" help:"Also log to syslog, facility mail."`
 	Verbose     bool             `short:"v" group:"global" help:"Log debugging detail."`
-	StateDir    string           `type:"path" default:"/var/lib/mf" placeholder:"DIR" group:"global" help:"State directory (compiled list caches, later quotas)."`
+	StateDir    string           `type:"path" default:"/var/lib/mf" placeholder:"DIR" group:"global" help:"State directory: compiled list caches, dynamic lists, quota counts."`
 	State       string           `placeholder:"URL" group:"global" help:"Keep quotas and dynamic lists in Redis (redis://[:PASSWORD@]HOST:PORT/DB, rediss:// for TLS, unix:///SOCKET) instead of state-dir/kv."`
 	LockTimeout time.Duration    `default:"10s" group:"global" help:"How long to wait for a lock in the state directory before giving up with exit 75."`
 }
@@ -264,6 +265,18 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 			"global":   "Global flags (mf.conf keys without a section):",
 			"envelope": "Envelope of a bare message (not read from mf.conf):",
 		},
+		kong.PostBuild(func(k *kong.Kong) error {
+			// A global key another command needs is still taken from
+			// the shared file, but not offered in this one's --help.
+			if u, ok := cli.(interface{ UnusedGlobals() []string }); ok {
+				for _, fl := range k.Model.Flags {
+					if slices.Contains(u.UnusedGlobals(), fl.Name) {
+						fl.Hidden = true
+					}
+				}
+			}
+			return nil
+		}),
 		kong.WithBeforeResolve(func(ctx *kong.Context) error {
 			f, err := res.open(ctx)
 			if err != nil {
