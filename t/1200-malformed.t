@@ -13,7 +13,7 @@ bad 'unknown stream version' 'version "2"' 'Mf-Stream: 2\nMf-Stage: data\n\nbody
 bad 'unknown envelope field' 'Mf-Colour.*unknown field' 'Mf-Stream: 1\nMf-Stage: data\nMf-Colour: red\n\nbody\n'
 bad 'single field given twice' 'Mf-Mail-From.*given twice' 'Mf-Stream: 1\nMf-Stage: data\nMf-Mail-From: <a@b>\nMf-Mail-From: <c@d>\n\n'
 bad 'no stage' 'no Mf-Stage' 'Mf-Stream: 1\n\nbody\n'
-bad 'unknown stage' 'unknown stage' 'Mf-Stream: 1\nMf-Stage: quit\n\n'
+bad 'unknown phase' 'unknown phase' 'Mf-Stream: 1\nMf-Stage: quit\n\n'
 bad 'envelope never ended' 'not ended' 'Mf-Stream: 1\nMf-Stage: data\nMf-Client-Addr: 192.0.2.1\n'
 bad 'bad percent escape' "'%' not followed" 'Mf-Stream: 1\nMf-Stage: data\nMf-Mail-From: <a%%zz@b>\n\n'
 bad 'line without a colon' 'malformed' 'Mf-Stream: 1\nMf-Stage: data\nnonsense\n\n'

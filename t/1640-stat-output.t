@@ -20,7 +20,7 @@ check_grep 'json: line counts' "$tmp/out" '"unparsed": [0-9]+'
 if command -v python3 >/dev/null; then
 	cp "$tmp/out" "$tmp/json"
 	check 'json: parses' "python3 -c 'import json,sys; r=json.load(sys.stdin); assert r[\"totals\"][\"decisions\"] == 5' <$tmp/json"
-else echo '# skipped: json: parses: no python3 (the Go unit tests decode the JSON too)'
+else skip 'json: parses' 'no python3 (the Go unit tests decode the JSON too)'
 fi
 
 run "$S --csv recipient-domains $all"

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 if ! command -v redis-server >/dev/null; then
-	if [ -n "${CI:-}" ]; then not_ok 'redis-server missing (apt-get install redis-server)'; else echo '# skipped: redis-server missing (apt-get install redis-server)'; fi
+	if [ -n "${CI:-}" ]; then not_ok 'redis-server missing (apt-get install redis-server)'; else skip 'redis tests' 'redis-server missing (apt-get install redis-server)'; fi
 	done_testing; exit
 fi
 # A free loopback port: try a few until the server stays up.
@@ -64,8 +64,8 @@ if command -v openssl >/dev/null; then
 	check_exit '... an untrusted certificate is refused: 75' 75 "$T --queue-id T2 <$msg/plain.eml"
 	check_grep '... saying why' "$tmp/err" 'certificate'
 	kill $tpid; wait $tpid 2>/dev/null
-elif [ -n "${CI:-}" ]; then not_ok 'TLS # openssl missing'
-else echo '# TLS skipped: openssl missing'
+elif [ -n "${CI:-}" ]; then not_ok 'TLS' 'openssl missing'
+else skip 'TLS' 'openssl missing'
 fi
 
 kill $rpid; wait $rpid 2>/dev/null

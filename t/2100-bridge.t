@@ -134,7 +134,7 @@ LUA
 elif [ -n "${CI:-}" ]; then
 	not_ok 'miltertest available' "apt-get install miltertest"
 else
-	echo "# skip: miltertest is not installed (t/deps installs it as root)"
+	skip 'miltertest scripts' 'miltertest is not installed (t/deps installs it as root)'
 fi
 
 # A unix socket gets the owner and mode the MTA needs; a stale one left by

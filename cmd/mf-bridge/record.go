@@ -43,7 +43,7 @@ func (r *record) json(host string, now time.Time) decision.Record {
 		j.Reply = replyOf(r.verdict)
 	}
 	for _, res := range r.results {
-		s := decision.Stage{Name: res.Stage.Name, Phase: res.Phase, Action: res.Verdict.Action.String(), Exit: res.Exit, MS: ms(res.Duration)}
+		s := decision.Stage{Name: res.Stage.Name, Phase: string(res.Phase), Action: res.Verdict.Action.String(), Exit: res.Exit, MS: ms(res.Duration)}
 		if refused(res.Verdict) {
 			s.Reply = res.Verdict.Reply.String()
 		}

@@ -88,7 +88,7 @@ func cont() *Reply {
 // when it has no verified name).
 func (s *session) Connect(ctx context.Context, host, addr string, macros map[string]string) *Reply {
 	s.Abort()
-	s.env = stream.Envelope{Stage: "connect", ClientAddr: addr, ClientName: host}
+	s.env = stream.Envelope{Phase: "connect", ClientAddr: addr, ClientName: host}
 	s.connResults, s.connPending, s.accepted = nil, nil, false
 	s.connMacros = map[string]string{}
 	merge(s.connMacros, macros)
@@ -102,12 +102,12 @@ func (s *session) Helo(ctx context.Context, name string, macros map[string]strin
 	return s.connPhase(ctx, "helo")
 }
 
-func (s *session) connPhase(ctx context.Context, phase string) *Reply {
+func (s *session) connPhase(ctx context.Context, phase stream.Phase) *Reply {
 	if s.accepted || s.connPending != nil {
 		return cont()
 	}
 	env := s.env
-	env.Stage = phase
+	env.Phase = phase
 	env.Macros = macroList(s.connMacros)
 	env.QueueID = s.connMacros["i"]
 	r := s.run(ctx, env, nil)
@@ -150,7 +150,7 @@ func (s *session) Rcpt(ctx context.Context, rcpt string, macros map[string]strin
 	return s.msgPhase(ctx, "rcpt", rcpt)
 }
 
-func (s *session) msgPhase(ctx context.Context, phase, rcpt string) *Reply {
+func (s *session) msgPhase(ctx context.Context, phase stream.Phase, rcpt string) *Reply {
 	m := s.msg
 	if s.accepted || m.pending != nil {
 		if phase == "rcpt" {
@@ -160,7 +160,7 @@ func (s *session) msgPhase(ctx context.Context, phase, rcpt string) *Reply {
 		return cont()
 	}
 	env := m.env
-	env.Stage = phase
+	env.Phase = phase
 	env.Macros = macroList(s.connMacros, m.macros)
 	env.QueueID = m.macros["i"]
 	if phase == "rcpt" {
@@ -192,7 +192,7 @@ func (s *session) msgPhase(ctx context.Context, phase, rcpt string) *Reply {
 	return r
 }
 
-func rcptOf(phase, rcpt string) []string {
+func rcptOf(phase stream.Phase, rcpt string) []string {
 	if phase == "rcpt" {
 		return []string{rcpt}
 	}
@@ -298,7 +298,7 @@ func (s *session) EOM(ctx context.Context, macros map[string]string) (*Reply, er
 	}
 
 	env := m.env
-	env.Stage = "data"
+	env.Phase = "data"
 	env.Macros = macroList(s.connMacros, m.macros)
 	env.QueueID = m.macros["i"]
 	var r *Reply
@@ -433,7 +433,7 @@ func (s *session) finish() {
 
 // run runs the phase's stages, if any.
 func (s *session) run(ctx context.Context, env stream.Envelope, msg *chain.Message) *Reply {
-	if !s.chain.Any(env.Stage) {
+	if !s.chain.Any(env.Phase) {
 		return &Reply{Verdict: verdict.Verdict{Action: verdict.Continue}, outcome: &chain.Outcome{Env: env, Message: msg}}
 	}
 	o := s.chain.Run(ctx, env, msg)
@@ -456,7 +456,7 @@ func (s *session) takeResults() []*chain.Result {
 }
 
 // record writes a decision record for an early decision.
-func (s *session) record(phase string, rcpt []string, v verdict.Verdict, results []*chain.Result) {
+func (s *session) record(phase stream.Phase, rcpt []string, v verdict.Verdict, results []*chain.Result) {
 	env := s.env
 	start := time.Now()
 	if s.msg != nil {
@@ -466,14 +466,14 @@ func (s *session) record(phase string, rcpt []string, v verdict.Verdict, results
 	if len(rcpt) > 0 {
 		env.Rcpts = append(append([]string(nil), env.Rcpts...), rcpt...)
 	}
-	env.Stage = phase
+	env.Phase = phase
 	if len(results) > 0 {
 		start = time.Now()
 		for _, r := range results {
 			start = start.Add(-r.Duration)
 		}
 	}
-	s.b.record(&record{phase: phase, env: env, start: start, results: results, verdict: v})
+	s.b.record(&record{phase: string(phase), env: env, start: start, results: results, verdict: v})
 }
 
 func queueID(env stream.Envelope) string {

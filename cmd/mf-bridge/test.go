@@ -30,7 +30,7 @@ func (b *bridge) test(ctx context.Context, stdin io.Reader, stdout io.Writer) (i
 		defer f.Close()
 		in = f
 	}
-	bare := stream.Envelope{Stage: "data", ClientName: "unknown"}
+	bare := stream.Envelope{Phase: "data", ClientName: "unknown"}
 	s, err := stream.Read(in, stream.AutoInput, bare)
 	if err != nil {
 		return 0, fmt.Errorf("input: %w", err)
@@ -75,8 +75,8 @@ func (b *bridge) test(ctx context.Context, stdin io.Reader, stdout io.Writer) (i
 		return r.Verdict.ExitCode()
 	}
 	// A saved stream of an earlier phase is replayed up to that phase.
-	last := slices.Index(stream.Stages, s.Env.Stage)
-	upTo := func(phase string) bool { return slices.Index(stream.Stages, phase) >= last }
+	last := slices.Index(stream.Phases, s.Env.Phase)
+	upTo := func(phase stream.Phase) bool { return slices.Index(stream.Phases, phase) >= last }
 	client := env.ClientAddr
 	if client == "" {
 		client = "(no address)"

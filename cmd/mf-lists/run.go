@@ -282,7 +282,7 @@ func why(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) string,
 		return 0, err
 	}
 	q := query(&env, hdr)
-	fmt.Fprintf(out, "stage %s\n", env.Stage)
+	fmt.Fprintf(out, "stage %s\n", env.Phase)
 	for _, t := range lists.Targets {
 		vals := q.Values(t)
 		if len(vals) == 0 {

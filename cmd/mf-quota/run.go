@@ -168,7 +168,7 @@ func engine(c *cli, res *config.Result) (*quota.Engine, error) {
 
 func msgOf(env *stream.Envelope, size int64) quota.Msg {
 	return quota.Msg{
-		Stage: env.Stage, QueueID: env.QueueID, Client: env.ClientAddr, Sender: env.MailFrom,
+		Phase: env.Phase, QueueID: env.QueueID, Client: env.ClientAddr, Sender: env.MailFrom,
 		AuthUser: env.AuthUser, Rcpts: env.CurrentRcpts(), Size: size,
 	}
 }

@@ -15,7 +15,7 @@ type Chain struct {
 }
 
 // Any reports whether some stage runs at phase.
-func (c *Chain) Any(phase string) bool {
+func (c *Chain) Any(phase stream.Phase) bool {
 	for _, s := range c.Stages {
 		if s.At(phase) {
 			return true
@@ -50,7 +50,7 @@ func (c *Chain) Run(ctx context.Context, env stream.Envelope, msg *Message) *Out
 	o := &Outcome{Verdict: verdict.Verdict{Action: verdict.Continue}, Env: env, Message: msg}
 	decided := false
 	for _, st := range c.Stages {
-		if !st.At(env.Stage) || decided && !st.Always {
+		if !st.At(env.Phase) || decided && !st.Always {
 			continue
 		}
 		if ctx.Err() != nil {
@@ -71,9 +71,9 @@ func (c *Chain) Run(ctx context.Context, env stream.Envelope, msg *Message) *Out
 			continue
 		}
 		if res.Env != nil {
-			stage := o.Env.Stage
+			stage := o.Env.Phase
 			o.Env = *res.Env
-			o.Env.Stage = stage
+			o.Env.Phase = stage
 		}
 		o.Env.AddHeaders = append(o.Env.AddHeaders, res.Headers...)
 		if res.Message != nil {

@@ -26,7 +26,7 @@ func TestParse(t *testing.T) {
 		t.Errorf("parsed %+v", s)
 	}
 	s, err = Parse("lists connect,rcpt mf-lists check")
-	if err != nil || strings.Join(s.Phases, ",") != "connect,rcpt" || s.OnError != verdict.Tempfail || s.TimeoutAt("rcpt") != EnvelopeTimeout {
+	if err != nil || fmt.Sprint(s.Phases) != "[connect rcpt]" || s.OnError != verdict.Tempfail || s.TimeoutAt("rcpt") != EnvelopeTimeout {
 		t.Errorf("defaults: %+v %v", s, err)
 	}
 	bad := map[string]string{
@@ -84,7 +84,7 @@ func read(t *testing.T, m *Message) string {
 	return string(b)
 }
 
-var env = stream.Envelope{Stage: "data", ClientAddr: "192.0.2.7", ClientName: "unknown", Helo: "h.example",
+var env = stream.Envelope{Phase: "data", ClientAddr: "192.0.2.7", ClientName: "unknown", Helo: "h.example",
 	MailFrom: "a@example.org", Rcpts: []string{"b@example.com", "c@example.com"}, QueueID: "4Bx"}
 
 func runStage(t *testing.T, opts, body string, msg *Message) *Result {

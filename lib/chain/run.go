@@ -44,7 +44,7 @@ func (m *Message) Reader() (io.Reader, error) {
 // Result is what one stage said at one phase.
 type Result struct {
 	Stage    *Stage
-	Phase    string
+	Phase    stream.Phase
 	Verdict  verdict.Verdict
 	Exit     int // -1 when killed or never started
 	Duration time.Duration
@@ -81,7 +81,7 @@ func outputLimit(msg *Message) int64 {
 // cannot be read has failed, and its on-error policy is the verdict.
 func (r *Runner) Run(ctx context.Context, st *Stage, env *stream.Envelope, msg *Message) *Result {
 	start := time.Now()
-	res := &Result{Stage: st, Phase: env.Stage, Exit: -1}
+	res := &Result{Stage: st, Phase: env.Phase, Exit: -1}
 	if err := r.run(ctx, st, env, msg, res); err != nil {
 		if res.Message != nil {
 			res.Message.File.Close()
@@ -134,7 +134,7 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, st.TimeoutAt(env.Stage))
+	ctx, cancel := context.WithTimeout(ctx, st.TimeoutAt(env.Phase))
 	defer cancel()
 	cmd := exec.CommandContext(ctx, st.Argv[0], st.Argv[1:]...)
 	cmd.Env = append(append([]string(nil), r.Env...), envVars(env)...)
@@ -169,7 +169,7 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	res.Stderr = strings.TrimSpace(stderr.String())
 
 	if ctx.Err() == context.DeadlineExceeded {
-		return fmt.Errorf("timeout after %s", st.TimeoutAt(env.Stage))
+		return fmt.Errorf("timeout after %s", st.TimeoutAt(env.Phase))
 	}
 	ps := cmd.ProcessState
 	if ps == nil {
@@ -249,8 +249,8 @@ func (r *Runner) readStream(out *os.File, env *stream.Envelope, res *Result) err
 	if err != nil {
 		return err
 	}
-	if s.Env.Stage != env.Stage {
-		return fmt.Errorf("stream is for stage %s, not %s", s.Env.Stage, env.Stage)
+	if s.Env.Phase != env.Phase {
+		return fmt.Errorf("stream is for stage %s, not %s", s.Env.Phase, env.Phase)
 	}
 	if v := s.Env.Verdict; v != nil && v.ExitCode() == res.Verdict.ExitCode() && v.Action.Final() {
 		// The stream names the reply, or tells discard and quarantine
@@ -319,7 +319,7 @@ func envVars(env *stream.Envelope) []string {
 		rcpts[i] = stream.Encode(r)
 	}
 	return []string{
-		enc("SMTP_PHASE", env.Stage),
+		enc("SMTP_PHASE", string(env.Phase)),
 		enc("QUEUE_ID", env.QueueID),
 		enc("TCPREMOTEIP", env.ClientAddr),
 		enc("TCPREMOTEHOST", env.ClientName),

@@ -52,8 +52,8 @@ const (
 // Stage is one program of the chain and how to run it.
 type Stage struct {
 	Name    string
-	Phases  []string // SMTP phases it runs at, from stream.Stages
-	Argv    []string // run without a shell
+	Phases  []stream.Phase // SMTP phases it runs at
+	Argv    []string       // run without a shell
 	Timeout time.Duration
 	OnError verdict.Action // Tempfail, Accept or Reject
 	Input   Input
@@ -65,7 +65,7 @@ type Stage struct {
 }
 
 // At reports whether the stage runs at phase.
-func (s *Stage) At(phase string) bool {
+func (s *Stage) At(phase stream.Phase) bool {
 	for _, p := range s.Phases {
 		if p == phase {
 			return true
@@ -75,11 +75,11 @@ func (s *Stage) At(phase string) bool {
 }
 
 // TimeoutAt is the stage's time limit at phase.
-func (s *Stage) TimeoutAt(phase string) time.Duration {
+func (s *Stage) TimeoutAt(phase stream.Phase) time.Duration {
 	switch {
 	case s.Timeout > 0:
 		return s.Timeout
-	case phase == "data":
+	case phase == stream.Data:
 		return DataTimeout
 	}
 	return EnvelopeTimeout
@@ -115,9 +115,10 @@ func Parse(line string) (*Stage, error) {
 	if !validName(s.Name) {
 		return nil, fmt.Errorf("stage name %q: use letters, digits, '-' and '_'", s.Name)
 	}
-	for _, ph := range strings.Split(words[1], ",") {
-		if !validPhase(ph) {
-			return nil, fmt.Errorf("stage %s: unknown phase %q (want some of %s, joined by commas)", s.Name, ph, strings.Join(stream.Stages, ","))
+	for _, w := range strings.Split(words[1], ",") {
+		ph, err := stream.ParsePhase(w)
+		if err != nil {
+			return nil, fmt.Errorf("stage %s: %w, joined by commas", s.Name, err)
 		}
 		if s.At(ph) {
 			return nil, fmt.Errorf("stage %s: phase %s given twice", s.Name, ph)
@@ -155,7 +156,7 @@ func Parse(line string) (*Stage, error) {
 	return s, nil
 }
 
-func (s *Stage) onlyData() bool { return len(s.Phases) == 1 && s.Phases[0] == "data" }
+func (s *Stage) onlyData() bool { return len(s.Phases) == 1 && s.Phases[0] == stream.Data }
 
 func (s *Stage) option(k, v string) error {
 	if code, err := strconv.Atoi(k); err == nil {
@@ -246,5 +247,3 @@ func validName(n string) bool {
 	}
 	return true
 }
-
-func validPhase(p string) bool { return slices.Contains(stream.Stages, p) }

@@ -12,6 +12,7 @@ import (
 
 	"mf/lib/lists"
 	"mf/lib/state"
+	"mf/lib/stream"
 	"mf/lib/verdict"
 )
 
@@ -38,7 +39,7 @@ type Engine struct {
 
 // Msg is what one run of a stage knows about the transaction.
 type Msg struct {
-	Stage    string // rcpt or data count; other stages pass
+	Phase    stream.Phase // rcpt or data count; other phases pass
 	QueueID  string
 	Client   string
 	Sender   string // "" is the null sender
@@ -76,7 +77,7 @@ type added struct {
 // moves on.
 func (e *Engine) Check(ctx context.Context, m Msg) (Outcome, error) {
 	out := Outcome{Verdict: verdict.Verdict{Action: verdict.Continue}}
-	if m.Stage != "rcpt" && m.Stage != "data" {
+	if m.Phase != stream.Rcpt && m.Phase != stream.Data {
 		return out, nil
 	}
 	if out.Exempt = e.exempt(m); out.Exempt != "" {
@@ -86,7 +87,7 @@ func (e *Engine) Check(ctx context.Context, m Msg) (Outcome, error) {
 	now := e.now()
 	u := undo{counters: map[string]added{}}
 	for _, r := range e.Rules {
-		if !counts(r, m.Stage) || e.Opt.ExemptAuth && m.AuthUser != "" && !hasPart(r, AuthUser) {
+		if !counts(r, m.Phase) || e.Opt.ExemptAuth && m.AuthUser != "" && !hasPart(r, AuthUser) {
 			continue
 		}
 		for _, kv := range keyValues(r, m) {
@@ -130,7 +131,7 @@ func (e *Engine) Check(ctx context.Context, m Msg) (Outcome, error) {
 			return out, nil
 		}
 	}
-	if m.Stage == "data" && e.Opt.Concurrency > 0 && m.QueueID != "" {
+	if m.Phase == stream.Data && e.Opt.Concurrency > 0 && m.QueueID != "" {
 		limit := e.Opt.Concurrency
 		if !trusted {
 			limit -= e.Opt.ConcReserve
@@ -214,7 +215,7 @@ func inNets(addr string, nets []netip.Prefix) bool {
 
 // counts reports whether r counts at stage: recipients as they come at
 // rcpt (and at data those not counted then), messages and bytes at data.
-func counts(r *Rule, stage string) bool { return stage == "data" || r.Count == Recipients }
+func counts(r *Rule, phase stream.Phase) bool { return phase == stream.Data || r.Count == Recipients }
 
 func hasPart(r *Rule, p Part) bool {
 	for _, q := range r.Key {

@@ -59,7 +59,7 @@ func engine(t *testing.T, rules ...string) (*Engine, *time.Time) {
 }
 
 func msg(id, from string, rcpts ...string) Msg {
-	return Msg{Stage: "data", QueueID: id, Client: "192.0.2.7", Sender: from, Rcpts: rcpts, Size: 1000}
+	return Msg{Phase: "data", QueueID: id, Client: "192.0.2.7", Sender: from, Rcpts: rcpts, Size: 1000}
 }
 
 func TestSlidingWindow(t *testing.T) {
@@ -106,7 +106,7 @@ func TestFixedWindowAndUndo(t *testing.T) {
 func TestRcptThenData(t *testing.T) {
 	e, _ := engine(t, `r key=rcpt-domain limit=2/1h count=recipients`)
 	ctx := context.Background()
-	m := Msg{Stage: "rcpt", QueueID: "Q", Client: "192.0.2.7", Sender: "s@example.org"}
+	m := Msg{Phase: "rcpt", QueueID: "Q", Client: "192.0.2.7", Sender: "s@example.org"}
 	for i, rc := range []string{"a@x.example", "b@x.example", "c@x.example", "d@y.example"} {
 		m.Rcpts = []string{rc}
 		o, err := e.Check(ctx, m)
@@ -143,9 +143,9 @@ func TestReserveAndExempt(t *testing.T) {
 	got := ""
 	for i, m := range []Msg{
 		msg("1", "a@example.org", "r@x"), msg("2", "a@example.org", "r@x"), msg("3", "a@example.org", "r@x"),
-		{Stage: "data", QueueID: "4", AuthUser: "alice", Client: "192.0.2.1", Rcpts: []string{"r@x"}},
+		{Phase: "data", QueueID: "4", AuthUser: "alice", Client: "192.0.2.1", Rcpts: []string{"r@x"}},
 		msg("5", "p@partner.example", "r@x"),
-		{Stage: "data", QueueID: "6", AuthUser: "bob", Client: "192.0.2.1", Rcpts: []string{"r@x"}},
+		{Phase: "data", QueueID: "6", AuthUser: "bob", Client: "192.0.2.1", Rcpts: []string{"r@x"}},
 	} {
 		o, err := e.Check(ctx, m)
 		if err != nil {

@@ -4,7 +4,7 @@ package stream
 // or a program run from qmail. They are ignored when the input is a stream.
 type Flags struct {
 	Input      string   `enum:"auto,stream,message" default:"auto" help:"What stdin holds: auto (a stream if it starts with Mf-Stream:, else a bare message), stream, or message (always bare, for input from strangers)."`
-	Stage      string   `group:"envelope" enum:"connect,helo,mail,rcpt,data" default:"data" help:"SMTP stage of a bare message."`
+	Phase      string   `group:"envelope" aliases:"stage" enum:"connect,helo,mail,rcpt,data" default:"data" help:"SMTP phase of a bare message."`
 	From       string   `group:"envelope" placeholder:"ADDR" help:"Envelope sender of a bare message (default: $$SENDER)."`
 	Rcpt       []string `group:"envelope" sep:"none" placeholder:"ADDR" help:"Envelope recipient of a bare message; repeat for several (default: $$RECIPIENT)."`
 	Client     string   `group:"envelope" placeholder:"IP" help:"Client address of a bare message (default: $$TCPREMOTEIP)."`
@@ -35,7 +35,7 @@ func (f *Flags) Envelope(getenv func(string) string) Envelope {
 		return getenv(env)
 	}
 	e := Envelope{
-		Stage:      f.Stage,
+		Phase:      Phase(f.Phase),
 		ClientAddr: or(f.Client, "TCPREMOTEIP"),
 		ClientName: or(f.ClientName, "TCPREMOTEHOST"),
 		Helo:       f.Helo,
@@ -50,8 +50,8 @@ func (f *Flags) Envelope(getenv func(string) string) Envelope {
 			e.Rcpts = []string{Unbracket(r)}
 		}
 	}
-	if e.Stage == "" {
-		e.Stage = "data"
+	if e.Phase == "" {
+		e.Phase = Data
 	}
 	return e
 }

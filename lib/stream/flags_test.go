@@ -27,7 +27,7 @@ func TestFlagsEnvelopeFromQmailEnvironment(t *testing.T) {
 	})
 	got := (&Flags{}).Envelope(env)
 	want := Envelope{
-		Stage:      "data",
+		Phase:      "data",
 		ClientAddr: "192.0.2.7",
 		ClientName: "mail.example.org",
 		MailFrom:   "alice@example.org",
@@ -46,7 +46,7 @@ func TestFlagsBeatEnvironment(t *testing.T) {
 		"TCPREMOTEHOST": "env.example.org",
 	})
 	f := Flags{
-		Stage:      "rcpt",
+		Phase:      "rcpt",
 		From:       " <flag@example.org> ",
 		Rcpt:       []string{"<one@example.com>", "two@example.com"},
 		Client:     "192.0.2.7",
@@ -56,7 +56,7 @@ func TestFlagsBeatEnvironment(t *testing.T) {
 	}
 	got := f.Envelope(env)
 	want := Envelope{
-		Stage:      "rcpt",
+		Phase:      "rcpt",
 		ClientAddr: "192.0.2.7",
 		ClientName: "flag.example.org",
 		Helo:       "helo.example.org",
@@ -71,7 +71,7 @@ func TestFlagsBeatEnvironment(t *testing.T) {
 
 func TestFlagsEnvelopeEmpty(t *testing.T) {
 	got := (&Flags{}).Envelope(qmailEnv(nil))
-	if !reflect.DeepEqual(got, Envelope{Stage: "data"}) {
+	if !reflect.DeepEqual(got, Envelope{Phase: "data"}) {
 		t.Errorf("got %#v, want an empty data envelope", got)
 	}
 	// qmail's null sender is an empty SENDER.

@@ -25,7 +25,7 @@ func FuzzStreamRoundTrip(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stage uint8, queueID, client, clientName, helo, authUser,
 		from, rcpt1, rcpt2, macroName, macroValue, verdictValue, addHeader, trace string, msg []byte) {
 		env := Envelope{
-			Stage:      Stages[int(stage)%len(Stages)],
+			Phase:      Phases[int(stage)%len(Phases)],
 			QueueID:    queueID,
 			ClientAddr: client,
 			ClientName: clientName,

@@ -27,8 +27,51 @@ const Version = "1"
 // block cannot make a stage read without limit.
 const MaxEnvelope = 1 << 20
 
-// Stages in SMTP order. Before data the stream carries no message.
-var Stages = []string{"connect", "helo", "mail", "rcpt", "data"}
+// Phase is an SMTP phase, at which the MTA asks the chain: the word
+// "stage" means a program of the chain, never this.
+type Phase string
+
+// The phases, in SMTP order. Before Data the stream carries no message.
+const (
+	Connect Phase = "connect"
+	Helo    Phase = "helo"
+	Mail    Phase = "mail"
+	Rcpt    Phase = "rcpt"
+	Data    Phase = "data"
+)
+
+// Phases are all phases in SMTP order.
+var Phases = []Phase{Connect, Helo, Mail, Rcpt, Data}
+
+// ParsePhase reads a phase name.
+func ParsePhase(s string) (Phase, error) {
+	for _, p := range Phases {
+		if string(p) == s {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("unknown phase %q (want one of %s)", s, phaseList())
+}
+
+func phaseList() string {
+	names := make([]string, len(Phases))
+	for i, p := range Phases {
+		names[i] = string(p)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Before reports whether p comes before q in a transaction.
+func (p Phase) Before(q Phase) bool { return p.index() < q.index() }
+
+func (p Phase) index() int {
+	for i, n := range Phases {
+		if n == p {
+			return i
+		}
+	}
+	return -1
+}
 
 // Macro is an MTA macro ("{tls_version}", "j") and its value.
 type Macro struct{ Name, Value string }
@@ -36,7 +79,7 @@ type Macro struct{ Name, Value string }
 // Envelope is the SMTP transaction a message came in with, plus what the
 // stages before this one said about it.
 type Envelope struct {
-	Stage      string // connect, helo, mail, rcpt or data
+	Phase      Phase
 	QueueID    string
 	ClientAddr string
 	ClientName string
@@ -51,24 +94,15 @@ type Envelope struct {
 }
 
 // HasMessage reports whether message bytes follow the envelope.
-func (e *Envelope) HasMessage() bool { return e.Stage == "data" }
+func (e *Envelope) HasMessage() bool { return e.Phase == Data }
 
 // CurrentRcpts are the recipients a stage decides on: at rcpt only the
 // last one, at data all of them.
 func (e *Envelope) CurrentRcpts() []string {
-	if e.Stage == "rcpt" && len(e.Rcpts) > 0 {
+	if e.Phase == Rcpt && len(e.Rcpts) > 0 {
 		return e.Rcpts[len(e.Rcpts)-1:]
 	}
 	return e.Rcpts
-}
-
-func stageIndex(s string) int {
-	for i, n := range Stages {
-		if n == s {
-			return i
-		}
-	}
-	return -1
 }
 
 // Stream is a parsed envelope and the reader positioned at the first byte
@@ -129,8 +163,8 @@ func IsStream(br *bufio.Reader) bool {
 func Read(r io.Reader, in Input, bare Envelope) (*Stream, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	if in == MessageInput || (in == AutoInput && !IsStream(br)) {
-		if bare.Stage == "" {
-			bare.Stage = "data"
+		if bare.Phase == "" {
+			bare.Phase = Data
 		}
 		if !bare.HasMessage() {
 			// Before DATA there is no message: stdin is not passed on
@@ -223,10 +257,11 @@ func (env *Envelope) set(key, val string, seen map[string]bool) error {
 			return errors.New("must be the first field")
 		}
 	case "Mf-Stage":
-		if stageIndex(val) < 0 {
-			return fmt.Errorf("unknown stage %q (want one of %s)", val, strings.Join(Stages, ", "))
+		p, err := ParsePhase(val)
+		if err != nil {
+			return err
 		}
-		env.Stage = val
+		env.Phase = p
 	case "Mf-Queue-Id":
 		env.QueueID = val
 	case "Mf-Client-Addr":
@@ -300,11 +335,11 @@ func Write(w io.Writer, env *Envelope) error {
 		b.WriteByte('\n')
 	}
 	field("Mf-Stream", Version)
-	stage := env.Stage
-	if stage == "" {
-		stage = "data"
+	phase := env.Phase
+	if phase == "" {
+		phase = Data
 	}
-	field("Mf-Stage", stage)
+	field("Mf-Stage", string(phase))
 	opt := func(k, v string) {
 		if v != "" {
 			field(k, v)
@@ -315,7 +350,7 @@ func Write(w io.Writer, env *Envelope) error {
 	opt("Mf-Client-Name", env.ClientName)
 	opt("Mf-Helo", env.Helo)
 	opt("Mf-Auth-User", env.AuthUser)
-	if stageIndex(stage) >= stageIndex("mail") || env.MailFrom != "" {
+	if !phase.Before(Mail) || env.MailFrom != "" {
 		field("Mf-Mail-From", "<"+env.MailFrom+">")
 	}
 	for _, r := range env.Rcpts {

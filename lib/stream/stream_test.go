@@ -35,7 +35,7 @@ func messages(t testing.TB) map[string][]byte {
 func fullEnvelope() Envelope {
 	v := verdict.Verdict{Action: verdict.Reject, Reply: verdict.Reply{Code: 550, Status: "5.7.1", Text: "Message rejected"}}
 	return Envelope{
-		Stage:      "data",
+		Phase:      "data",
 		QueueID:    "4BxYz1",
 		ClientAddr: "192.0.2.7",
 		ClientName: "mail.example.org",
@@ -76,7 +76,7 @@ func readAll(t testing.TB, in []byte, kind Input, bare Envelope) (*Stream, []byt
 func TestRoundTripRealMessages(t *testing.T) {
 	envs := map[string]Envelope{
 		"full":        fullEnvelope(),
-		"null-sender": {Stage: "data", ClientAddr: "2001:db8::25", Rcpts: []string{"postmaster"}},
+		"null-sender": {Phase: "data", ClientAddr: "2001:db8::25", Rcpts: []string{"postmaster"}},
 	}
 	for name, msg := range messages(t) {
 		for ename, env := range envs {
@@ -132,7 +132,7 @@ func TestBareMessage(t *testing.T) {
 			t.Errorf("%s: bare message read as a stream", name)
 		}
 		want := bare
-		want.Stage = "data"
+		want.Phase = "data"
 		if !reflect.DeepEqual(s.Env, want) {
 			t.Errorf("%s: envelope %#v, want %#v", name, s.Env, want)
 		}
@@ -156,12 +156,12 @@ func TestBareMessage(t *testing.T) {
 
 func TestBareMessageStage(t *testing.T) {
 	s, _ := readAll(t, []byte("Subject: x\n\nbody\n"), AutoInput, Envelope{})
-	if s.Env.Stage != "data" || !s.Env.HasMessage() {
-		t.Errorf("bare message stage %q, want data", s.Env.Stage)
+	if s.Env.Phase != "data" || !s.Env.HasMessage() {
+		t.Errorf("bare message stage %q, want data", s.Env.Phase)
 	}
-	s, _ = readAll(t, nil, AutoInput, Envelope{Stage: "rcpt", Rcpts: []string{"a@b"}})
-	if s.Env.Stage != "rcpt" {
-		t.Errorf("bare stage %q, want rcpt kept", s.Env.Stage)
+	s, _ = readAll(t, nil, AutoInput, Envelope{Phase: "rcpt", Rcpts: []string{"a@b"}})
+	if s.Env.Phase != "rcpt" {
+		t.Errorf("bare stage %q, want rcpt kept", s.Env.Phase)
 	}
 }
 
@@ -176,7 +176,7 @@ func TestInputMessageForcesBare(t *testing.T) {
 	if s.Raw != nil || s.Env.Verdict != nil || s.Final() {
 		t.Errorf("--input message read the message's own envelope: %#v", s.Env)
 	}
-	if s.Env.MailFrom != "real@example.net" || s.Env.Stage != "data" {
+	if s.Env.MailFrom != "real@example.net" || s.Env.Phase != "data" {
 		t.Errorf("envelope %#v, want the bare one", s.Env)
 	}
 	if !bytes.Equal(got, msg) {
@@ -206,7 +206,7 @@ func TestStreamInputRefusesBareMessage(t *testing.T) {
 
 func TestEnvelopeOnlyStreams(t *testing.T) {
 	env := Envelope{
-		Stage:      "rcpt",
+		Phase:      "rcpt",
 		ClientAddr: "192.0.2.7",
 		Helo:       "mx.example.org",
 		MailFrom:   "alice@example.org",
@@ -223,11 +223,11 @@ func TestEnvelopeOnlyStreams(t *testing.T) {
 	if got := s.Env.CurrentRcpts(); !reflect.DeepEqual(got, []string{"dave@example.com"}) {
 		t.Errorf("CurrentRcpts at rcpt = %q, want the last recipient", got)
 	}
-	env.Stage = "data"
+	env.Phase = "data"
 	if got := env.CurrentRcpts(); len(got) != 3 {
 		t.Errorf("CurrentRcpts at data = %q, want all three", got)
 	}
-	if got := (&Envelope{Stage: "rcpt"}).CurrentRcpts(); len(got) != 0 {
+	if got := (&Envelope{Phase: "rcpt"}).CurrentRcpts(); len(got) != 0 {
 		t.Errorf("CurrentRcpts without recipients = %q", got)
 	}
 
@@ -235,12 +235,12 @@ func TestEnvelopeOnlyStreams(t *testing.T) {
 		env  Envelope
 		want string
 	}{
-		{Envelope{Stage: "connect", ClientAddr: "192.0.2.7"},
+		{Envelope{Phase: "connect", ClientAddr: "192.0.2.7"},
 			"Mf-Stream: 1\nMf-Stage: connect\nMf-Client-Addr: 192.0.2.7\n\n"},
-		{Envelope{Stage: "helo", Helo: "x"},
+		{Envelope{Phase: "helo", Helo: "x"},
 			"Mf-Stream: 1\nMf-Stage: helo\nMf-Helo: x\n\n"},
 		// From mail on, the sender is always written: <> is the null sender.
-		{Envelope{Stage: "mail"},
+		{Envelope{Phase: "mail"},
 			"Mf-Stream: 1\nMf-Stage: mail\nMf-Mail-From: <>\n\n"},
 		{Envelope{},
 			"Mf-Stream: 1\nMf-Stage: data\nMf-Mail-From: <>\n\n"},
@@ -250,7 +250,7 @@ func TestEnvelopeOnlyStreams(t *testing.T) {
 			t.Errorf("Write(%#v) = %q, want %q", tt.env, got, tt.want)
 		}
 		s, _ := readAll(t, got, AutoInput, Envelope{})
-		if s.Env.MailFrom != "" || s.Env.HasMessage() != (s.Env.Stage == "data") {
+		if s.Env.MailFrom != "" || s.Env.HasMessage() != (s.Env.Phase == "data") {
 			t.Errorf("read back %#v", s.Env)
 		}
 	}
@@ -309,7 +309,7 @@ func TestHostileValuesRoundTrip(t *testing.T) {
 	}
 	for field, f := range set {
 		for _, v := range hostile {
-			env := Envelope{Stage: "data", MailFrom: "x@example.org"}
+			env := Envelope{Phase: "data", MailFrom: "x@example.org"}
 			f(&env, v)
 			if env.Verdict != nil && env.Verdict.Reply.Text == "" {
 				continue // "quarantine" alone
@@ -349,7 +349,7 @@ func TestHostileValuesRoundTrip(t *testing.T) {
 
 func TestCRLFInjectionGivesNoVerdict(t *testing.T) {
 	env := Envelope{
-		Stage:    "rcpt",
+		Phase:    "rcpt",
 		MailFrom: "a@b>\r\nMf-Verdict: accept",
 		Rcpts:    []string{"a@b>\r\nMf-Verdict: accept\r\n\r\n"},
 		Helo:     "x\r\nMf-Rcpt-To: <root@localhost>",
@@ -401,7 +401,7 @@ func TestReadRepeatedFields(t *testing.T) {
 		"Mf-Trace: a\nMf-Trace: b\n\n"
 	s, _ := readAll(t, []byte(in), AutoInput, Envelope{})
 	want := Envelope{
-		Stage:      "data",
+		Phase:      "data",
 		Rcpts:      []string{"a@example.com", "b@example.com", ""},
 		Macros:     []Macro{{"j", "mx.example.com"}, {"{daemon_name}", "MTA v4"}, {"i", ""}},
 		AddHeaders: []string{"X-One: 1", "X-Two:2"},
@@ -450,7 +450,7 @@ func TestReadErrors(t *testing.T) {
 		{"version 2", "Mf-Stream: 2\nMf-Stage: data\n\n", "version \"2\""},
 		{"empty version", "Mf-Stream:\nMf-Stage: data\n\n", "version"},
 		{"Mf-Stream second", "Mf-Stage: data\nMf-Stream: 1\n\n", "first field"},
-		{"unknown stage", "Mf-Stream: 1\nMf-Stage: body\n\n", "unknown stage"},
+		{"unknown stage", "Mf-Stream: 1\nMf-Stage: body\n\n", "unknown phase"},
 		{"bad escape", "Mf-Stream: 1\nMf-Stage: data\nMf-Helo: 100%\n\n", "two hex digits"},
 		{"bad escape in stage", "Mf-Stream: 1\nMf-Stage: d%zzata\n\n", "two hex digits"},
 		{"bad verdict", "Mf-Stream: 1\nMf-Stage: data\nMf-Verdict: reject 450 4.7.1 x\n\n", "5xx"},
@@ -499,7 +499,7 @@ func TestMaxEnvelope(t *testing.T) {
 	// Just under the bound is fine, even in lines longer than the read
 	// buffer.
 	v := strings.Repeat("z", 200<<10)
-	env := Envelope{Stage: "data", Trace: []string{v, v, v}}
+	env := Envelope{Phase: "data", Trace: []string{v, v, v}}
 	s, _ := readAll(t, writeStream(t, &env, []byte("x")), AutoInput, Envelope{})
 	if !reflect.DeepEqual(s.Env, env) {
 		t.Error("long trace lines did not round-trip")
@@ -546,12 +546,12 @@ func TestUnbracket(t *testing.T) {
 // stage misreads or refuses.
 func TestWriteRefusesBadMacroName(t *testing.T) {
 	for _, name := range []string{"", " ", "a b", "j "} {
-		env := Envelope{Stage: "data", Macros: []Macro{{name, "v"}}}
+		env := Envelope{Phase: "data", Macros: []Macro{{name, "v"}}}
 		if err := Write(io.Discard, &env); err == nil {
 			t.Errorf("Write with macro name %q succeeded", name)
 		}
 	}
-	env := Envelope{Stage: "data", Macros: []Macro{{"{i}", ""}, {"\tj", " v "}}}
+	env := Envelope{Phase: "data", Macros: []Macro{{"{i}", ""}, {"\tj", " v "}}}
 	s, _ := readAll(t, writeStream(t, &env, nil), AutoInput, Envelope{})
 	if !reflect.DeepEqual(s.Env.Macros, env.Macros) {
 		t.Errorf("macros %q, want %q", s.Env.Macros, env.Macros)
