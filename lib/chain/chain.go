@@ -30,7 +30,7 @@ type Outcome struct {
 	Verdict verdict.Verdict // the first final verdict, or Continue
 	Results []*Result       // one per stage that ran, in order
 	Env     stream.Envelope // the envelope as the stages left it
-	Message *spool.Message        // the message as the stages left it (data phase)
+	Message *spool.Message  // the message as the stages left it (data phase)
 	files   []*os.File      // spooled outputs, closed by Close
 }
 

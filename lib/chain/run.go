@@ -36,7 +36,7 @@ type Result struct {
 	Duration time.Duration
 	Err      error            // the stage failed; Verdict is what on-error chose
 	Env      *stream.Envelope // the envelope it wrote (output=stream)
-	Message  *spool.Message         // the message it wrote (data phase, output stream or message)
+	Message  *spool.Message   // the message it wrote (data phase, output stream or message)
 	Headers  []string         // fields it asked to add (output=headers)
 	Stderr   string           // the end of what it said on stderr
 }
