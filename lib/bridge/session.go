@@ -453,7 +453,14 @@ func split(msg *spool.Message) ([]edit.Field, io.Reader, int64, error) {
 }
 
 // Abort: the transaction ends without a message (RSET, QUIT, or an error).
-func (s *Session) Abort() { s.finish() }
+// The stages that ran for it are recorded, with phase "abort", so that
+// every stage run is in exactly one decision record.
+func (s *Session) Abort() {
+	if s.msg != nil && len(s.msg.results) > 0 {
+		s.record("abort", nil, verdict.Verdict{Action: verdict.Continue}, s.takeResults())
+	}
+	s.finish()
+}
 
 func (s *Session) finish() {
 	if s.msg == nil {

@@ -351,7 +351,11 @@ func Write(w io.Writer, env *Envelope) error {
 		if m.Name == "" || strings.Contains(m.Name, " ") {
 			return fmt.Errorf("macro name %q is empty or holds a space", m.Name)
 		}
-		field("Mf-Macro", m.Name+" "+m.Value)
+		if m.Value == "" {
+			field("Mf-Macro", m.Name) // no space: nothing to take for part of the name
+		} else {
+			field("Mf-Macro", m.Name+" "+m.Value)
+		}
 	}
 	if env.Verdict != nil {
 		field("Mf-Verdict", env.Verdict.String())

@@ -566,3 +566,20 @@ func passOn(s *Stream, w io.Writer) error {
 	_, err := io.Copy(w, s.Message)
 	return err
 }
+
+// An empty macro value is written as the name alone, which no reader can
+// take for part of the name, and reads back empty.
+func TestEmptyMacroValue(t *testing.T) {
+	env := Envelope{Phase: Mail, Macros: []Macro{{"{mail_addr}", ""}, {"j", "mx.example"}}}
+	var b bytes.Buffer
+	if err := Write(&b, &env); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Mf-Macro: {mail_addr}\n") {
+		t.Errorf("written as %q", b.String())
+	}
+	got, err := ParseEnvelope(b.Bytes())
+	if err != nil || len(got.Macros) != 2 || got.Macros[0] != (Macro{"{mail_addr}", ""}) {
+		t.Errorf("read back %+v, %v", got.Macros, err)
+	}
+}
