@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"mf/lib/edit"
 	"mf/lib/spool"
 	"mf/lib/stream"
 	"mf/lib/verdict"
@@ -265,7 +264,7 @@ func readHeaders(f *os.File) ([]string, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	fields, err := edit.ReadFields(bufio.NewReader(bytes.NewReader(append(b, "\n\n"...))))
+	fields, err := stream.ReadFields(bufio.NewReader(bytes.NewReader(append(b, "\n\n"...))))
 	if err != nil {
 		return nil, err
 	}
