@@ -242,11 +242,36 @@ func (r *Runner) readStream(out *os.File, env *stream.Envelope, res *Result) err
 		res.Verdict = *v
 	}
 	s.Env.Verdict = nil
+	// What a stage leaves out is never taken for a change: dropping the
+	// message or every recipient is a decision (discard), not a side
+	// effect of fields it did not write.
+	decided := res.Verdict.Action.Final()
+	if !decided && !env.Phase.Before(stream.Mail) && !hasField(s.Raw, "Mf-Mail-From") {
+		return errors.New("stream without Mf-Mail-From: the sender is not known")
+	}
+	if !decided && len(env.Rcpts) > 0 && len(s.Env.Rcpts) == 0 {
+		return errors.New("stream without recipients: a stage drops a message by exiting 99 with Mf-Verdict: discard")
+	}
 	res.Env = &s.Env
 	if env.HasMessage() {
 		res.Message = &spool.Message{File: out, Offset: int64(len(s.Raw))}
+		keeps := !res.Verdict.Action.Refuses() && res.Verdict.Action != verdict.Discard // the message goes on
+		if n, err := res.Message.Size(); err != nil || n == 0 && keeps {
+			res.Message = nil
+			return errors.New("stream without a message after the envelope (output=stream at data writes the message on)")
+		}
 	}
 	return nil
+}
+
+// hasField reports whether an envelope block has a field called name.
+func hasField(raw []byte, name string) bool {
+	for _, line := range bytes.Split(raw, []byte("\n")) {
+		if k, _, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(k), name) {
+			return true
+		}
+	}
+	return false
 }
 
 func readHeaders(f *os.File) ([]string, error) {
