@@ -21,4 +21,8 @@ func TestHidden(t *testing.T) {
 			t.Errorf("v=%q: %d, want %d", v, got, want)
 		}
 	}
+	// sendmail's own connect macros, as it sends them by default.
+	if got := hidden(map[string]string{"_": "client.example (localhost [127.0.0.1])", "j": "mta.mf.test", "{daemon_name}": "MTA"}); got != 1 {
+		t.Errorf("sendmail's connect macros: %d, want 1", got)
+	}
 }
