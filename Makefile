@@ -5,7 +5,7 @@ BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-FUZZTIME ?= 30s
+FUZZTIME ?= 60s
 
 CMDS    = mf-lists mf-bridge mf-stat mf-quota
 MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-state.5 man/mf-lists.1 man/mf-bridge.8 man/mf-stat.1 man/mf-quota.1
