@@ -120,12 +120,17 @@ func (e *Engine) Check(ctx context.Context, m Msg) (Outcome, error) {
 			out.Verdict = verdict.New(r.Action, r.Reply)
 			out.Rule, out.Key, out.Limit, out.Count = r, kv.value, lim, count
 			if r.Block != "" {
-				ent := kv.parts[blockPart(r)]
+				// The key part is put on the list as the value it is,
+				// typed by what it was taken from: a sender that reads
+				// like a pattern (MAIL FROM:<0.0.0.0/0>) blocks that
+				// sender, not everyone.
+				i := blockPart(r)
+				ent := kv.parts[i]
 				reason := fmt.Sprintf("quota rule %s: %s %s over %s", r.Name, r.Count, kv.value, lim)
-				if _, err := lists.AddDynamic(ctx, e.St, r.Block, ent, r.For, reason, "mf-quota"); err != nil {
+				if d, err := lists.AddDynamicValue(ctx, e.St, r.Block, valueKind(r.Key[i]), ent, r.For, reason, "mf-quota"); err != nil {
 					out.Notes = append(out.Notes, fmt.Sprintf("not blocked: %s: %v", ent, err))
 				} else {
-					out.Blocked = ent
+					out.Blocked = d.Entry
 				}
 			}
 			return out, nil
@@ -150,6 +155,19 @@ func (e *Engine) Check(ctx context.Context, m Msg) (Outcome, error) {
 		}
 	}
 	return out, nil
+}
+
+// valueKind is what a dynamic list entry made from key part p matches.
+func valueKind(p Part) lists.ValueKind {
+	switch p {
+	case Client:
+		return lists.ValueClientAddr
+	case ClientNet:
+		return lists.ValueClientNet
+	case SenderDomain:
+		return lists.ValueSenderDomain
+	}
+	return lists.ValueSender
 }
 
 // Release ends the concurrency slot of a message.
