@@ -71,7 +71,7 @@ const maxValueKey = 320
 // DynEntry is one entry of a dynamic list.
 type DynEntry struct {
 	List    string    `json:"-"`
-	Entry   string    `json:"-"` // as in the key: a pattern, or "KIND VALUE"
+	Entry   string    `json:"-"`               // as in the key: a pattern, or "KIND VALUE"
 	Value   string    `json:"value,omitempty"` // a value entry's value in full
 	Pattern bool      `json:"pattern,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
