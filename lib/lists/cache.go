@@ -13,6 +13,7 @@ import (
 
 	"mf/lib/flock"
 	"mf/lib/safeio"
+	"mf/lib/state"
 )
 
 // Options say where compiled lists are cached.
@@ -67,7 +68,9 @@ func Open(path string, o Options) (*List, error) {
 	if l := openCache(cache, path, src, &o); l != nil {
 		return l, nil
 	}
-	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
+	// Made by root (mf-lists why, run by hand), the cache still belongs
+	// to the state directory's owner, who runs the stages.
+	if err := state.MkdirAll(o.CacheDir, 0o755); err != nil {
 		o.debugf("no list cache: %v", err)
 		return compileFile(path)
 	}
@@ -80,6 +83,9 @@ func Open(path string, o Options) (*List, error) {
 		return compileFile(path)
 	}
 	defer lock.Release()
+	if err := state.Own(cache + ".lock"); err != nil {
+		o.debugf("list cache: %v", err)
+	}
 	if l := openCache(cache, path, src, &o); l != nil {
 		return l, nil // compiled by another process while we waited
 	}
@@ -89,6 +95,8 @@ func Open(path string, o Options) (*List, error) {
 	}
 	if err := safeio.WriteFile(cache, img, 0o644); err != nil {
 		o.debugf("list cache not written: %v", err)
+	} else if err := state.Own(cache); err != nil {
+		o.debugf("list cache: %v", err)
 	}
 	return l, nil
 }

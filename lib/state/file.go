@@ -240,6 +240,9 @@ func (s *dirStore) update(key string, fn func(cur rec, ok bool, now int64) (rec,
 		return fmt.Errorf("state: %w", err)
 	}
 	defer f.Close()
+	if err := Own(s.path(i)); err != nil {
+		return err
+	}
 	data, err := io.ReadAll(f)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
@@ -323,6 +326,9 @@ func (s *dirStore) compact(i int, m map[string]rec) error {
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
+	if err := Own(tmp); err != nil {
+		return err
+	}
 	if err := os.Rename(tmp, p); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
@@ -338,12 +344,16 @@ func (s *dirStore) lock(i int) (func(), error) {
 	p := filepath.Join(s.dir, fmt.Sprintf("%03x.lock", i))
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.MkdirAll(s.dir, 0o755); err == nil {
+		if err = MkdirAll(s.dir, 0o755); err == nil {
 			f, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
+	}
+	if err := Own(p); err != nil {
+		f.Close()
+		return nil, err
 	}
 	unlock := func() { f.Close() }
 	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
