@@ -52,8 +52,8 @@ func Open(path string, o Options) (*List, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi.IsDir() {
-		return nil, fmt.Errorf("%s: is a directory", path)
+	if err := regular(path, fi); err != nil {
+		return nil, err
 	}
 	src := statSource(fi)
 	if o.CacheDir == "" {
@@ -140,15 +140,11 @@ func compileFile(path string) (*List, error) {
 // stat'ed through the descriptor it is read from, so the image records the
 // version it holds.
 func compileImage(path string) (*List, []byte, error) {
-	f, err := os.Open(path)
+	f, fi, err := openRegular(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
 	def, entries, err := parse(path, io.Reader(f), fi.Size())
 	if err != nil {
 		return nil, nil, err
@@ -159,4 +155,34 @@ func compileImage(path string) (*List, []byte, error) {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return l, img, nil
+}
+
+// regular refuses what is not a plain file: a FIFO would block the stage
+// for ever, a device would be read without end.
+func regular(path string, fi os.FileInfo) error {
+	switch {
+	case fi.IsDir():
+		return fmt.Errorf("%s: is a directory", path)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type())
+	}
+	return nil
+}
+
+// openRegular opens a list file for reading, without blocking on a FIFO
+// put where the file was, and refuses anything but a regular file.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = regular(path, fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
 }

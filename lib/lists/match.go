@@ -91,7 +91,7 @@ func (h Hit) Entry() string {
 	if h.List.dyn != nil {
 		return h.List.dyn[h.Line-1]
 	}
-	f, err := os.Open(h.List.Path)
+	f, _, err := openRegular(h.List.Path)
 	if err != nil {
 		return "?"
 	}
