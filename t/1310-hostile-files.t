@@ -32,4 +32,18 @@ printf 'quota.rule r key=client limit=10/1m\nquota.local-net ::ffff:10.0.0.0/104
 check_refused 'so is an IPv4 network written as IPv6' 'q\.conf:2: quota\.local-net: .*IPv4 form' "mf-quota -c $tmp/q.conf check --client 192.0.2.1 </dev/null"
 printf 'quota.rule r key=client limit=10/1m\nquota.exempt-net 10.0.0.0/8\nquota.exempt-net 192.0.2.7\n' >"$tmp/q.conf"
 check_status 'a network and an address alone are taken' continue "mf-quota -c $tmp/q.conf check --client 192.0.2.1 </dev/null"
+
+# Header From: comments, quoting, spaces and a NUL in or around the
+# address do not hide it from a list; an address in a comment or a
+# display name is not taken for it.
+printf 'match: header-from\naction: block\nspam@evil.example\n' >"$tmp/from.list"
+F="mf-lists --list $tmp/from.list check --output none --client 203.0.113.1"
+n=0
+for from in 'spam(comment)@evil.example' 'spam@(comment)evil.example' '"spam"@evil.example' 'Evil <spam (x) @ evil.example>' 'spam\000@evil.example' 'x <sp\000am@evil.example>' 'g: a@x.example, SPAM@EVIL.example;'; do
+	n=$((n + 1))
+	printf "From: $from\nSubject: x\n\nhi\n" >"$tmp/m$n"
+	check_status "From: $from is blocked" reject "$F <$tmp/m$n"
+done
+printf 'From: (spam@evil.example) "spam@evil.example" <good@good.example>\nSubject: x\n\nhi\n' >"$tmp/ok"
+check_status 'an address in a comment or a display name is not the address' continue "$F <$tmp/ok"
 done_testing
