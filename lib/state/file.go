@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"mf/lib/flock"
 )
 
 // Shards is the number of shard files of the directory backend. An
@@ -444,58 +446,27 @@ func (s *dirStore) compact(i int, m map[string]rec) error {
 	return nil
 }
 
-// lock takes shard i's lock file. flock(2) blocks without a timeout, so
-// the blocking call runs aside while the caller waits at most s.timeout;
-// a lock that arrives after the caller gave up is dropped at once. This
-// queues waiters in the kernel instead of polling, which keeps
-// throughput up with dozens of processes on one shard.
+// lock takes shard i's lock file (lib/flock: waiters queue in the
+// kernel), creating the directory on the first write.
 func (s *dirStore) lock(i int) (func(), error) {
 	p := filepath.Join(s.dir, fmt.Sprintf("%03x.lock", i))
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	l, err := flock.Acquire(p, s.timeout)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = MkdirAll(s.dir, 0o755); err == nil {
-			f, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+			l, err = flock.Acquire(p, s.timeout)
 		}
+	}
+	if errors.Is(err, flock.ErrTimeout) {
+		return nil, fmt.Errorf("state: %w: %w", ErrTimeout, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	if err := Own(p); err != nil {
-		f.Close()
+		l.Release()
 		return nil, err
 	}
-	unlock := func() { f.Close() }
-	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-		return unlock, nil
-	}
-	got := make(chan error) // unbuffered: a send only succeeds to a waiter
-	gaveUp := make(chan struct{})
-	go func() {
-		var err error
-		for {
-			if err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX); !errors.Is(err, syscall.EINTR) {
-				break
-			}
-		}
-		select {
-		case got <- err:
-		case <-gaveUp:
-			f.Close()
-		}
-	}()
-	t := time.NewTimer(s.timeout)
-	defer t.Stop()
-	select {
-	case err := <-got:
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("state: lock %s: %w", p, err)
-		}
-		return unlock, nil
-	case <-t.C:
-		close(gaveUp)
-		return nil, fmt.Errorf("state: lock %s: %w after %s", p, ErrTimeout, s.timeout)
-	}
+	return func() { l.Release() }, nil
 }
 
 func (s *dirStore) Add(_ context.Context, key string, n int64, ttl time.Duration) (int64, error) {
