@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mf/lib/flock"
+	"mf/lib/name"
 	"mf/lib/safeio"
 	"mf/lib/state"
 )
@@ -48,6 +49,10 @@ func statSource(fi os.FileInfo) source {
 // times, inode and device), otherwise compiled afresh and, under a lock so
 // that concurrent stages compile once, written back atomically.
 func Open(path string, o Options) (*List, error) {
+	// The name goes into traces ("list=NAME"), logs and tag fields.
+	if err := name.Valid(ListName(path)); err != nil {
+		return nil, fmt.Errorf("%s: list %w", path, err)
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err

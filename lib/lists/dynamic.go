@@ -189,8 +189,8 @@ func AddDynamic(ctx context.Context, st state.Store, list, entry string, ttl tim
 }
 
 // DelDynamic removes entry from list and reports whether it was there.
-// The entry is a pattern, or a value as mf-lists show prints it ("sender
-// x@example.org").
+// The entry is a value as mf-lists show prints it ("sender
+// x@example.org"), or plain: a pattern, and the values it can be.
 func DelDynamic(ctx context.Context, st state.Store, list, entry string) (bool, error) {
 	if kw, v, ok := strings.Cut(entry, " "); ok {
 		if k, ok := ParseValueKind(kw); ok {
@@ -206,11 +206,37 @@ func DelDynamic(ctx context.Context, st state.Store, list, entry string) (bool, 
 			return st.Delete(ctx, dynKey(list, valueEntry(k, v)))
 		}
 	}
-	e, err := CheckDynamic(list, entry)
-	if err != nil {
-		return false, err
+	if err := name.Valid(list); err != nil {
+		return false, fmt.Errorf("list %w", err)
 	}
-	return st.Delete(ctx, dynKey(list, e))
+	// A plain entry deletes the pattern and the values it can be: the
+	// administrator who types 192.0.2.9 means the address a stage
+	// blocked as well.
+	var keys []string
+	e, perr := CheckDynamic(list, entry)
+	if perr == nil {
+		keys = append(keys, dynKey(list, e))
+	}
+	for k := range valueKindNames {
+		if ValueKind(k) == ValueSenderDomain && !strings.HasPrefix(entry, "@") {
+			continue
+		}
+		if v, err := CanonicalValue(ValueKind(k), entry); err == nil {
+			keys = append(keys, dynKey(list, valueEntry(ValueKind(k), v)))
+		}
+	}
+	if len(keys) == 0 {
+		return false, perr
+	}
+	found := false
+	for _, k := range keys {
+		ok, err := st.Delete(ctx, k)
+		if err != nil {
+			return found, err
+		}
+		found = found || ok
+	}
+	return found, nil
 }
 
 // Dynamic returns the live entries of list, or of every dynamic list

@@ -191,3 +191,24 @@ func TestLegacyDynamicEntries(t *testing.T) {
 		}
 	}
 }
+
+// An administrator deletes what a stage added by typing the value alone.
+func TestDelPlainDeletesValues(t *testing.T) {
+	st, _ := state.OpenDir(t.TempDir(), time.Second)
+	ctx := context.Background()
+	AddDynamicValue(ctx, st, "b", ValueClientAddr, "192.0.2.9", time.Hour, "", "")
+	AddDynamicValue(ctx, st, "b", ValueSender, `"a b"@example.org`, time.Hour, "", "")
+	AddDynamicValue(ctx, st, "b", ValueSenderDomain, "@spam.example", time.Hour, "", "")
+	AddDynamic(ctx, st, "b", "@pattern.example", time.Hour, "", "")
+	for _, e := range []string{"192.0.2.9", `"a b"@example.org`, "@spam.example", "@pattern.example"} {
+		if ok, err := DelDynamic(ctx, st, "b", e); !ok || err != nil {
+			t.Errorf("del %q: %v %v", e, ok, err)
+		}
+	}
+	if ds, _ := Dynamic(ctx, st, "b"); len(ds) != 0 {
+		t.Errorf("left: %+v", ds)
+	}
+	if ok, err := DelDynamic(ctx, st, "b", "192.0.2.9"); ok || err != nil {
+		t.Errorf("del again: %v %v", ok, err)
+	}
+}

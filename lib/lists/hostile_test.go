@@ -104,3 +104,18 @@ func openStore(t *testing.T, dir string) (state.Store, error) {
 	t.Helper()
 	return state.OpenDir(dir, time.Second)
 }
+
+// A list file's name follows the one name rule: it goes into traces
+// ("list=NAME"), logs and tag fields.
+func TestListFileName(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"a b.list", "-x.list", "x|y.list", "caf\xc3\xa9.list"} {
+		p := writeList(t, dir, n, "match: sender\naction: tag\n@example.org\n")
+		if _, err := Open(p, Options{}); err == nil || !strings.Contains(err.Error(), "list name") {
+			t.Errorf("%q: %v", n, err)
+		}
+	}
+	if _, err := Open(writeList(t, dir, "10-tag_2.x.list", "match: sender\naction: tag\n@example.org\n"), Options{}); err != nil {
+		t.Error(err)
+	}
+}

@@ -125,6 +125,7 @@ func ListName(path string) string {
 // white space (a '#' inside an address is part of it).
 func parse(path string, r io.Reader, sizeHint int64) (*Def, []entry, error) {
 	def := &Def{Name: ListName(path), Path: path, Action: -1}
+
 	// A million-line list would otherwise spend as long growing the slice
 	// as parsing; 12 bytes is about the shortest line an entry makes.
 	entries := make([]entry, 0, min(sizeHint/12, 1<<24))
