@@ -44,4 +44,7 @@ check_refused 'an administrator still cannot add a network with host bits' 'host
 check_out '... and adds patterns as before' '@spam.example added to block, expires in 24h' "mf-lists add block @spam.example 2>&1 | sed 's/expires .*/expires in 24h/'"
 envelope H 203.0.113.4 x@spam.example >"$tmp/self"
 check_status '... which match as patterns' reject "$C <$tmp/self"
+check_out 'an administrator adds a value as show prints it' 'sender "c d"@example.org added to block, expires in 24h' "mf-lists add block 'sender \"c d\"@example.org' 2>&1 | sed 's/expires .*/expires in 24h/'"
+envelope I 203.0.113.5 '"c d"@example.org' >"$tmp/self"
+check_status '... which blocks that sender' reject "$C <$tmp/self"
 done_testing

@@ -72,7 +72,7 @@ const maxValueKey = 320
 type DynEntry struct {
 	List    string    `json:"-"`
 	Entry   string    `json:"-"`               // as in the key: a pattern, or "KIND VALUE"
-	Value   string    `json:"value,omitempty"` // a value entry's value in full
+	Value   string    `json:"value,omitempty"` // a value entry's value; in the note only when hashed in the key
 	Pattern bool      `json:"pattern,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
 	By      string    `json:"by,omitempty"`
@@ -166,7 +166,11 @@ func AddDynamicValue(ctx context.Context, st state.Store, list string, kind Valu
 }
 
 func (d *DynEntry) store(ctx context.Context, st state.Store, ttl time.Duration) error {
-	b, _ := json.Marshal(d)
+	note := *d
+	if !strings.Contains(note.Entry, " sha256:") {
+		note.Value = "" // the key holds it
+	}
+	b, _ := json.Marshal(note)
 	if err := st.Set(ctx, dynKey(d.List, d.Entry), b, ttl); err != nil {
 		return err
 	}
@@ -179,7 +183,15 @@ func (d *DynEntry) store(ctx context.Context, st state.Store, ttl time.Duration)
 // AddDynamic adds (or renews) the pattern entry on dynamic list list for
 // ttl (0: until deleted), saying why and by whom. It is for what a person
 // types; a stage adds what it took from a message with AddDynamicValue.
+//
+// An entry written as mf-lists show prints a value ("sender \"a b\"@x")
+// is added as that value.
 func AddDynamic(ctx context.Context, st state.Store, list, entry string, ttl time.Duration, reason, by string) (DynEntry, error) {
+	if kw, v, ok := strings.Cut(entry, " "); ok {
+		if k, ok := ParseValueKind(kw); ok {
+			return AddDynamicValue(ctx, st, list, k, v, ttl, reason, by)
+		}
+	}
 	e, err := CheckDynamic(list, entry)
 	if err != nil {
 		return DynEntry{}, err
@@ -259,6 +271,11 @@ func Dynamic(ctx context.Context, st state.Store, list string) ([]DynEntry, erro
 		d := DynEntry{}
 		_ = json.Unmarshal(e.Value, &d) // an entry without its note still blocks
 		d.List, d.Entry, d.Expires = list, entry, e.Expires
+		if kw, v, ok := strings.Cut(entry, " "); ok && d.Value == "" {
+			if _, ok := ParseValueKind(kw); ok {
+				d.Value = v
+			}
+		}
 		out = append(out, d)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].List < out[j].List })

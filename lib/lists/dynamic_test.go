@@ -212,3 +212,23 @@ func TestDelPlainDeletesValues(t *testing.T) {
 		t.Errorf("del again: %v %v", ok, err)
 	}
 }
+
+// A person adds a value as show prints it.
+func TestAddValueAsShown(t *testing.T) {
+	st, _ := state.OpenDir(t.TempDir(), time.Second)
+	ctx := context.Background()
+	d, err := AddDynamic(ctx, st, "b", `sender "a b"@example.org`, time.Hour, "", "mf-lists add by root")
+	if err != nil || d.Entry != `sender "a b"@example.org` {
+		t.Fatal(d, err)
+	}
+	if _, err := AddDynamic(ctx, st, "b", "client-net 10.0.0.0/8", time.Hour, "", ""); err == nil {
+		t.Error("a /8 client-net value accepted")
+	}
+	ls, _ := LoadDynamic(ctx, st, DefaultDynamicReply)
+	if r := Check(ls, &Query{Sender: `"A B"@example.org`}); r.Final == nil {
+		t.Error("not blocked")
+	}
+	if r := Check(ls, &Query{Sender: `a@example.org`}); r.Final != nil {
+		t.Error("another sender blocked")
+	}
+}
