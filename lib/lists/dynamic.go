@@ -378,6 +378,9 @@ func LoadDynamic(ctx context.Context, st state.Store, reply verdict.Reply) ([]*L
 
 // matchExact looks a sender up among a dynamic list's values.
 func (l *List) matchExact(v string) (int, bool) {
+	if len(l.exact) == 0 {
+		return 0, false // a list file, or no sender values
+	}
 	v = strings.ToLower(v)
 	if line, ok := l.exact[valueEntry(ValueSender, v)]; ok {
 		return line, true
