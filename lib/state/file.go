@@ -202,11 +202,11 @@ func record(p []byte) (key []byte, r rec, n int, ok bool) {
 		return nil, rec{}, 0, false
 	}
 	body := p[k : k+int(l)]
-	if crc32.Checksum(body, castagnoli()) != binary.BigEndian.Uint32(p[k+int(l):]) {
-		return nil, rec{}, 0, false
-	}
+	// The body's shape first: it costs a few varints where the checksum
+	// costs the body, and looking for the record after damage tries
+	// every offset.
 	key, exp, val, ok := decodeBody(body)
-	if !ok {
+	if !ok || crc32.Checksum(body, castagnoli()) != binary.BigEndian.Uint32(p[k+int(l):]) {
 		return nil, rec{}, 0, false
 	}
 	return key, rec{val, exp}, k + int(l) + 4, true
@@ -265,9 +265,11 @@ func (s *dirStore) damaged(i int, w walked) {
 	}
 }
 
-// mend rewrites shard i without its damage.
+// mend rewrites shard i without its damage. It tries the lock once:
+// a reader takes no lock and must not wait for one, and a writer that
+// holds it mends the shard itself.
 func (s *dirStore) mend(i int) error {
-	unlock, err := s.lock(i)
+	unlock, err := s.lockWait(i, 0)
 	if err != nil {
 		return err
 	}
@@ -448,12 +450,14 @@ func (s *dirStore) compact(i int, m map[string]rec) error {
 
 // lock takes shard i's lock file (lib/flock: waiters queue in the
 // kernel), creating the directory on the first write.
-func (s *dirStore) lock(i int) (func(), error) {
+func (s *dirStore) lock(i int) (func(), error) { return s.lockWait(i, s.timeout) }
+
+func (s *dirStore) lockWait(i int, timeout time.Duration) (func(), error) {
 	p := filepath.Join(s.dir, fmt.Sprintf("%03x.lock", i))
-	l, err := flock.Acquire(p, s.timeout)
+	l, err := flock.Acquire(p, timeout)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = MkdirAll(s.dir, 0o755); err == nil {
-			l, err = flock.Acquire(p, s.timeout)
+			l, err = flock.Acquire(p, timeout)
 		}
 	}
 	if errors.Is(err, flock.ErrTimeout) {
