@@ -11,8 +11,8 @@ cat >"$conf" <<'C'
 quota.rule per-sender key=sender limit=1/1h action=block:block for=6h
 C
 mkdir "$tmp/lists"
-Q="mf-quota -c $conf check --output none"
-C="mf-lists --dir $tmp/lists check --output none"
+Q="mf-quota -c $conf check --input stream --output none"
+C="mf-lists --dir $tmp/lists check --input stream --output none"
 # envelope QUEUEID CLIENT SENDER: a data-stage stream without a message.
 envelope() {
 	printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Queue-Id: %s\nMf-Client-Addr: %s\nMf-Mail-From: <%s>\nMf-Rcpt-To: <r@example.com>\n\n' "$1" "$2" "$3"

@@ -29,7 +29,7 @@ run "find $tmp/state ! -user nobody"
 [ ! -s "$tmp/out" ] && ok 'everything under the state directory belongs to its owner' || not_ok 'everything under the state directory belongs to its owner' "$(cat "$tmp/out")"
 for i in 1 2 3; do
 	envelope "Q$i" >"$tmp/in"
-	check_status "mf-quota check $i as nobody counts" continue "$N mf-quota -c $tmp/mf.conf check --output none <$tmp/in"
+	check_status "mf-quota check $i as nobody counts" continue "$N mf-quota -c $tmp/mf.conf check --input stream --output none <$tmp/in"
 done
 run "$N mf-quota -c $tmp/mf.conf show a@example.org"
 check_grep '... and the counts are there' "$tmp/out" '^per-sender +a@example\.org +3/100'
