@@ -2,6 +2,7 @@ package chain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -28,6 +29,9 @@ func TestMain(m *testing.M) {
 		e := env
 		(&Runner{Env: []string{"PATH=/usr/bin:/bin"}}).Run(context.Background(), st, &e, nil)
 		os.Exit(0)
+	}
+	if dir := os.Getenv("MF_CHAIN_TEST_DROP"); dir != "" {
+		os.Exit(dropAndIsolate(dir))
 	}
 	os.Exit(m.Run())
 }
@@ -230,5 +234,175 @@ func TestEnvelopeTooBigIsTempfail(t *testing.T) {
 	r := (&Runner{}).Run(context.Background(), st, &e, spool(t, "S: x\n\n"))
 	if r.Err == nil || r.Verdict.Action != verdict.Tempfail {
 		t.Errorf("a 200 KiB HELO with on-error=accept: %s %v", r.Verdict, r.Err)
+	}
+}
+
+// stageUID is a uid no account has: stages of the isolation tests run
+// as it, and the "bridge" as nobody or root.
+const stageUID = 64123
+
+// isolation runs two stages at once and reports what the first could
+// reach: its parent (the supervisor), the bridge (pid), and the second
+// stage's stdin, which holds the message "secret".
+func isolation(r *Runner, dir string) ([]string, error) {
+	a, err := Parse(`a data input=message output=headers timeout=20s -- sh -c '
+		cat >/dev/null
+		r() { if "$@" >/dev/null 2>&1; then echo yes; else echo no; fi; }
+		echo "X-Uid: $(id -u)"
+		echo "X-Home: $HOME"
+		echo "X-Ls-Parent: $(r ls /proc/$PPID/fd)"
+		echo "X-Kill-Parent: $(r kill -0 $PPID)"
+		echo "X-Ls-Bridge: $(r ls /proc/$BRIDGE_PID/fd)"
+		echo "X-Kill-Bridge: $(r kill -0 $BRIDGE_PID)"
+		while [ ! -s ` + dir + `/b ]; do sleep 0.01; done
+		b=$(cat ` + dir + `/b)
+		echo "X-Other-Stdin: $(timeout 2 head -c 64 /proc/$b/fd/0 2>/dev/null | tr -cd a-z)"
+		touch ` + dir + `/done'`)
+	if err != nil {
+		return nil, err
+	}
+	b, err := Parse(`b data input=message output=exit timeout=20s -- sh -c 'echo $$ >` + dir + `/b; while [ ! -e ` + dir + `/done ]; do sleep 0.01; done; cat >/dev/null'`)
+	if err != nil {
+		return nil, err
+	}
+	spoolMsg := func(body string) (*Message, error) {
+		f, err := os.CreateTemp("", "mf-test-msg")
+		if err != nil {
+			return nil, err
+		}
+		os.Remove(f.Name())
+		f.WriteString(body)
+		return &Message{File: f}, nil
+	}
+	ma, err := spoolMsg("S: a\n\nnothing here\n")
+	if err != nil {
+		return nil, err
+	}
+	mb, err := spoolMsg("S: b\n\nsecret\n")
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan *Result)
+	go func() {
+		e := env
+		done <- r.Run(context.Background(), b, &e, mb)
+	}()
+	e := env
+	ra := r.Run(context.Background(), a, &e, ma)
+	rb := <-done
+	if ra.Err != nil || rb.Err != nil {
+		return nil, fmt.Errorf("a: %v (%s); b: %v (%s)", ra.Err, ra.Stderr, rb.Err, rb.Stderr)
+	}
+	return ra.Headers, nil
+}
+
+func sharedDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "mf-isolation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func stageUser() *User {
+	return &User{Name: "mf-test-stage", Home: "/nonexistent", Credential: &syscall.Credential{Uid: stageUID, Gid: stageUID, Groups: []uint32{}}}
+}
+
+// dropAndIsolate is the test binary as a bridge started as root: Init,
+// drop to nobody, then run the isolation stages as stageUID.
+func dropAndIsolate(dir string) int {
+	if err := Init(); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	if err := syscall.Setgroups(nil); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	if err := syscall.Setgid(65534); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	if err := syscall.Setuid(65534); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	r := &Runner{Env: []string{"PATH=/usr/bin:/bin", "HOME=/root", fmt.Sprintf("BRIDGE_PID=%d", os.Getpid())}, User: stageUser()}
+	h, err := isolation(r, dir)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	fmt.Println(strings.Join(h, "\n"))
+	return 0
+}
+
+func TestStageIsolation(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run stages as another user")
+	}
+	want := fmt.Sprintf("X-Uid: %d|X-Home: /nonexistent|X-Ls-Parent: no|X-Kill-Parent: no|X-Ls-Bridge: no|X-Kill-Bridge: no|X-Other-Stdin:", stageUID)
+	t.Run("bridge root", func(t *testing.T) {
+		r := &Runner{Env: []string{"PATH=/usr/bin:/bin", "HOME=/root", fmt.Sprintf("BRIDGE_PID=%d", os.Getpid())}, User: stageUser()}
+		h, err := isolation(r, sharedDir(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(strings.Join(h, "|")); got != want {
+			t.Errorf("the stage reached\n%s\nwant\n%s", got, want)
+		}
+	})
+	t.Run("bridge dropped root", func(t *testing.T) {
+		cmd := exec.Command(os.Args[0], "-test.run=NONE")
+		cmd.Env = append(os.Environ(), "MF_CHAIN_TEST_DROP="+sharedDir(t))
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if got := strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "|"); got != want {
+			t.Errorf("the stage reached\n%s\nwant\n%s", got, want)
+		}
+	})
+}
+
+// Stop ends what runs and refuses for now what comes after.
+func TestStop(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Parse("t data timeout=60s on-error=accept output=exit -- sh -c 'sleep 600 & echo $! >" + dir + "/pid; wait'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{}
+	done := make(chan *Result)
+	start := time.Now()
+	for i := 0; i < 3; i++ {
+		go func() {
+			e := env
+			done <- r.Run(context.Background(), st, &e, spool(t, "S: x\n\nbody\n"))
+		}()
+	}
+	for {
+		if _, err := os.Stat(dir + "/pid"); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	r.Stop()
+	for i := 0; i < 3; i++ {
+		res := <-done
+		if res.Verdict.Action != verdict.Tempfail || !errors.Is(res.Err, errStopped) {
+			t.Errorf("a stopped stage with on-error=accept: %s (%v)", res.Verdict, res.Err)
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Stop took %s", d)
+	}
+	gone(t, "after Stop", pids(t, dir+"/pid"), time.Second)
+	e := env
+	if res := r.Run(context.Background(), st, &e, spool(t, "S: x\n\nbody\n")); res.Verdict.Action != verdict.Tempfail || res.Exit != -1 {
+		t.Errorf("a run after Stop: %s exit %d", res.Verdict, res.Exit)
 	}
 }

@@ -172,7 +172,7 @@ func (r *Runner) Run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	defer cancel()
 	defer context.AfterFunc(r.stopCtx, cancel)()
 	err := errStopped
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && r.stopCtx.Err() == nil {
 		err = r.run(ctx, st, env, msg, res)
 	}
 	if err != nil {
@@ -280,6 +280,9 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	statusW.Close()
 	if err != nil {
 		feed.Close()
+		if r.stopped(ctx) {
+			return errStopped
+		}
 		return fmt.Errorf("%w: %w", errStart, err)
 	}
 	fed := make(chan error, 1)
