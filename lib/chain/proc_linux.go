@@ -367,3 +367,7 @@ func children() []int {
 	}
 	return out
 }
+
+// SwitchesUser reports whether Init found root, so stages can run as a
+// user of their own (Runner.User) even after the process drops root.
+func SwitchesUser() bool { return starter.reqs != nil }
