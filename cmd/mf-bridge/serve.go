@@ -60,6 +60,11 @@ func (b *bridge) serve(ctx context.Context, args []string, lookupEnv func(string
 		}
 	}()
 
+	// Cancelled at the shutdown deadline: every stage still running ends,
+	// with all it started, and its message is tempfailed (lib/chain).
+	stageCtx, stopStages := context.WithCancel(ctx)
+	defer stopStages()
+
 	b.log.Infof("listening on %s:%s with %d stage(s)", ln.Addr().Network(), ln.Addr(), len(b.chain.Load().Stages))
 	var conns sync.Map
 	var wg sync.WaitGroup
@@ -78,7 +83,7 @@ func (b *bridge) serve(ctx context.Context, args []string, lookupEnv func(string
 		go func() {
 			defer wg.Done()
 			defer conns.Delete(conn)
-			b.serveConn(ctx, conn)
+			b.serveConn(stageCtx, conn)
 		}()
 	}
 	<-stopping
@@ -87,7 +92,12 @@ func (b *bridge) serve(ctx context.Context, args []string, lookupEnv func(string
 		time.Sleep(50 * time.Millisecond)
 	}
 	if n := b.inFlight.Load(); n > 0 {
-		b.log.Warnf("%d message(s) still under way at the deadline: the MTA will retry them", n)
+		b.log.Warnf("%d message(s) still under way at the deadline: their stages are ended and the MTA told to retry", n)
+		stopStages()
+		// A moment for the tempfail replies to reach the MTA.
+		for end := time.Now().Add(2 * time.Second); b.inFlight.Load() > 0 && time.Now().Before(end); {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	// Idle MTA connections hold no message; closing them loses nothing.
 	conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
