@@ -112,8 +112,10 @@ var starter struct {
 	reduced bool // its capabilities are down to setuid and setgid
 }
 
-// setIDCaps are the capabilities the starter keeps.
-const setIDCaps = 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID
+// setIDCaps are the capabilities the starter keeps: to start a stage as
+// another user, and (CAP_KILL) for the supervisor to end that user's
+// processes.
+const setIDCaps = 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID | 1<<unix.CAP_KILL
 
 // start starts cmd, on the starter thread if there is one. ambient is
 // whether cmd gets CAP_SETUID and CAP_SETGID to start the stage as
@@ -129,7 +131,7 @@ func start(cmd *exec.Cmd, wantCaps bool) error {
 				done <- err
 				return
 			}
-			cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SETUID, unix.CAP_SETGID}
+			cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SETUID, unix.CAP_SETGID, unix.CAP_KILL}
 		}
 		done <- cmd.Start()
 	}
@@ -137,8 +139,8 @@ func start(cmd *exec.Cmd, wantCaps bool) error {
 }
 
 // reduceCaps leaves the starter thread, once root is dropped, with
-// CAP_SETUID and CAP_SETGID permitted, effective and inheritable (the
-// last so they can be raised as ambient for a supervisor).
+// setIDCaps permitted, effective and inheritable (the last so they can
+// be raised as ambient for a supervisor).
 func reduceCaps() error {
 	if starter.reduced {
 		return nil
@@ -149,7 +151,7 @@ func reduceCaps() error {
 		return fmt.Errorf("capget: %w", err)
 	}
 	if data[0].Permitted&setIDCaps != setIDCaps {
-		return errors.New("the process dropped root without keeping CAP_SETUID and CAP_SETGID (call chain.Init before dropping root)")
+		return errors.New("the process dropped root without keeping CAP_SETUID, CAP_SETGID and CAP_KILL (call chain.Init before dropping root)")
 	}
 	data = [2]unix.CapUserData{{Effective: setIDCaps, Permitted: setIDCaps, Inheritable: setIDCaps}}
 	if err := unix.Capset(&hdr, &data[0]); err != nil {

@@ -336,6 +336,20 @@ func dropAndIsolate(dir string) int {
 		return 1
 	}
 	fmt.Println(strings.Join(h, "\n"))
+	// What a stage of another user leaves, or runs at its timeout, ends
+	// too: the supervisor may kill that user's processes.
+	for _, line := range []string{
+		"left data output=exit -- sh -c 'cat >/dev/null; setsid sleep 600 & echo $! >" + dir + "/left'",
+		"slow data output=exit timeout=300ms -- sh -c 'cat >/dev/null; sleep 600 & echo $! >" + dir + "/slow; wait'",
+	} {
+		st, err := Parse(line)
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		e := env
+		r.Run(context.Background(), st, &e, nil)
+	}
 	return 0
 }
 
@@ -364,6 +378,9 @@ func TestStageIsolation(t *testing.T) {
 		if got := strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "|"); got != want {
 			t.Errorf("the stage reached\n%s\nwant\n%s", got, want)
 		}
+		dir := cmd.Env[len(cmd.Env)-1][len("MF_CHAIN_TEST_DROP="):]
+		gone(t, "left by a stage of another user", pids(t, dir+"/left"), time.Second)
+		gone(t, "a stage of another user at its timeout", pids(t, dir+"/slow"), time.Second)
 	})
 }
 
