@@ -14,18 +14,26 @@ package chain
 //   - is not dumpable, so a stage cannot read its descriptors through
 //     /proc;
 //   - starts the stage as the stage user. A bridge started as root drops
-//     to its own user, and one thread (see Init) keeps CAP_SETUID and
-//     CAP_SETGID and hands them to the supervisor as ambient capabilities;
-//     the supervisor drops them from its ambient and inheritable sets, so
-//     the stage, exec'd with another uid, has none. The stage's parent is
-//     then a process of another user: it cannot signal it.
+//     to its own user, and one thread (see Init) keeps CAP_SETUID,
+//     CAP_SETGID and CAP_KILL and hands them to the supervisor as ambient
+//     capabilities; the supervisor drops them from its ambient and
+//     inheritable sets, so the stage, exec'd with another uid, has none.
+//     The stage's parent is then a process of another user: it cannot
+//     signal it, and the pipes and files it was given belong to the
+//     bridge's user (mode 0600), so another stage cannot open them
+//     through /proc/PID/fd either. (Nor can the stage itself: it reads
+//     and writes its descriptors 0, 1 and 2 as given, not /dev/stdin,
+//     /dev/stdout or /dev/stderr.)
 //
-// Measured on Linux 6.18: a setsid'd grandchild, a nohup'd and a
-// double-forked one all come back to the subreaper and end within
+// Measured on Linux 6.18 (TestLeftoversEndWithTheStage,
+// TestBridgeDeathEndsStages, t/2630): a background, a nohup'd, a setsid'd
+// and a double-forked child all come back to the subreaper and end within
 // milliseconds of the stage; after kill -9 of the bridge the stage and
-// its children end within the lifeline's EOF. A cgroup per run would
-// need a delegated cgroup v2 subtree, which a bridge running as its own
-// user does not have; a PID namespace per run needs CAP_SYS_ADMIN.
+// its children end as soon as the lifeline reads EOF. PR_SET_PDEATHSIG
+// alone ends only the direct child; a process group misses setsid; a
+// cgroup per run needs a delegated cgroup v2 subtree, which a bridge
+// running as its own user does not have, and nothing is left to kill it
+// when the bridge dies; a PID namespace per run needs CAP_SYS_ADMIN.
 
 import (
 	"errors"
@@ -70,13 +78,15 @@ func init() {
 // or open its descriptors (the spool files of every message in flight)
 // through /proc/PID/fd.
 //
-// As root it sets aside one thread that keeps CAP_SETUID and CAP_SETGID
-// when the process later drops root (PR_SET_KEEPCAPS), so stages can be
-// started as a user other than the bridge's. Every other thread loses all
-// capabilities with the drop; that one keeps only those two, and starts
-// every stage. A bridge that has them can become any user but root's
-// files stay out of reach only as long as its code is not subverted:
-// they are kept because the stage user must differ from the bridge's.
+// As root it sets aside one thread that keeps CAP_SETUID, CAP_SETGID and
+// CAP_KILL when the process later drops root (PR_SET_KEEPCAPS), so stages
+// can be started, and ended, as a user other than the bridge's. Every
+// other thread loses all capabilities with the drop; that one keeps only
+// those three, and starts every stage. They are kept because the stage
+// user must differ from the bridge's; the price is that code subverted
+// inside the bridge could use them to become any user, root included, as
+// it could if the bridge stayed root: the gain is against stages, not
+// against a bridge taken over.
 func Init() error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl PR_SET_DUMPABLE: %w", err)
@@ -117,9 +127,9 @@ var starter struct {
 // processes.
 const setIDCaps = 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID | 1<<unix.CAP_KILL
 
-// start starts cmd, on the starter thread if there is one. ambient is
-// whether cmd gets CAP_SETUID and CAP_SETGID to start the stage as
-// another user.
+// start starts cmd, on the starter thread if there is one. wantCaps is
+// whether cmd is handed setIDCaps as ambient capabilities, to start and
+// end the stage as another user.
 func start(cmd *exec.Cmd, wantCaps bool) error {
 	if starter.reqs == nil {
 		return cmd.Start()
