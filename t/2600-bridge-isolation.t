@@ -29,9 +29,12 @@ echo "X-Ls-Parent: $(r ls /proc/$PPID/fd)"
 echo "X-Kill-Parent: $(r kill -0 $PPID)"
 echo "X-Ls-Bridge: $(r ls /proc/$bridge/fd)"
 echo "X-Kill-Bridge: $(r kill -0 $bridge)"
+echo "X-Own-Stderr: $(r sh -c 'echo said >/dev/stderr')"
 if [ -n "${SHARE:-}" ]; then
 	i=0; while [ ! -s "$SHARE/b" ] && [ $i -lt 500 ]; do i=$((i + 1)); sleep 0.01; done
-	echo "X-Other-Stdin: $(timeout 2 head -c 200 /proc/$(cat "$SHARE/b")/fd/0 2>/dev/null | tr -cd 'A-Z-')"
+	b=$(cat "$SHARE/b")
+	echo "X-Other-Stdin: $(timeout 2 head -c 200 /proc/$b/fd/0 2>/dev/null | tr -cd 'A-Z-')"
+	echo "X-Other-Stderr: $(r timeout 2 head -c 1 /proc/$b/fd/2)"
 	touch "$SHARE/done"
 fi
 SH
@@ -59,6 +62,8 @@ check_grep '... cannot signal its parent' "$tmp/out" 'X-Kill-Parent: no$'
 check_grep '... cannot list the bridge'"'"'s descriptors' "$tmp/out" 'X-Ls-Bridge: no$'
 check_grep '... cannot signal the bridge' "$tmp/out" 'X-Kill-Bridge: no$'
 check_grep '... cannot read another message'"'"'s stage'"'"'s stdin' "$tmp/out" 'X-Other-Stdin: $'
+check_grep '... nor its stderr' "$tmp/out" 'X-Other-Stderr: no$'
+check_grep '... but can reopen its own /dev/stderr' "$tmp/out" 'X-Own-Stderr: yes$'
 check_grep '... which ran at the same time' "$tmp/holder.out" 'stage holder: continue'
 check_refused 'as root, --stage-user root is refused' 'stages never run as root' "mf-bridge --config $tmp/empty.conf --user nobody --stage-user root $probe test $tmp/a.eml"
 check_refused '... and --stage-user the same as --user' 'is --user' "mf-bridge --config $tmp/empty.conf --user nobody --stage-user nobody $probe test $tmp/a.eml"

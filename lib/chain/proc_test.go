@@ -256,6 +256,8 @@ func isolation(r *Runner, dir string) ([]string, error) {
 		echo "X-Kill-Bridge: $(r kill -0 $BRIDGE_PID)"
 		while [ ! -s ` + dir + `/b ]; do sleep 0.01; done
 		b=$(cat ` + dir + `/b)
+		echo "X-Other-Stderr: $(r timeout 2 head -c 1 /proc/$b/fd/2)"
+		echo "X-Own-Stderr: $(r sh -c "echo said >/dev/stderr")"
 		echo "X-Other-Stdin: $(timeout 2 head -c 64 /proc/$b/fd/0 2>/dev/null | tr -cd a-z)"
 		touch ` + dir + `/done'`)
 	if err != nil {
@@ -357,7 +359,7 @@ func TestStageIsolation(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to run stages as another user")
 	}
-	want := fmt.Sprintf("X-Uid: %d|X-Home: /nonexistent|X-Ls-Parent: no|X-Kill-Parent: no|X-Ls-Bridge: no|X-Kill-Bridge: no|X-Other-Stdin:", stageUID)
+	want := fmt.Sprintf("X-Uid: %d|X-Home: /nonexistent|X-Ls-Parent: no|X-Kill-Parent: no|X-Ls-Bridge: no|X-Kill-Bridge: no|X-Other-Stderr: no|X-Own-Stderr: yes|X-Other-Stdin:", stageUID)
 	t.Run("bridge root", func(t *testing.T) {
 		r := &Runner{Env: []string{"PATH=/usr/bin:/bin", "HOME=/root", fmt.Sprintf("BRIDGE_PID=%d", os.Getpid())}, User: stageUser()}
 		h, err := isolation(r, sharedDir(t))

@@ -266,9 +266,30 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 		// HOME; later values win (os/exec).
 		cmd.Env = append(cmd.Env, "HOME="+r.User.Home, "USER="+r.User.Name, "LOGNAME="+r.User.Name)
 	}
-	cmd.Stdin, cmd.Stdout = stdin, out
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		stdin.Close()
+		feed.Close()
+		statusW.Close()
+		return err
+	}
+	defer errR.Close()
+	if r.User != nil {
+		// Like every descriptor the bridge hands a stage, the pipe is
+		// the bridge user's, mode 0600: no other stage may open it
+		// through /proc. Others may write it (not read), so that a
+		// stage of another user can reopen its own /dev/stderr, which
+		// scripts often do; a stray line in another stage's log is all
+		// that allows.
+		errW.Chmod(0o622)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, out, errW
 	var stderr tail
-	cmd.Stderr = &stderr
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(&stderr, errR)
+		close(copied)
+	}()
 	cmd.ExtraFiles = []*os.File{life, statusW} // lifelineFd, statusFd
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// The supervisor ends the stage and all it started, then itself.
@@ -278,6 +299,7 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	err = start(cmd, cred != nil)
 	stdin.Close()
 	statusW.Close()
+	errW.Close()
 	if err != nil {
 		feed.Close()
 		if r.stopped(ctx) {
@@ -293,6 +315,10 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	}()
 	waitErr := cmd.Wait()
 	feedErr := <-fed
+	// The supervisor ended all that held the pipe; should it have been
+	// killed before it could, what is left is not waited for.
+	errR.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	<-copied
 	res.Stderr = strings.TrimSpace(stderr.String())
 	said, _ := io.ReadAll(io.LimitReader(status, 4096))
 
