@@ -77,6 +77,19 @@ if command -v setpriv >/dev/null; then
 	check_grep 'as the service user: the stage runs' "$tmp/out" 'X-Uid: 65534$'
 	check_grep '... cannot list its parent'"'"'s descriptors' "$tmp/out" 'X-Ls-Parent: no$'
 	check_grep '... cannot list the bridge'"'"'s descriptors' "$tmp/out" 'X-Ls-Bridge: no$'
+	# ... given CAP_SETUID, CAP_SETGID and CAP_KILL (systemd's
+	# AmbientCapabilities=), it separates its stages as if started as root.
+	rm -f "$tmp/share/b" "$tmp/share/done"
+	SHARE=$tmp/share sh -c "mf-bridge --config $tmp/empty.conf --user nobody --stage-user $stage_user $holder test $tmp/b.eml" >"$tmp/holder.out" 2>&1 &
+	holder_pid=$!
+	run "SHARE=$tmp/share setpriv --reuid nobody --regid nogroup --clear-groups --inh-caps +setuid,+setgid,+kill --ambient-caps +setuid,+setgid,+kill mf-bridge --config $tmp/empty.conf --stage-user $stage_user $probe test $tmp/a.eml"
+	wait $holder_pid
+	check_grep 'as the service user with the capabilities: the stage runs as --stage-user' "$tmp/out" "add header X-Uid: $stage_uid\$"
+	for what in Ls-Parent Kill-Parent Ls-Bridge Kill-Bridge Other-Stderr; do
+		check_grep "... $what: no" "$tmp/out" "X-$what: no\$"
+	done
+	check_grep '... nor read the other stage'"'"'s stdin' "$tmp/out" 'X-Other-Stdin: $'
+	check_refused '... and --stage-user its own user is refused' 'is --user' "setpriv --reuid nobody --regid nogroup --clear-groups --inh-caps +setuid,+setgid,+kill --ambient-caps +setuid,+setgid,+kill mf-bridge --config $tmp/empty.conf --stage-user nobody $probe test $tmp/a.eml"
 else
 	need setpriv util-linux || skip 'as the service user' 'setpriv missing (apt-get install util-linux)'
 fi

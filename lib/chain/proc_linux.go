@@ -92,6 +92,15 @@ func Init() error {
 		return fmt.Errorf("prctl PR_SET_DUMPABLE: %w", err)
 	}
 	if os.Geteuid() != 0 {
+		// Started as its own user, the bridge can still switch if it
+		// was given the capabilities for it, every thread of them
+		// (systemd's AmbientCapabilities=CAP_SETUID CAP_SETGID CAP_KILL).
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if unix.Capget(&hdr, &data[0]) == nil {
+			d := data[0]
+			starter.given = d.Effective&setIDCaps == setIDCaps && d.Permitted&setIDCaps == setIDCaps && d.Inheritable&setIDCaps == setIDCaps
+		}
 		return nil
 	}
 	var err error
@@ -119,7 +128,8 @@ func Init() error {
 var starter struct {
 	once    sync.Once
 	reqs    chan func()
-	reduced bool // its capabilities are down to setuid and setgid
+	reduced bool // its capabilities are down to setIDCaps
+	given   bool // no starter: every thread was given setIDCaps
 }
 
 // setIDCaps are the capabilities the starter keeps: to start a stage as
@@ -132,6 +142,9 @@ const setIDCaps = 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID | 1<<unix.CAP_KILL
 // end the stage as another user.
 func start(cmd *exec.Cmd, wantCaps bool) error {
 	if starter.reqs == nil {
+		if wantCaps && starter.given {
+			cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SETUID, unix.CAP_SETGID, unix.CAP_KILL}
+		}
 		return cmd.Start()
 	}
 	done := make(chan error, 1)
@@ -380,6 +393,7 @@ func children() []int {
 	return out
 }
 
-// SwitchesUser reports whether Init found root, so stages can run as a
-// user of their own (Runner.User) even after the process drops root.
-func SwitchesUser() bool { return starter.reqs != nil }
+// SwitchesUser reports whether Init found root, or the capabilities to
+// switch users, so stages can run as a user of their own (Runner.User)
+// even after the process drops root.
+func SwitchesUser() bool { return starter.reqs != nil || starter.given }
