@@ -13,7 +13,7 @@ echo "X-Rcpts: truncated=${RECIPIENTS_TRUNCATED:-0} count=$RECIPIENT_COUNT"
 SH
 chmod 755 "$tmp/count"
 cat >"$tmp/mf.conf" <<CONF
-bridge.stage count data input=message output=headers -- $tmp/count
+bridge.stage count data input=message output=headers on-error=accept -- $tmp/count
 bridge.stage refuse data input=message output=exit on-error=accept 0=reject 1=continue reply="550 5.7.1 Scanned and refused" -- grep -q "^Subject: REFUSE"
 CONF
 bridge_start "$tmp/mf.conf" --stage-user games || { not_ok 'mf-bridge listens'; done_testing; exit 1; }
