@@ -425,3 +425,28 @@ func TestStop(t *testing.T) {
 		t.Errorf("a run after Stop: %s exit %d", res.Verdict, res.Exit)
 	}
 }
+
+// A stage that cannot start for a reason of the configuration's own (no
+// such program, not executable) follows on-error: the message is not to
+// blame.
+func TestStartFailureFollowsOnError(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/noexec", []byte("#!/bin/sh\nexit 100\n"), 0o644)
+	for _, prog := range []string{"no-such-program-here", dir + "/noexec"} {
+		st, err := Parse("t data on-error=accept output=exit -- " + prog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := env
+		r := (&Runner{}).Run(context.Background(), st, &e, spool(t, "S: x\n\n"))
+		if r.Verdict.Action != verdict.Continue || r.Err == nil || !strings.HasPrefix(r.Err.Error(), "start: ") || r.Exit != -1 {
+			t.Errorf("%s with on-error=accept: %s, %v, exit %d", prog, r.Verdict, r.Err, r.Exit)
+		}
+	}
+	st, _ := Parse("t data output=exit -- " + dir + "/noexec")
+	e := env
+	r := (&Runner{}).Run(context.Background(), st, &e, spool(t, "S: x\n\n"))
+	if !errors.Is(r.Err, syscall.EACCES) || strings.Count(r.Err.Error(), "permission denied") != 1 {
+		t.Errorf("not executable: %v", r.Err)
+	}
+}

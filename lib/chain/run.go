@@ -106,6 +106,21 @@ func refusedForNow(err error) bool {
 	return errors.Is(err, errStopped) || errors.Is(err, errEnvelopeTooBig) || errors.Is(err, syscall.E2BIG)
 }
 
+// startError is why the supervisor could not start the stage, as it
+// said, with the errno (0 if none) for errors.Is.
+type startError struct {
+	text  string
+	errno syscall.Errno
+}
+
+func (e *startError) Error() string { return e.text }
+func (e *startError) Unwrap() error {
+	if e.errno == 0 {
+		return nil
+	}
+	return e.errno
+}
+
 func sscan(s, format string, a ...any) bool {
 	n, err := fmt.Sscanf(s, format, a...)
 	return err == nil && n == len(a)
@@ -339,10 +354,7 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 		return fmt.Errorf("killed by signal %d (%s)", code, syscall.Signal(code))
 	case sscan(string(said), "start %d", &errno):
 		_, text, _ = strings.Cut(string(said)[len("start "):], " ")
-		if errno != 0 {
-			return fmt.Errorf("%w: %s: %w", errStart, text, syscall.Errno(errno))
-		}
-		return fmt.Errorf("%w: %s", errStart, text)
+		return fmt.Errorf("%w: %w", errStart, &startError{text, syscall.Errno(errno)})
 	default:
 		return fmt.Errorf("the stage's supervisor ended without a word: %s", cmd.ProcessState)
 	}
