@@ -335,12 +335,20 @@ func supervise(args []string) int {
 // none is left ends all of them, however they detached.
 func endAll() {
 	pause := time.Millisecond
+	var ws syscall.WaitStatus
 	for {
+		// No child at all, the common case, is known without /proc.
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if errors.Is(err, syscall.ECHILD) {
+			return
+		}
+		if pid > 0 {
+			continue
+		}
 		for _, pid := range children() {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
-		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		pid, err = syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
 		switch {
 		case errors.Is(err, syscall.ECHILD):
 			return
