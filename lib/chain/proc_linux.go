@@ -243,12 +243,12 @@ func parseCred(s string) (*syscall.Credential, error) {
 // the bridge to stop it or die, end everything it started, and say how
 // it ended on statusFd ("exit N", "signal N" or "start ERRNO TEXT").
 func supervise(args []string) int {
-	status := os.NewFile(statusFd, "status")
-	life := os.NewFile(lifelineFd, "lifeline")
-	if status == nil || life == nil || len(args) < 4 {
+	if !isPipe(statusFd) || !isPipe(lifelineFd) || len(args) < 4 {
 		fmt.Fprintln(os.Stderr, "mf-stage-supervisor: started by hand: it is run by mf-bridge only")
 		return 2
 	}
+	status := os.NewFile(statusFd, "status")
+	life := os.NewFile(lifelineFd, "lifeline")
 	syscall.CloseOnExec(statusFd)
 	syscall.CloseOnExec(lifelineFd)
 	say := func(format string, a ...any) int {
@@ -328,6 +328,11 @@ func supervise(args []string) int {
 		return say("signal %d", int(ws.Signal()))
 	}
 	return say("exit %d", ws.ExitStatus())
+}
+
+func isPipe(fd int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO
 }
 
 // endAll kills every process left below the supervisor: as a subreaper
