@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$top/t/postfix.sh"
 need_postfix
-mkdir -p "$tmp/state" "$tmp/lists"; chmod 755 "$tmp"; chown nobody "$tmp/state"
+mkdir -p "$tmp/state" "$tmp/lists"; chmod 755 "$tmp"; chown games "$tmp/state"
 printf 'match: client-addr\naction: block\n192.0.2.66\n' >"$tmp/lists/10-block.list"
 cat >"$tmp/mf.conf" <<CONF
 state-dir $tmp/state

@@ -6,7 +6,7 @@
 chmod 755 "$tmp"
 mkdir -p "$tmp/state"
 as=
-if [ "$(id -u)" = 0 ]; then as="--user nobody"; chown nobody "$tmp/state"; fi
+if [ "$(id -u)" = 0 ]; then as="--user nobody --stage-user games"; chown games "$tmp/state"; fi
 
 cat >"$tmp/mf.conf" <<'CONF'
 bridge.stage tag data input=message output=headers -- sh -c 'echo "X-Checked: $SENDER for $RECIPIENT"'
@@ -77,7 +77,7 @@ check_grep '--print-config shows each stage and its line' "$tmp/out" "^bridge.st
 run "mf-bridge --help"
 check_grep '--help teaches the stage syntax' "$tmp/out" 'NAME PHASE\[,PHASE...\] \[OPTION=VALUE...\] \[--\] PROGRAM'
 if [ "$(id -u)" = 0 ]; then
-	check_refused 'as root without a user to become: refused' 'stages never run as root' "mf-bridge --config $tmp/mf.conf --user no-such-user-here test $tmp/hello.eml"
+	check_refused 'as root without a user to become: refused' 'stages never run as root' "mf-bridge --config $tmp/mf.conf --user no-such-user-here --stage-user games test $tmp/hello.eml"
 fi
 
 # The milter protocol, spoken by miltertest (OpenDKIM's libmilter client).

@@ -7,7 +7,7 @@
 . "$top/t/sendmail.sh"
 need_sendmail
 chmod 755 "$tmp"
-mkdir -p "$tmp/state"; chown nobody "$tmp/state"
+mkdir -p "$tmp/state"; chown games "$tmp/state"
 touch "$tmp/decisions.log"; chown nobody "$tmp/decisions.log"
 
 cat >"$tmp/mf.conf" <<CONF
