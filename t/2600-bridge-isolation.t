@@ -47,8 +47,11 @@ i=0; while [ ! -e "$SHARE/done" ] && [ $i -lt 1000 ]; do i=$((i + 1)); sleep 0.0
 cat >/dev/null
 SH
 chmod 755 "$tmp/probe" "$tmp/holder"
-probe="--stage 'probe data input=message output=headers -- $tmp/probe'"
-holder="--stage 'holder data input=message output=exit -- $tmp/holder'"
+# SHARE reaches the stages by the stage line: they get none of the
+# bridge's environment beyond an allow-list.
+probe="--stage 'probe data input=message output=headers -- env SHARE=$tmp/share $tmp/probe'"
+alone="--stage 'probe data input=message output=headers -- $tmp/probe'" # no other message to reach
+holder="--stage 'holder data input=message output=exit -- env SHARE=$tmp/share $tmp/holder'"
 
 # Started as root: two bridges, two messages, their stages at once.
 SHARE=$tmp/share HOME=/root sh -c "mf-bridge --config $tmp/empty.conf --user nobody --stage-user $stage_user $holder test $tmp/b.eml" >"$tmp/holder.out" 2>&1 &
@@ -73,7 +76,7 @@ check_refused '... and a --stage-user that does not exist, saying how to make it
 # bridge's and its supervisor's descriptors are out of reach (they are
 # not dumpable); mf-bridge(8) says the rest.
 if command -v setpriv >/dev/null; then
-	run "setpriv --reuid nobody --regid nogroup --clear-groups mf-bridge --config $tmp/empty.conf $probe test $tmp/a.eml"
+	run "setpriv --reuid nobody --regid nogroup --clear-groups mf-bridge --config $tmp/empty.conf $alone test $tmp/a.eml"
 	check_grep 'as the service user: the stage runs' "$tmp/out" 'X-Uid: 65534$'
 	check_grep '... cannot list its parent'"'"'s descriptors' "$tmp/out" 'X-Ls-Parent: no$'
 	check_grep '... cannot list the bridge'"'"'s descriptors' "$tmp/out" 'X-Ls-Bridge: no$'

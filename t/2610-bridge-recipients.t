@@ -48,8 +48,9 @@ check_grep 'a few recipients: RECIPIENTS is whole' "$tmp/out" 'X-Rcpts: truncate
 # A stream stage sees every recipient.
 cat >"$tmp/all" <<'SH'
 #!/bin/sh
-n=$(sed '/^$/q' | grep -c '^Mf-Rcpt-To:')
-printf 'Mf-Stream: 1\nMf-Stage: data\n\n'
+s=$(cat)
+n=$(printf '%s\n' "$s" | sed '/^$/q' | grep -c '^Mf-Rcpt-To:')
+printf '%s\n' "$s" # the stream goes on whole
 [ "$n" = 1000 ] && exit 0; exit 100
 SH
 chmod 755 "$tmp/all"

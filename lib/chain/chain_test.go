@@ -46,7 +46,7 @@ func TestParse(t *testing.T) {
 		"x data mf-lists check | grep x":          "without a shell",
 		"x rcpt output=message prog":              "data phase alone",
 		"x data input=message output=stream prog": "needs input=stream",
-		"x/y data prog":                           "stage name",
+		"x/y data prog":                           "stage name \"x/y\"",
 		`x data "unclosed`:                        "invalid",
 	}
 	for line, want := range bad {

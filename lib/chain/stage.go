@@ -12,6 +12,7 @@ import (
 
 	"github.com/mattn/go-shellwords"
 
+	"mf/lib/name"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
@@ -114,8 +115,8 @@ func Parse(line string) (*Stage, error) {
 		return nil, fmt.Errorf("want %s", Syntax)
 	}
 	s := &Stage{Name: words[0], OnError: verdict.Tempfail, Line: line}
-	if !validName(s.Name) {
-		return nil, fmt.Errorf("stage name %q: use letters, digits, '-' and '_'", s.Name)
+	if err := name.Valid(s.Name); err != nil {
+		return nil, fmt.Errorf("stage %w", err)
 	}
 	for _, w := range strings.Split(words[1], ",") {
 		ph, err := stream.ParsePhase(w)
@@ -236,16 +237,4 @@ func exitAction(v string) (verdict.Action, error) {
 		return 0, fmt.Errorf("unknown action %q (want continue, accept, discard, quarantine, reject, tempfail or error)", v)
 	}
 	return a, nil
-}
-
-func validName(n string) bool {
-	if n == "" || len(n) > 64 {
-		return false
-	}
-	for _, c := range n {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
