@@ -70,7 +70,7 @@ qm_install() {
 }
 
 # qm_start: qmail-send and qmail-smtpd on $qm_port. $qm_rules are
-# tcprules lines (default: 127.0.0.1 allowed, QMAILQUEUE=$qm_queue when
+# tcprules lines (default: 127.* allowed, QMAILQUEUE=$qm_queue when
 # set, and $qm_env added to it); the home of every local address is
 # $tmp/home, whose .qmail-default is $qm_dotqmail (default ./Maildir/).
 qm_start() {
@@ -96,7 +96,7 @@ qm_start() {
 	trap 'qm_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 	rules=${qm_rules:-}
 	if [ -z "$rules" ]; then
-		rules="127.0.0.1:allow${qm_queue:+,QMAILQUEUE=\"$qm_queue\"}${qm_env:-}"
+		rules="127.:allow${qm_queue:+,QMAILQUEUE=\"$qm_queue\"}${qm_env:-}"
 	fi
 	printf '%s\n:deny\n' "$rules" >"$tmp/tcp.smtp"
 	tcprules "$tmp/tcp.smtp.cdb" "$tmp/tcp.smtp.tmp" <"$tmp/tcp.smtp" || return 1

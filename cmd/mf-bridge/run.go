@@ -36,6 +36,11 @@ type cli struct {
 
 	Milter milterCmd `cmd:"" help:"Serve the milter protocol to sendmail or Postfix."`
 	Test   testCmd   `cmd:"" help:"Run the chain on a message as the milter would, and print what the MTA would be told."`
+
+	QmailQueue qmailQueueCmd `cmd:"" name:"qmail-queue" help:"Be the program QMAILQUEUE names: run the chain, then the real qmail-queue."`
+	Quarantine quarantineCmd `cmd:"" help:"List, release or delete the messages the qmail-queue mode quarantined."`
+	Policy     policyCmd     `cmd:"" help:"Serve Postfix's SMTPD policy delegation protocol."`
+	Qfilter    qfilterCmd    `cmd:"" help:"Run a qmail-qfilter filter as a stage (output=stream)."`
 }
 
 type milterCmd struct {
@@ -116,7 +121,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if c.MTA == "postfix" {
 		b.hidden = 1
 	}
-	if res.Ctx.Command() == "milter" {
+	if f := b.frontEnd(res.Ctx.Command()); f != nil {
+		code, err = f(ctx, stdin, stdout, stderr, lookupEnv)
+	} else if res.Ctx.Command() == "milter" {
 		err = b.serve(ctx, args, lookupEnv)
 	} else {
 		code, err = b.test(ctx, stdin, stdout)

@@ -1,0 +1,496 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"mf/lib/chain"
+	"mf/lib/edit"
+	"mf/lib/qmail"
+	"mf/lib/verdict"
+)
+
+// qmailQueueCmd is mf-bridge as the program QMAILQUEUE names: the chain
+// runs on what qmail-smtpd (or qmail-inject) hands to qmail-queue, and
+// the result goes on to the real qmail-queue, or is refused in
+// qmail-queue's own exit codes, which qmail-smtpd turns into replies.
+type qmailQueueCmd struct {
+	QmailQueue    string `default:"/var/qmail/bin/qmail-queue" type:"path" placeholder:"PATH" help:"The real qmail-queue, which gets the message once the chain passed it."`
+	ErrorFD       int    `default:"6" placeholder:"FD" help:"The custom error descriptor of qmail-smtpd's exit-82 patch (6 for notqmail and the v2 patch, 4 for the older one, -1 for none). When it is not open a refusal exits 31 or 71 with qmail's own text."`
+	QuarantineDir string `type:"path" placeholder:"DIR" help:"The Maildir quarantined messages are held in, with their envelope and reason (see \"mf-bridge quarantine\"). Without it a quarantine verdict is a temporary refusal."`
+}
+
+// qmailArgv0 is the name under which mf-bridge is the qmail-queue mode
+// with no arguments: qmail runs $QMAILQUEUE with none.
+const qmailArgv0 = "mf-qmail-queue"
+
+func init() {
+	if len(os.Args) > 0 && filepath.Base(os.Args[0]) == qmailArgv0 {
+		os.Args = append([]string{os.Args[0], "qmail-queue"}, os.Args[1:]...)
+	}
+}
+
+// frontEnd is the run function of the qmail and policy sub-commands, or
+// nil for the others.
+func (b *bridge) frontEnd(cmd string) func(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) (int, error) {
+	switch first, _, _ := strings.Cut(cmd, " "); first {
+	case "qmail-queue":
+		return b.qmailQueue
+	case "quarantine":
+		return func(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) (int, error) {
+			return b.quarantine(ctx, cmd, stdout, stderr)
+		}
+	case "policy":
+		return b.policy
+	case "qfilter":
+		return b.qfilter
+	}
+	return nil
+}
+
+// qmailQueue is the qmail-queue mode. Its exit status is qmail-queue's:
+// what mf calls error (75) would be "451 qq temporary problem" anyway,
+// so every fault of its own is 71 (or 82 with a text), 54 for a read
+// error and 91 for a malformed envelope, as qmail-queue says them.
+func (b *bridge) qmailQueue(ctx context.Context, stdin io.Reader, _, stderr io.Writer, lookupEnv func(string) (string, bool)) (code int, err error) {
+	c := b.cfg.QmailQueue
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer stop()
+	q := &qmailRun{b: b, c: &c, stderr: stderr}
+	defer func() {
+		if p := recover(); p != nil {
+			b.log.Errorf("internal error: %v", p)
+			code, err = qmail.ExitTemp, nil
+		}
+	}()
+	if err := b.dropPrivileges(); err != nil {
+		b.log.Errorf("%v", err)
+		return qmail.ExitTemp, nil
+	}
+	rec, err := openRecorder(b.cfg.DecisionLog, io.Discard)
+	if err != nil {
+		b.log.Errorf("%v", err)
+		return qmail.ExitTemp, nil
+	}
+	defer rec.Close()
+	b.rec = rec
+	return q.run(ctx, stdin, envelopeFile(), lookupEnv), nil
+}
+
+// envelopeFile is fd 1, which qmail-queue reads.
+func envelopeFile() io.Reader { return os.NewFile(1, "envelope") }
+
+type qmailRun struct {
+	b      *bridge
+	c      *qmailQueueCmd
+	stderr io.Writer
+}
+
+func (q *qmailRun) run(ctx context.Context, msgIn, envIn io.Reader, lookupEnv func(string) (string, bool)) int {
+	log := q.b.log
+	// 1. All of fd 0 first: qmail-smtpd writes the envelope only after
+	// it has closed the message.
+	spool, err := os.CreateTemp(q.b.cfg.SpoolDir, "mf-qq-*")
+	if err != nil {
+		log.Errorf("spool: %v", err)
+		return qmail.ExitWrite
+	}
+	os.Remove(spool.Name()) // the open file is all there is, on every exit
+	defer spool.Close()
+	in := &readErr{r: msgIn}
+	if _, err := io.Copy(spool, in); err != nil {
+		if in.err != nil {
+			log.Errorf("read message: %v", err)
+			return qmail.ExitRead
+		}
+		log.Errorf("spool: %v", err)
+		return qmail.ExitWrite
+	}
+	// 2. Then fd 1.
+	env, err := qmail.ReadEnvelope(envIn)
+	if err != nil {
+		log.Errorf("%v", err)
+		return qmail.ExitCode(err)
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		log.Errorf("spool: %v", err)
+		return qmail.ExitWrite
+	}
+	t := &qmailTxn{qmailRun: q, spool: spool, env: env, lookupEnv: lookupEnv}
+	return t.filter(ctx)
+}
+
+// readErr remembers whether a copy failed reading, not writing.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErr) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}
+
+// qmailTxn is one message handed to qmail-queue.
+type qmailTxn struct {
+	*qmailRun
+	spool     *os.File
+	env       *qmail.Envelope
+	lookupEnv func(string) (string, bool)
+	fields    []edit.Field // the header as it came
+	headLen   int64        // its bytes, the empty line included (0 when it has none)
+}
+
+func (t *qmailTxn) getenv(k string) string {
+	v, _ := t.lookupEnv(k)
+	return v
+}
+
+// client is who qmail-smtpd says sent the message: from the tcpserver
+// environment, and the HELO name and AUTH user from qmail-smtpd's own
+// Received line, the only place it writes them. The line is believed only
+// when it names the same client address as TCPREMOTEIP, so a message from
+// qmail-inject, which has no such line, cannot claim one.
+func (t *qmailTxn) client() (host, addr, helo, auth string) {
+	addr = t.getenv("TCPREMOTEIP")
+	host = t.getenv("TCPREMOTEHOST")
+	if addr == "" {
+		return "", "", "", ""
+	}
+	if len(t.fields) > 0 && strings.EqualFold(t.fields[0].Name, "Received") {
+		if r, ok := qmail.ParseReceived([]byte("Received: " + t.fields[0].Value)); ok && r.IP == addr {
+			helo, auth = r.Helo, r.AuthUser()
+			if host == "" && r.Host != "unknown" {
+				host = r.Host
+			}
+		}
+	}
+	if host == "" {
+		host = "unknown"
+	}
+	return host, addr, helo, auth
+}
+
+func (t *qmailTxn) filter(ctx context.Context) int {
+	b := t.b
+	br := bufio.NewReaderSize(t.spool, 64<<10)
+	head, first, err := splitHeader(br)
+	if err != nil {
+		b.log.Errorf("read message: %v", err)
+		return qmail.ExitRead
+	}
+	t.fields, err = edit.ReadFields(bufio.NewReader(bytes.NewReader(head)))
+	if err != nil {
+		// A header mf cannot split is handed on untouched, as the MTA
+		// would queue it; only the data stages lose their view.
+		t.fields = nil
+	}
+	// splitHeader ends head with an empty line also when the message had
+	// none (a line that is no header field starts the body, or the end):
+	// then the header's bytes in the spool are one fewer.
+	t.headLen = int64(len(head)) - 1
+	if st, err := t.spool.Stat(); err == nil && first == nil && st.Size() >= int64(len(head)) {
+		t.headLen = int64(len(head))
+	}
+	host, addr, helo, auth := t.client()
+
+	s := newSession(b)
+	s.hidden = 0 // qmail keeps nothing above the header it hands on
+	defer s.Close()
+	r := s.Connect(ctx, host, addr, nil)
+	if done, code := t.early(r); done {
+		return code
+	}
+	r = s.Helo(ctx, helo, nil)
+	if done, code := t.early(r); done {
+		return code
+	}
+	macros := map[string]string{}
+	if auth != "" {
+		macros["{auth_authen}"] = auth
+	}
+	r = s.Mail(ctx, t.env.Sender, macros)
+	if done, code := t.early(r); done {
+		return code
+	}
+	// qmail-queue cannot refuse one recipient: a refused one is left out
+	// of what is handed on. A temporary refusal of one refuses the
+	// message for now, or that recipient's mail would be lost.
+	var taken []string
+	var perm, temp *Reply
+	for _, rc := range t.env.Rcpts {
+		r := s.Rcpt(ctx, rc, nil)
+		switch r.Verdict.Action {
+		case verdict.Reject:
+			perm = r
+			continue
+		case verdict.Tempfail:
+			temp = r
+			continue
+		}
+		taken = append(taken, rc)
+	}
+	switch {
+	case temp != nil:
+		return t.refuse(temp.Verdict)
+	case len(taken) == 0 && perm != nil:
+		return t.refuse(perm.Verdict)
+	}
+	t.env.Rcpts = taken
+
+	if err := feedSpool(s, t.fields, head, first, br); err != nil {
+		b.log.Errorf("read message: %v", err)
+		return qmail.ExitRead
+	}
+	r, err = s.EOM(ctx, nil)
+	if err != nil {
+		b.log.Errorf("%v", err)
+		return t.refuse(verdict.New(verdict.Tempfail, verdict.DefaultTempfail))
+	}
+	defer r.Close()
+	switch r.Verdict.Action {
+	case verdict.Reject, verdict.Tempfail:
+		return t.refuse(r.Verdict)
+	case verdict.Discard:
+		b.log.Infof("message from <%s> discarded; qmail-smtpd says 250", t.env.Sender)
+		return qmail.ExitQueued
+	case verdict.Quarantine:
+		return t.quarantine(s, r)
+	}
+	return t.handOn(r)
+}
+
+// early ends the transaction when the chain refused or accepted it
+// before the message.
+func (t *qmailTxn) early(r *Reply) (bool, int) {
+	switch r.Verdict.Action {
+	case verdict.Reject, verdict.Tempfail:
+		return true, t.refuse(r.Verdict)
+	}
+	return false, 0
+}
+
+// refuse exits as qmail-queue does for a refusal: with the stage's reply
+// on the custom error descriptor when there is one, else 31 or 71.
+func (t *qmailTxn) refuse(v verdict.Verdict) int {
+	text := qmail.CustomText(v.Reply)
+	perm := v.Action == verdict.Reject
+	if err := qmail.WriteCustom(t.c.ErrorFD, text); err == nil {
+		return qmail.ExitCustom
+	} else if err != qmail.ErrNoDescriptor {
+		t.b.log.Warnf("custom error descriptor %d: %v", t.c.ErrorFD, err)
+	}
+	if perm {
+		return qmail.ExitPerm
+	}
+	return qmail.ExitTemp
+}
+
+// feedSpool hands the spooled message to the session as qmail has it:
+// LF line ends, which the session keeps.
+func feedSpool(s *session, fields []edit.Field, head, first []byte, br *bufio.Reader) error {
+	for _, f := range fields {
+		s.Header(f.Name, f.Value)
+	}
+	if err := s.EOH(); err != nil {
+		return err
+	}
+	if len(first) > 0 {
+		if err := s.Body(first); err != nil {
+			return err
+		}
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := br.Read(buf)
+		if n > 0 {
+			if err := s.Body(buf[:n]); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// handOn runs the real qmail-queue on the message as the chain left it,
+// and exits with its status.
+func (t *qmailTxn) handOn(r *Reply) int {
+	msg, err := t.message(r)
+	if err != nil {
+		t.b.log.Errorf("%v", err)
+		return qmail.ExitWrite
+	}
+	if msg != t.spool {
+		defer msg.Close()
+	}
+	for _, rc := range t.env.Rcpts {
+		if qmail.Valid(rc) != nil {
+			t.b.log.Errorf("recipient %q holds a NUL: not handed on", rc)
+			return qmail.ExitFormat
+		}
+	}
+	if qmail.Valid(t.env.Sender) != nil {
+		t.b.log.Errorf("sender holds a NUL: not handed on")
+		return qmail.ExitFormat
+	}
+	code, err := qmail.Queue(t.c.QmailQueue, msg, t.env, t.stderr, t.extraFiles())
+	if err != nil {
+		t.b.log.Errorf("%v", err)
+		return qmail.ExitTemp
+	}
+	if code != qmail.ExitQueued {
+		t.b.log.Warnf("%s exited %d: qmail-smtpd says %s", t.c.QmailQueue, code, qmail.Reply(code, ""))
+	}
+	return code
+}
+
+// extraFiles hands the custom error descriptor on, so a qmail-queue
+// that writes one (another wrapper) still reaches qmail-smtpd.
+func (t *qmailTxn) extraFiles() []*os.File {
+	fd := t.c.ErrorFD
+	if fd < 3 || fd > 16 {
+		return nil
+	}
+	var st syscall.Stat_t
+	if syscall.Fstat(fd, &st) != nil {
+		return nil
+	}
+	extra := make([]*os.File, fd-2)
+	extra[fd-3] = os.NewFile(uintptr(fd), "custom-error")
+	return extra
+}
+
+// message is the message to hand on, at its first byte: the spool itself
+// when the chain changed nothing in it, else a new spooled copy with the
+// header changes made and the new body, if any. The envelope changes are
+// made to t.env.
+func (t *qmailTxn) message(r *Reply) (*os.File, error) {
+	var hdr []edit.Edit
+	for _, e := range r.Edits {
+		switch e.Kind {
+		case edit.ChangeFrom:
+			t.env.Sender = e.Value
+		case edit.AddRcpt:
+			t.env.Rcpts = append(t.env.Rcpts, e.Value)
+		case edit.DeleteRcpt:
+			out := t.env.Rcpts[:0]
+			for _, rc := range t.env.Rcpts {
+				if !strings.EqualFold(rc, e.Value) {
+					out = append(out, rc)
+				}
+			}
+			t.env.Rcpts = out
+		default:
+			hdr = append(hdr, e)
+		}
+	}
+	if len(hdr) == 0 && r.Body == nil {
+		_, err := t.spool.Seek(0, io.SeekStart)
+		return t.spool, err
+	}
+	out, err := os.CreateTemp(t.b.cfg.SpoolDir, "mf-qq-out-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	os.Remove(out.Name())
+	if err := t.write(out, hdr, r.Body); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		out.Close()
+		return nil, err
+	}
+	return out, nil
+}
+
+// write writes the header with the edits made and the body. When every
+// edit adds a field, the header is kept byte for byte and the fields go
+// below it.
+func (t *qmailTxn) write(w io.Writer, hdr []edit.Edit, body *chain.Message) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	onlyAdds := true
+	for _, e := range hdr {
+		onlyAdds = onlyAdds && e.Kind == edit.AddHeader
+	}
+	var bodyAt int64
+	if onlyAdds {
+		head := io.NewSectionReader(t.spool, 0, t.headLen)
+		h, err := io.ReadAll(head)
+		if err != nil {
+			return err
+		}
+		// The header without its empty line, the new fields, the empty line.
+		if bytes.HasSuffix(h, []byte("\n\n")) || string(h) == "\n" {
+			h = h[:len(h)-1]
+		}
+		bw.Write(h)
+		for _, e := range hdr {
+			fmt.Fprintf(bw, "%s: %s\n", e.Name, e.Value)
+		}
+		bw.WriteByte('\n')
+		bodyAt = t.headLen
+	} else {
+		for _, f := range edit.Apply(t.fields, hdr, 0) {
+			fmt.Fprintf(bw, "%s: %s\n", f.Name, f.Value)
+		}
+		bw.WriteByte('\n')
+		bodyAt = t.headLen
+	}
+	var src io.Reader
+	if body != nil {
+		rd, err := body.Reader()
+		if err != nil {
+			return err
+		}
+		src = newLF(rd)
+	} else {
+		st, err := t.spool.Stat()
+		if err != nil {
+			return err
+		}
+		src = io.NewSectionReader(t.spool, bodyAt, st.Size()-bodyAt)
+	}
+	if _, err := io.Copy(bw, src); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// quarantine holds the message as it came, with its envelope and the
+// reason, and tells qmail-smtpd it was taken.
+func (t *qmailTxn) quarantine(s *session, r *Reply) int {
+	if t.c.QuarantineDir == "" {
+		t.b.log.Errorf("quarantine verdict (%s) but no --quarantine-dir: refused for now", r.Verdict.Reply.Text)
+		return t.refuse(verdict.New(verdict.Tempfail, verdict.DefaultTempfail))
+	}
+	env := s.env
+	env.MailFrom, env.Rcpts = t.env.Sender, t.env.Rcpts
+	if _, err := t.spool.Seek(0, io.SeekStart); err != nil {
+		t.b.log.Errorf("spool: %v", err)
+		return qmail.ExitWrite
+	}
+	id, err := qmail.Quarantine{Dir: t.c.QuarantineDir}.Put(env, r.Verdict.Reply.Text, t.spool)
+	if err != nil {
+		t.b.log.Errorf("%v", err)
+		return t.refuse(verdict.New(verdict.Tempfail, verdict.DefaultTempfail))
+	}
+	t.b.log.Infof("message from <%s> quarantined as %s: %s", t.env.Sender, id, r.Verdict.Reply.Text)
+	return qmail.ExitQueued
+}
