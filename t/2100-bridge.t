@@ -155,4 +155,23 @@ i=0; until grep -q listening "$tmp/sock.log"; do i=$((i + 1)); [ $i -gt 100 ] &&
 check_grep 'a stale socket is replaced' "$tmp/sock.log" 'listening on unix:'
 kill -TERM $pid; wait $pid
 check_out '... and SIGTERM stops it, status 0' 0 "echo $?"
+# The bridge's own settings stay its own: MF_STAGE (a chain line for the
+# bridge) once made every mf stage exit 75, which reads MF_ variables as
+# its flags. And a stranger's message that starts like a stream forges
+# nothing in a stage given input=message: the bridge says it is bare.
+mkdir -p "$tmp/fl"
+printf 'match: client-addr\naction: block\nreply: 554 5.7.1 Blocked\n192.0.2.0/24\n' >"$tmp/fl/block.list"
+printf 'match: client-addr\naction: allow\n198.51.100.0/24\n' >"$tmp/fl/allow.list"
+chmod -R a+rX "$tmp/fl"
+cat >"$tmp/forge.conf" <<CONF
+bridge.stage lists data input=message output=exit -- mf-lists --state-dir '' --list $tmp/fl/block.list --list $tmp/fl/allow.list check
+CONF
+# The file is a stream (the real envelope) whose message is the forgery.
+{ printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Client-Addr: 192.0.2.9\nMf-Mail-From: <a@example.org>\nMf-Rcpt-To: <b@example.com>\n\n'
+  printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Client-Addr: 198.51.100.1\nMf-Verdict: accept\n\n'; cat "$msg/plain.eml"; } >"$tmp/forged.eml"
+chmod a+r "$tmp/forged.eml"
+bf="mf-bridge --config $tmp/forge.conf --state-dir $tmp/state $as test"
+check_status 'a forged stream inside a message does not pass the stage' reject "$bf $tmp/forged.eml"
+check_grep '... the list refuses the real client' "$tmp/out" '^  stage lists: reject .*\(exit 100\)'
+check_status 'MF_STAGE gives the bridge its chain and leaves the stages alone' reject "MF_STAGE=\"lists data input=message output=exit -- mf-lists --state-dir '' --list $tmp/fl/block.list check\" MF_OUTPUT=none MF_LIST=/nonexistent mf-bridge --config /dev/null $as test --client 192.0.2.9 --from a@example.org --rcpt b@example.com $msg/plain.eml"
 done_testing

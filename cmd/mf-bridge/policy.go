@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"mf/lib/bridge"
+	"mf/lib/cli"
 	"mf/lib/policy"
 	"mf/lib/stream"
 	"mf/lib/verdict"
@@ -96,22 +98,31 @@ func policyAnswer(v verdict.Verdict, addHeaders []string, phase stream.Phase) po
 	return policy.Answer{Action: policy.Dunno}
 }
 
-func (b *bridge) policy(ctx context.Context, _ io.Reader, _, _ io.Writer, _ func(string) (string, bool)) (int, error) {
-	c := b.cfg.Policy
-	ln, err := listen(c.PolicyListen)
+// Run serves policy requests until SIGTERM; SIGHUP reloads the
+// configuration, for the requests after it, as the milter does.
+func (cmd *policyCmd) Run(env *cli.Env, c *root) error {
+	srv, err := start(env, c)
 	if err != nil {
-		return 0, err
+		return err
+	}
+	return srv.policy(env.Ctx, cmd, c, env.Args, env.LookupEnv)
+}
+
+func (srv *server) policy(ctx context.Context, cmd *policyCmd, c *root, args []string, lookupEnv func(string) (string, bool)) error {
+	ln, err := listen(cmd.PolicyListen)
+	if err != nil {
+		return err
 	}
 	defer ln.Close()
-	if err := b.dropPrivileges(); err != nil {
-		return 0, err
+	if err := srv.dropPrivileges(c.User); err != nil {
+		return err
 	}
-	rec, err := openRecorder(b.cfg.DecisionLog, b.stdout)
+	rec, err := bridge.OpenRecorder(c.DecisionLog, srv.stdout)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	defer rec.Close()
-	b.rec = rec
+	srv.gen.Load().cfg.Records = rec
+	defer func() { srv.gen.Load().cfg.Records.Close() }()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -121,18 +132,16 @@ func (b *bridge) policy(ctx context.Context, _ io.Reader, _, _ io.Writer, _ func
 	go func() {
 		for sig := range sigs {
 			if sig == syscall.SIGHUP {
-				if err := rec.reopen(); err != nil {
-					b.log.Errorf("%v", err)
-				}
+				srv.reload(args, lookupEnv)
 				continue
 			}
-			b.log.Infof("%s: stopping", sig)
+			srv.log.Infof("%s: stopping", sig)
 			cancel()
 			ln.Close()
 			return
 		}
 	}()
-	b.log.Infof("policy: listening on %s:%s with %d stage(s)", ln.Addr().Network(), ln.Addr(), len(b.chain.Load().Stages))
+	srv.log.Infof("policy: listening on %s:%s with %d stage(s)", ln.Addr().Network(), ln.Addr(), len(srv.gen.Load().cfg.Chain.Stages))
 	var wg sync.WaitGroup
 	var conns sync.Map
 	for {
@@ -141,7 +150,7 @@ func (b *bridge) policy(ctx context.Context, _ io.Reader, _, _ io.Writer, _ func
 			if errors.Is(err, net.ErrClosed) {
 				break
 			}
-			b.log.Errorf("accept: %v", err)
+			srv.log.Errorf("accept: %v", err)
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
@@ -150,24 +159,24 @@ func (b *bridge) policy(ctx context.Context, _ io.Reader, _, _ io.Writer, _ func
 		go func() {
 			defer wg.Done()
 			defer conns.Delete(conn)
-			b.policyConn(ctx, conn, c.IdleTimeout)
+			srv.policyConn(ctx, conn, cmd.IdleTimeout)
 		}()
 	}
 	conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
 	wg.Wait()
-	b.log.Infof("stopped")
-	return 0, nil
+	srv.log.Infof("stopped")
+	return nil
 }
 
 // policyConn answers the requests of one connection, in order, until the
 // client closes it. Anything wrong is logged and the connection closed
 // without an answer: Postfix then retries or applies its default, which
 // is safer than an answer that might be wrong.
-func (b *bridge) policyConn(ctx context.Context, conn net.Conn, idle time.Duration) {
+func (srv *server) policyConn(ctx context.Context, conn net.Conn, idle time.Duration) {
 	defer conn.Close()
 	defer func() {
 		if p := recover(); p != nil {
-			b.log.Errorf("policy: internal error: %v; connection closed", p)
+			srv.log.Errorf("policy: internal error: %v; connection closed", p)
 		}
 	}()
 	rd := policy.NewReader(conn)
@@ -179,58 +188,49 @@ func (b *bridge) policyConn(ctx context.Context, conn net.Conn, idle time.Durati
 		case err == io.EOF:
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			b.log.Debugf("policy: %s idle for %s: closed", conn.RemoteAddr(), idle)
+			srv.log.Debugf("policy: %s idle for %s: closed", conn.RemoteAddr(), idle)
 			return
 		case err != nil:
-			b.log.Errorf("policy: %s request %d: %v; connection closed", conn.RemoteAddr(), n, err)
+			srv.log.Errorf("policy: %s request %d: %v; connection closed", conn.RemoteAddr(), n, err)
 			return
 		}
-		a, ok := b.policyStep(ctx, req)
+		// Each request under the configuration of its time.
+		a, ok := policyStep(ctx, srv.gen.Load().cfg, req)
 		if !ok {
 			return
 		}
 		w.WriteString(a.Line())
 		if err := w.Flush(); err != nil {
-			b.log.Warnf("policy: %s: %v", conn.RemoteAddr(), err)
+			srv.log.Warnf("policy: %s: %v", conn.RemoteAddr(), err)
 			return
 		}
 	}
 }
 
-// policyStep runs the stages for one request and leaves its decision
-// record. ok is false when the bridge itself failed.
-func (b *bridge) policyStep(ctx context.Context, req *policy.Request) (policy.Answer, bool) {
-	start := time.Now()
-	state := req.Get("protocol_state")
-	phase := policyPhase(state)
+// policyStep runs the stages for one request; lib/bridge records the
+// decision. ok is false when no answer may be given.
+func policyStep(ctx context.Context, cfg *bridge.Config, req *policy.Request) (policy.Answer, bool) {
+	phase := policyPhase(req.Get("protocol_state"))
 	if phase == "" {
 		return policy.Answer{Action: policy.Dunno}, true
 	}
 	if ctx.Err() != nil {
 		return policy.Answer{}, false
 	}
-	env := policyEnvelope(req, phase)
-	ch := b.chain.Load()
-	v := verdict.Verdict{Action: verdict.Continue}
+	r := cfg.Step(ctx, policyEnvelope(req, phase))
+	if ctx.Err() != nil {
+		// Stopping: the stages were cut short, so their verdict is not one.
+		return policy.Answer{}, false
+	}
 	var adds []string
-	rc := &record{phase: string(phase), env: env, start: start, verdict: v}
-	if ch.Any(phase) {
-		o := ch.Run(ctx, env, nil)
-		defer o.Close()
-		for _, res := range o.Results {
-			b.logResult(env, res)
+	for _, res := range r.Results {
+		adds = append(adds, res.Headers...)
+		if res.Env != nil {
+			adds = append(adds, res.Env.AddHeaders...)
 		}
-		if ctx.Err() != nil {
-			// Stopping: the stages were cut short, so their verdict is not one.
-			return policy.Answer{}, false
-		}
-		v, adds = o.Verdict, o.Env.AddHeaders
-		rc.results, rc.verdict = o.Results, v
 	}
-	a := policyAnswer(v, adds, phase)
 	if len(adds) > 1 {
-		b.log.Warnf("policy: %d header fields to add, Postfix takes one: only %q", len(adds), adds[0])
+		cfg.Log.Warnf("policy: %d header fields to add, Postfix takes one: only %q", len(adds), adds[0])
 	}
-	b.record(rc)
-	return a, true
+	return policyAnswer(r.Verdict, adds, phase), true
 }

@@ -12,9 +12,12 @@ import (
 	"strings"
 	"syscall"
 
-	"mf/lib/chain"
+	"mf/lib/bridge"
+	"mf/lib/cli"
 	"mf/lib/edit"
 	"mf/lib/qmail"
+	"mf/lib/spool"
+	"mf/lib/stream"
 	"mf/lib/verdict"
 )
 
@@ -38,75 +41,71 @@ func init() {
 	}
 }
 
-// frontEnd is the run function of the qmail and policy sub-commands, or
-// nil for the others.
-func (b *bridge) frontEnd(cmd string) func(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) (int, error) {
-	switch first, _, _ := strings.Cut(cmd, " "); first {
-	case "qmail-queue":
-		return b.qmailQueue
-	case "quarantine":
-		return func(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) (int, error) {
-			return b.quarantine(ctx, cmd, stdout, stderr)
-		}
-	case "policy":
-		return b.policy
-	case "qfilter":
-		return b.qfilter
-	}
+// Run is the qmail-queue mode. Its exit status is qmail-queue's: what
+// mf calls error (75) would be "451 qq temporary problem" anyway, so
+// every fault of its own is 71 (or 82 with a text), 53 for a spool that
+// cannot be written, 54 for a read error and 91 for a malformed envelope,
+// as qmail-queue says them. It never returns an error.
+func (cmd *qmailQueueCmd) Run(env *cli.Env, c *root) error {
+	env.Code = cmd.run(env, c)
 	return nil
 }
 
-// qmailQueue is the qmail-queue mode. Its exit status is qmail-queue's:
-// what mf calls error (75) would be "451 qq temporary problem" anyway,
-// so every fault of its own is 71 (or 82 with a text), 54 for a read
-// error and 91 for a malformed envelope, as qmail-queue says them.
-func (b *bridge) qmailQueue(ctx context.Context, stdin io.Reader, _, stderr io.Writer, lookupEnv func(string) (string, bool)) (code int, err error) {
-	c := b.cfg.QmailQueue
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer stop()
-	q := &qmailRun{b: b, c: &c, stderr: stderr}
+func (cmd *qmailQueueCmd) run(env *cli.Env, c *root) (code int) {
+	log := env.Log
 	defer func() {
 		if p := recover(); p != nil {
-			b.log.Errorf("internal error: %v", p)
-			code, err = qmail.ExitTemp, nil
+			log.Errorf("internal error: %v", p)
+			code = qmail.ExitTemp
 		}
 	}()
-	if err := b.dropPrivileges(); err != nil {
-		b.log.Errorf("%v", err)
-		return qmail.ExitTemp, nil
-	}
-	rec, err := openRecorder(b.cfg.DecisionLog, io.Discard)
+	ctx, stop := signal.NotifyContext(env.Ctx, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer stop()
+	srv, err := start(env, c)
 	if err != nil {
-		b.log.Errorf("%v", err)
-		return qmail.ExitTemp, nil
+		log.Errorf("%v", err)
+		return qmail.ExitTemp
+	}
+	if err := srv.dropPrivileges(c.User); err != nil {
+		log.Errorf("%v", err)
+		return qmail.ExitTemp
+	}
+	rec, err := bridge.OpenRecorder(c.DecisionLog, io.Discard)
+	if err != nil {
+		log.Errorf("%v", err)
+		return qmail.ExitTemp
 	}
 	defer rec.Close()
-	b.rec = rec
-	return q.run(ctx, stdin, envelopeFile(), lookupEnv), nil
+	cfg := *srv.gen.Load().cfg
+	cfg.Records = rec
+	cfg.Hidden = 0 // qmail keeps nothing above the header it hands on
+	q := &qmailRun{cfg: &cfg, c: cmd, spoolDir: c.SpoolDir, stderr: env.Stderr}
+	return q.run(ctx, env.Stdin, envelopeFile(), env.LookupEnv)
 }
 
 // envelopeFile is fd 1, which qmail-queue reads.
 func envelopeFile() io.Reader { return os.NewFile(1, "envelope") }
 
 type qmailRun struct {
-	b      *bridge
-	c      *qmailQueueCmd
-	stderr io.Writer
+	cfg      *bridge.Config
+	c        *qmailQueueCmd
+	spoolDir string
+	stderr   io.Writer
 }
 
 func (q *qmailRun) run(ctx context.Context, msgIn, envIn io.Reader, lookupEnv func(string) (string, bool)) int {
-	log := q.b.log
+	log := q.cfg.Log
 	// 1. All of fd 0 first: qmail-smtpd writes the envelope only after
 	// it has closed the message.
-	spool, err := os.CreateTemp(q.b.cfg.SpoolDir, "mf-qq-*")
+	// Unlinked at once: the open file is all there is, on every exit.
+	f, err := spool.Create(q.spoolDir, "mf-qq-*")
 	if err != nil {
-		log.Errorf("spool: %v", err)
+		log.Errorf("%v", err)
 		return qmail.ExitWrite
 	}
-	os.Remove(spool.Name()) // the open file is all there is, on every exit
-	defer spool.Close()
+	defer f.Close()
 	in := &readErr{r: msgIn}
-	if _, err := io.Copy(spool, in); err != nil {
+	if _, err := io.Copy(f, in); err != nil {
 		if in.err != nil {
 			log.Errorf("read message: %v", err)
 			return qmail.ExitRead
@@ -120,11 +119,11 @@ func (q *qmailRun) run(ctx context.Context, msgIn, envIn io.Reader, lookupEnv fu
 		log.Errorf("%v", err)
 		return qmail.ExitCode(err)
 	}
-	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		log.Errorf("spool: %v", err)
 		return qmail.ExitWrite
 	}
-	t := &qmailTxn{qmailRun: q, spool: spool, env: env, lookupEnv: lookupEnv}
+	t := &qmailTxn{qmailRun: q, spool: f, env: env, lookupEnv: lookupEnv}
 	return t.filter(ctx)
 }
 
@@ -150,6 +149,8 @@ type qmailTxn struct {
 	lookupEnv func(string) (string, bool)
 	fields    []edit.Field // the header as it came
 	headLen   int64        // its bytes, the empty line included (0 when it has none)
+
+	host, addr, helo, auth string // the client, as client() found it
 }
 
 func (t *qmailTxn) getenv(k string) string {
@@ -183,30 +184,29 @@ func (t *qmailTxn) client() (host, addr, helo, auth string) {
 }
 
 func (t *qmailTxn) filter(ctx context.Context) int {
-	b := t.b
-	br := bufio.NewReaderSize(t.spool, 64<<10)
-	head, first, err := splitHeader(br)
+	log := t.cfg.Log
+	cr := &spool.Counter{R: t.spool}
+	br := bufio.NewReaderSize(cr, 64<<10)
+	fields, first, err := bridge.ReadHeader(br)
 	if err != nil {
-		b.log.Errorf("read message: %v", err)
-		return qmail.ExitRead
+		// A header mf cannot split is handed on untouched, as qmail would
+		// queue it; the data stages see it as the body.
+		log.Warnf("message header: %v", err)
+		fields, first = nil, nil
+		if _, err := t.spool.Seek(0, io.SeekStart); err != nil {
+			log.Errorf("spool: %v", err)
+			return qmail.ExitWrite
+		}
+		cr = &spool.Counter{R: t.spool}
+		br = bufio.NewReaderSize(cr, 64<<10)
 	}
-	t.fields, err = edit.ReadFields(bufio.NewReader(bytes.NewReader(head)))
-	if err != nil {
-		// A header mf cannot split is handed on untouched, as the MTA
-		// would queue it; only the data stages lose their view.
-		t.fields = nil
-	}
-	// splitHeader ends head with an empty line also when the message had
-	// none (a line that is no header field starts the body, or the end):
-	// then the header's bytes in the spool are one fewer.
-	t.headLen = int64(len(head)) - 1
-	if st, err := t.spool.Stat(); err == nil && first == nil && st.Size() >= int64(len(head)) {
-		t.headLen = int64(len(head))
-	}
+	t.fields = fields
+	// The header's bytes in the spool, its empty line included.
+	t.headLen = cr.N - int64(br.Buffered()) - int64(len(first))
 	host, addr, helo, auth := t.client()
 
-	s := newSession(b)
-	s.hidden = 0 // qmail keeps nothing above the header it hands on
+	t.host, t.addr, t.helo, t.auth = host, addr, helo, auth
+	s := bridge.NewSession(t.cfg)
 	defer s.Close()
 	r := s.Connect(ctx, host, addr, nil)
 	if done, code := t.early(r); done {
@@ -228,7 +228,7 @@ func (t *qmailTxn) filter(ctx context.Context) int {
 	// of what is handed on. A temporary refusal of one refuses the
 	// message for now, or that recipient's mail would be lost.
 	var taken []string
-	var perm, temp *Reply
+	var perm, temp *bridge.Reply
 	for _, rc := range t.env.Rcpts {
 		r := s.Rcpt(ctx, rc, nil)
 		switch r.Verdict.Action {
@@ -249,13 +249,13 @@ func (t *qmailTxn) filter(ctx context.Context) int {
 	}
 	t.env.Rcpts = taken
 
-	if err := feedSpool(s, t.fields, head, first, br); err != nil {
-		b.log.Errorf("read message: %v", err)
+	if err := feedSpool(s, t.fields, first, br); err != nil {
+		log.Errorf("read message: %v", err)
 		return qmail.ExitRead
 	}
 	r, err = s.EOM(ctx, nil)
 	if err != nil {
-		b.log.Errorf("%v", err)
+		log.Errorf("%v", err)
 		return t.refuse(verdict.New(verdict.Tempfail, verdict.DefaultTempfail))
 	}
 	defer r.Close()
@@ -263,17 +263,17 @@ func (t *qmailTxn) filter(ctx context.Context) int {
 	case verdict.Reject, verdict.Tempfail:
 		return t.refuse(r.Verdict)
 	case verdict.Discard:
-		b.log.Infof("message from <%s> discarded; qmail-smtpd says 250", t.env.Sender)
+		log.Infof("message from <%s> discarded; qmail-smtpd says 250", t.env.Sender)
 		return qmail.ExitQueued
 	case verdict.Quarantine:
-		return t.quarantine(s, r)
+		return t.quarantine(r)
 	}
 	return t.handOn(r)
 }
 
 // early ends the transaction when the chain refused or accepted it
 // before the message.
-func (t *qmailTxn) early(r *Reply) (bool, int) {
+func (t *qmailTxn) early(r *bridge.Reply) (bool, int) {
 	switch r.Verdict.Action {
 	case verdict.Reject, verdict.Tempfail:
 		return true, t.refuse(r.Verdict)
@@ -289,7 +289,7 @@ func (t *qmailTxn) refuse(v verdict.Verdict) int {
 	if err := qmail.WriteCustom(t.c.ErrorFD, text); err == nil {
 		return qmail.ExitCustom
 	} else if err != qmail.ErrNoDescriptor {
-		t.b.log.Warnf("custom error descriptor %d: %v", t.c.ErrorFD, err)
+		t.cfg.Log.Warnf("custom error descriptor %d: %v", t.c.ErrorFD, err)
 	}
 	if perm {
 		return qmail.ExitPerm
@@ -299,7 +299,7 @@ func (t *qmailTxn) refuse(v verdict.Verdict) int {
 
 // feedSpool hands the spooled message to the session as qmail has it:
 // LF line ends, which the session keeps.
-func feedSpool(s *session, fields []edit.Field, head, first []byte, br *bufio.Reader) error {
+func feedSpool(s *bridge.Session, fields []edit.Field, first []byte, br *bufio.Reader) error {
 	for _, f := range fields {
 		s.Header(f.Name, f.Value)
 	}
@@ -330,10 +330,10 @@ func feedSpool(s *session, fields []edit.Field, head, first []byte, br *bufio.Re
 
 // handOn runs the real qmail-queue on the message as the chain left it,
 // and exits with its status.
-func (t *qmailTxn) handOn(r *Reply) int {
+func (t *qmailTxn) handOn(r *bridge.Reply) int {
 	msg, err := t.message(r)
 	if err != nil {
-		t.b.log.Errorf("%v", err)
+		t.cfg.Log.Errorf("%v", err)
 		return qmail.ExitWrite
 	}
 	if msg != t.spool {
@@ -341,21 +341,21 @@ func (t *qmailTxn) handOn(r *Reply) int {
 	}
 	for _, rc := range t.env.Rcpts {
 		if qmail.Valid(rc) != nil {
-			t.b.log.Errorf("recipient %q holds a NUL: not handed on", rc)
+			t.cfg.Log.Errorf("recipient %q holds a NUL: not handed on", rc)
 			return qmail.ExitFormat
 		}
 	}
 	if qmail.Valid(t.env.Sender) != nil {
-		t.b.log.Errorf("sender holds a NUL: not handed on")
+		t.cfg.Log.Errorf("sender holds a NUL: not handed on")
 		return qmail.ExitFormat
 	}
 	code, err := qmail.Queue(t.c.QmailQueue, msg, t.env, t.stderr, t.extraFiles())
 	if err != nil {
-		t.b.log.Errorf("%v", err)
+		t.cfg.Log.Errorf("%v", err)
 		return qmail.ExitTemp
 	}
 	if code != qmail.ExitQueued {
-		t.b.log.Warnf("%s exited %d: qmail-smtpd says %s", t.c.QmailQueue, code, qmail.Reply(code, ""))
+		t.cfg.Log.Warnf("%s exited %d: qmail-smtpd says %s", t.c.QmailQueue, code, qmail.Reply(code, ""))
 	}
 	return code
 }
@@ -380,22 +380,12 @@ func (t *qmailTxn) extraFiles() []*os.File {
 // when the chain changed nothing in it, else a new spooled copy with the
 // header changes made and the new body, if any. The envelope changes are
 // made to t.env.
-func (t *qmailTxn) message(r *Reply) (*os.File, error) {
+func (t *qmailTxn) message(r *bridge.Reply) (*os.File, error) {
+	t.env.Sender, t.env.Rcpts = r.Sender, r.Rcpts
 	var hdr []edit.Edit
 	for _, e := range r.Edits {
 		switch e.Kind {
-		case edit.ChangeFrom:
-			t.env.Sender = e.Value
-		case edit.AddRcpt:
-			t.env.Rcpts = append(t.env.Rcpts, e.Value)
-		case edit.DeleteRcpt:
-			out := t.env.Rcpts[:0]
-			for _, rc := range t.env.Rcpts {
-				if !strings.EqualFold(rc, e.Value) {
-					out = append(out, rc)
-				}
-			}
-			t.env.Rcpts = out
+		case edit.ChangeFrom, edit.AddRcpt, edit.DeleteRcpt: // in r.Sender, r.Rcpts
 		default:
 			hdr = append(hdr, e)
 		}
@@ -404,11 +394,10 @@ func (t *qmailTxn) message(r *Reply) (*os.File, error) {
 		_, err := t.spool.Seek(0, io.SeekStart)
 		return t.spool, err
 	}
-	out, err := os.CreateTemp(t.b.cfg.SpoolDir, "mf-qq-out-*")
+	out, err := spool.Create(t.spoolDir, "mf-qq-out-*")
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, err
 	}
-	os.Remove(out.Name())
 	if err := t.write(out, hdr, r.Body); err != nil {
 		out.Close()
 		return nil, fmt.Errorf("spool: %w", err)
@@ -423,7 +412,7 @@ func (t *qmailTxn) message(r *Reply) (*os.File, error) {
 // write writes the header with the edits made and the body. When every
 // edit adds a field, the header is kept byte for byte and the fields go
 // below it.
-func (t *qmailTxn) write(w io.Writer, hdr []edit.Edit, body *chain.Message) error {
+func (t *qmailTxn) write(w io.Writer, hdr []edit.Edit, body *spool.Message) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	onlyAdds := true
 	for _, e := range hdr {
@@ -459,7 +448,7 @@ func (t *qmailTxn) write(w io.Writer, hdr []edit.Edit, body *chain.Message) erro
 		if err != nil {
 			return err
 		}
-		src = newLF(rd)
+		src = spool.LF(rd)
 	} else {
 		st, err := t.spool.Stat()
 		if err != nil {
@@ -475,22 +464,21 @@ func (t *qmailTxn) write(w io.Writer, hdr []edit.Edit, body *chain.Message) erro
 
 // quarantine holds the message as it came, with its envelope and the
 // reason, and tells qmail-smtpd it was taken.
-func (t *qmailTxn) quarantine(s *session, r *Reply) int {
+func (t *qmailTxn) quarantine(r *bridge.Reply) int {
 	if t.c.QuarantineDir == "" {
-		t.b.log.Errorf("quarantine verdict (%s) but no --quarantine-dir: refused for now", r.Verdict.Reply.Text)
+		t.cfg.Log.Errorf("quarantine verdict (%s) but no --quarantine-dir: refused for now", r.Verdict.Reply.Text)
 		return t.refuse(verdict.New(verdict.Tempfail, verdict.DefaultTempfail))
 	}
-	env := s.env
-	env.MailFrom, env.Rcpts = t.env.Sender, t.env.Rcpts
+	env := stream.Envelope{ClientAddr: t.addr, ClientName: t.host, Helo: t.helo, AuthUser: t.auth, MailFrom: r.Sender, Rcpts: r.Rcpts}
 	if _, err := t.spool.Seek(0, io.SeekStart); err != nil {
-		t.b.log.Errorf("spool: %v", err)
+		t.cfg.Log.Errorf("spool: %v", err)
 		return qmail.ExitWrite
 	}
 	id, err := qmail.Quarantine{Dir: t.c.QuarantineDir}.Put(env, r.Verdict.Reply.Text, t.spool)
 	if err != nil {
-		t.b.log.Errorf("%v", err)
+		t.cfg.Log.Errorf("%v", err)
 		return t.refuse(verdict.New(verdict.Tempfail, verdict.DefaultTempfail))
 	}
-	t.b.log.Infof("message from <%s> quarantined as %s: %s", t.env.Sender, id, r.Verdict.Reply.Text)
+	t.cfg.Log.Infof("message from <%s> quarantined as %s: %s", t.env.Sender, id, r.Verdict.Reply.Text)
 	return qmail.ExitQueued
 }

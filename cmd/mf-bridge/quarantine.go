@@ -2,86 +2,100 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
+	"mf/lib/cli"
 	"mf/lib/qmail"
+	"mf/lib/spool"
 	"mf/lib/stream"
 )
 
 // quarantineCmd looks after the quarantine Maildir of the qmail-queue
-// mode; its --quarantine-dir and --qmail-queue are that mode's settings
+// mode; --quarantine-dir and --qmail-queue are that mode's settings
 // (bridge.quarantine-dir, bridge.qmail-queue).
 type quarantineCmd struct {
 	QmailQueue    string `default:"/var/qmail/bin/qmail-queue" type:"path" placeholder:"PATH" help:"The real qmail-queue, which a released message is handed to."`
 	QuarantineDir string `type:"path" placeholder:"DIR" help:"The quarantine Maildir of the qmail-queue mode."`
 
-	List    struct{} `cmd:"" help:"List the held messages: id, time, size, sender, recipients, reason."`
-	Release struct {
-		ID []string `arg:"" help:"The messages (ids as list shows them, or unique prefixes)."`
-	} `cmd:"" help:"Hand held messages to the real qmail-queue, as they came, and remove them once queued."`
-	Delete struct {
-		ID []string `arg:"" help:"The messages (ids as list shows them, or unique prefixes)."`
-	} `cmd:"" help:"Remove held messages without delivering them."`
+	List    quarantineList    `cmd:"" help:"List the held messages: id, time, size, sender, recipients, reason."`
+	Release quarantineRelease `cmd:"" help:"Hand held messages to the real qmail-queue, as they came, and remove each once queued."`
+	Delete  quarantineDelete  `cmd:"" help:"Remove held messages without delivering them."`
 }
 
-func (b *bridge) quarantine(ctx context.Context, command string, stdout, stderr io.Writer) (int, error) {
-	c := b.cfg.Quarantine
-	if c.QuarantineDir == "" {
-		return 0, errors.New("no quarantine directory: set bridge.quarantine-dir or --quarantine-dir")
+type quarantineList struct{}
+
+type quarantineRelease struct {
+	ID []string `arg:"" help:"The messages (ids as list shows them, or unique prefixes)."`
+}
+
+type quarantineDelete struct {
+	ID []string `arg:"" help:"The messages (ids as list shows them, or unique prefixes)."`
+}
+
+func (q *quarantineCmd) dir() (qmail.Quarantine, error) {
+	if q.QuarantineDir == "" {
+		return qmail.Quarantine{}, errors.New("no quarantine directory: set bridge.quarantine-dir or --quarantine-dir")
 	}
-	q := qmail.Quarantine{Dir: c.QuarantineDir}
-	out := bufio.NewWriter(stdout)
-	defer out.Flush()
-	switch cmd, _, _ := strings.Cut(command, " <"); cmd {
-	case "quarantine list":
-		all, err := q.List()
+	return qmail.Quarantine{Dir: q.QuarantineDir}, nil
+}
+
+func (cmd *quarantineList) Run(env *cli.Env, q *quarantineCmd) error {
+	dir, err := q.dir()
+	if err != nil {
+		return err
+	}
+	all, err := dir.List()
+	if err != nil {
+		return err
+	}
+	out := bufio.NewWriter(env.Stdout)
+	for _, h := range all {
+		fmt.Fprintf(out, "%s %s %d <%s> %s: %s\n", h.ID, h.Time.UTC().Format("2006-01-02T15:04:05Z"), h.Size,
+			stream.Encode(h.Env.MailFrom), rcptList(h.Env.Rcpts), stream.Encode(h.Reason))
+	}
+	return out.Flush()
+}
+
+// Run releases each message; exit 1 when one could not be.
+func (cmd *quarantineRelease) Run(env *cli.Env, q *quarantineCmd, c *root) error {
+	dir, err := q.dir()
+	if err != nil {
+		return err
+	}
+	for _, id := range cmd.ID {
+		h, err := release(dir, id, q.QmailQueue, c.SpoolDir, env.Stderr)
 		if err != nil {
-			return 0, err
+			env.Log.Errorf("%v", err)
+			env.Code = 1
+			continue
 		}
-		for _, h := range all {
-			fmt.Fprintf(out, "%s %s %d <%s> %s: %s\n", h.ID, h.Time.UTC().Format("2006-01-02T15:04:05Z"), h.Size,
-				stream.Encode(h.Env.MailFrom), rcptList(h.Env.Rcpts), stream.Encode(h.Reason))
-		}
-		return 0, nil
-	case "quarantine release":
-		failed := 0
-		for _, id := range b.cfg.Quarantine.Release.ID {
-			if err := b.release(q, id, c.QmailQueue, stderr); err != nil {
-				b.log.Errorf("%v", err)
-				failed++
-				continue
-			}
-			fmt.Fprintf(out, "%s released\n", id)
-		}
-		if failed > 0 {
-			return 1, nil
-		}
-		return 0, nil
-	case "quarantine delete":
-		failed := 0
-		for _, id := range b.cfg.Quarantine.Delete.ID {
-			h, err := q.Find(id)
-			if err == nil {
-				err = h.Remove()
-			}
-			if err != nil {
-				b.log.Errorf("%v", err)
-				failed++
-				continue
-			}
-			fmt.Fprintf(out, "%s deleted\n", h.ID)
-		}
-		if failed > 0 {
-			return 1, nil
-		}
-		return 0, nil
+		fmt.Fprintf(env.Stdout, "%s released\n", h)
 	}
-	return 0, fmt.Errorf("quarantine: unknown command %q", command)
+	return nil
+}
+
+// Run deletes each message; exit 1 when one could not be.
+func (cmd *quarantineDelete) Run(env *cli.Env, q *quarantineCmd) error {
+	dir, err := q.dir()
+	if err != nil {
+		return err
+	}
+	for _, id := range cmd.ID {
+		h, err := dir.Find(id)
+		if err == nil {
+			err = h.Remove()
+		}
+		if err != nil {
+			env.Log.Errorf("%v", err)
+			env.Code = 1
+			continue
+		}
+		fmt.Fprintf(env.Stdout, "%s deleted\n", h.ID)
+	}
+	return nil
 }
 
 func rcptList(rcpts []string) string {
@@ -94,37 +108,36 @@ func rcptList(rcpts []string) string {
 
 // release hands one held message to qmail-queue, and removes it only
 // once qmail-queue took it.
-func (b *bridge) release(q qmail.Quarantine, id, qq string, stderr io.Writer) error {
+func release(q qmail.Quarantine, id, qq, spoolDir string, stderr io.Writer) (string, error) {
 	h, err := q.Find(id)
 	if err != nil {
-		return err
+		return "", err
 	}
 	f, s, err := h.Open()
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer f.Close()
 	// qmail-queue reads fd 0 from where it stands: the message, spooled
 	// afresh so the envelope block is not part of it.
-	msg, err := os.CreateTemp(b.cfg.SpoolDir, "mf-release-*")
+	msg, err := spool.Create(spoolDir, "mf-release-*")
 	if err != nil {
-		return fmt.Errorf("spool: %w", err)
+		return "", err
 	}
-	os.Remove(msg.Name())
 	defer msg.Close()
 	if _, err := io.Copy(msg, s.Message); err != nil {
-		return fmt.Errorf("spool: %w", err)
+		return "", fmt.Errorf("spool: %w", err)
 	}
 	if _, err := msg.Seek(0, io.SeekStart); err != nil {
-		return err
+		return "", err
 	}
 	env := &qmail.Envelope{Sender: s.Env.MailFrom, Rcpts: s.Env.Rcpts}
 	code, err := qmail.Queue(qq, msg, env, stderr, nil)
 	if err != nil {
-		return fmt.Errorf("release %s: %w", h.ID, err)
+		return "", fmt.Errorf("release %s: %w", h.ID, err)
 	}
 	if code != qmail.ExitQueued {
-		return fmt.Errorf("release %s: %s exited %d (%s); the message stays held", h.ID, qq, code, qmail.Reply(code, ""))
+		return "", fmt.Errorf("release %s: %s exited %d (%s); the message stays held", h.ID, qq, code, qmail.Reply(code, ""))
 	}
-	return h.Remove()
+	return h.ID, h.Remove()
 }

@@ -9,11 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mf/lib/bridge"
 	"mf/lib/chain"
+	"mf/lib/cli"
 	"mf/lib/config"
 	"mf/lib/logger"
-	"mf/lib/stream"
-	"mf/lib/verdict"
 )
 
 const description = `Run a chain of mf stages for each message: as a milter server for sendmail and Postfix, or by hand on a saved message.
@@ -26,13 +26,13 @@ with phases connect, helo, mail, rcpt, data and options timeout=, on-error=, inp
 
 Exit status of "test": 0 continue, 99 accept, 100 reject, 111 tempfail, 75 error. See mf-bridge(8).`
 
-type cli struct {
+type root struct {
 	config.Globals
 	Stage       []string `sep:"none" placeholder:"LINE" help:"A stage of the chain, in order: \"NAME PHASE[,PHASE...] [OPTION=VALUE...] [--] PROGRAM [ARG...]\" (see mf-bridge(8)); repeat for several."`
 	User        string   `default:"mf" placeholder:"USER" help:"When started as root: the user to become once the socket is open. Stages never run as root."`
 	SpoolDir    string   `type:"path" placeholder:"DIR" help:"Where a message and stage output are kept while filtered (default $$TMPDIR or /tmp); files there are unlinked at once."`
 	DecisionLog string   `placeholder:"FILE" help:"Append one JSON line per decision to FILE (\"-\" is stdout); see DECISION RECORD in mf-bridge(8). Reopened on SIGHUP."`
-	MTA         string   `enum:"auto,postfix,sendmail" default:"auto" help:"The MTA, for header insert positions: auto tells Postfix by its v macro."`
+	MTA         string   `enum:"auto,postfix,sendmail" default:"auto" help:"The MTA, for header insert positions: auto tells Postfix and sendmail by their v macro."`
 
 	Milter milterCmd `cmd:"" help:"Serve the milter protocol to sendmail or Postfix."`
 	Test   testCmd   `cmd:"" help:"Run the chain on a message as the milter would, and print what the MTA would be told."`
@@ -61,92 +61,85 @@ type testCmd struct {
 	File       string   `arg:"" optional:"" type:"path" help:"The message (\"-\" or none: stdin). A stream gives the envelope the flags do not."`
 }
 
-// bridge is what every session shares.
-type bridge struct {
-	cfg      *cli
+// server is the running mf-bridge: the configuration generation new
+// sessions start under, and what outlives a reload.
+type server struct {
 	log      *logger.Logger
-	chain    atomic.Pointer[chain.Chain]
-	rec      *recorder
-	hidden   int
+	gen      atomic.Pointer[generation]
 	inFlight atomic.Int64
 	stdout   io.Writer
 }
 
-func (b *bridge) record(r *record) {
-	if err := b.rec.write(r); err != nil {
-		b.log.Errorf("decision log: %v", err)
-	}
+// generation is one reading of the configuration: the command line and
+// mf.conf as parsed, and the session configuration built from them. Start
+// and SIGHUP build it by the same function, so after a reload every
+// setting is the new one, or none is.
+type generation struct {
+	cli *root
+	res *config.Result
+	cfg *bridge.Config
 }
 
-// logResult logs a stage that failed or decided.
-func (b *bridge) logResult(env stream.Envelope, r *chain.Result) {
-	id := queueID(env)
-	switch {
-	case r.Err != nil:
-		msg := fmt.Sprintf("%s: stage %s at %s failed: %v; on-error gives %s", id, r.Stage.Name, r.Phase, r.Err, r.Verdict.Action)
-		if r.Stderr != "" {
-			msg += "; it said: " + lastLine(r.Stderr)
-		}
-		b.log.Warnf("%s", msg)
-	case r.Verdict.Action.Final():
-		b.log.Infof("%s: stage %s at %s: %s", id, r.Stage.Name, r.Phase, r.Verdict)
-	default:
-		b.log.Debugf("%s: stage %s at %s: %s in %s", id, r.Stage.Name, r.Phase, r.Verdict, r.Duration)
-	}
+var program = cli.Program{Name: "mf-bridge", Section: "bridge", Description: description}
+
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
+	return cli.Main(ctx, program, &root{}, stdin, stdout, stderr, args, lookupEnv)
 }
 
-func lastLine(s string) string {
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
-}
-
-func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
-	log := logger.New("mf-bridge", stderr)
-	defer config.Recover(log, &code)
-	c := &cli{}
-	res, code, done := config.Start(c, &c.Globals, log, "mf-bridge", "bridge", description, args, stdout, stderr, lookupEnv)
-	defer log.Close()
-	if done {
-		return code
-	}
-	b := &bridge{cfg: c, log: log, stdout: stdout}
-	ch, err := newChain(c, res)
+// start builds the server and its first generation.
+func start(env *cli.Env, c *root) (*server, error) {
+	srv := &server{log: env.Log, stdout: env.Stdout}
+	g, err := srv.newGeneration(c, env.Config, env.LookupEnv)
 	if err != nil {
-		log.Errorf("%v", err)
-		return verdict.ExitError
+		return nil, err
 	}
-	b.chain.Store(ch)
-	if c.MTA == "postfix" {
-		b.hidden = 1
-	}
-	if f := b.frontEnd(res.Ctx.Command()); f != nil {
-		code, err = f(ctx, stdin, stdout, stderr, lookupEnv)
-	} else if res.Ctx.Command() == "milter" {
-		err = b.serve(ctx, args, lookupEnv)
-	} else {
-		code, err = b.test(ctx, stdin, stdout)
-	}
-	if err != nil {
-		log.Errorf("%v", err)
-		return verdict.ExitError
-	}
-	return code
+	srv.gen.Store(g)
+	return srv, nil
 }
 
-func parse(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) (*cli, *config.Result, error) {
-	var c cli
-	res, err := config.Parse(&c, "mf-bridge", "bridge", description, args, stdout, stderr, lookupEnv)
+func (cmd *milterCmd) Run(env *cli.Env, c *root) error {
+	srv, err := start(env, c)
+	if err != nil {
+		return err
+	}
+	return srv.serve(env.Ctx, env.Args, env.LookupEnv)
+}
+
+func (cmd *testCmd) Run(env *cli.Env, c *root) error {
+	srv, err := start(env, c)
+	if err != nil {
+		return err
+	}
+	env.Code, err = srv.test(env.Ctx, env.Stdin, env.Stdout)
+	return err
+}
+
+func parse(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) (*root, *config.Result, error) {
+	var c root
+	res, err := config.Parse(&c, program.Name, program.Section, program.Description, args, stdout, stderr, lookupEnv)
 	if err != nil {
 		return nil, nil, err
 	}
 	return &c, res, nil
 }
 
+// newGeneration builds what sessions need from one reading of the
+// configuration. The decision log is opened by the caller that serves.
+func (srv *server) newGeneration(c *root, res *config.Result, lookupEnv func(string) (string, bool)) (*generation, error) {
+	ch, err := newChain(c, res, lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &bridge.Config{Chain: ch, SpoolDir: c.SpoolDir, Log: srv.log, InFlight: &srv.inFlight}
+	if c.MTA == "postfix" || c.MTA == "sendmail" {
+		cfg.Hidden = 1
+	}
+	return &generation{cli: c, res: res, cfg: cfg}, nil
+}
+
 // newChain reads the stage lines. Every error names where the line was.
-func newChain(c *cli, res *config.Result) (*chain.Chain, error) {
-	ch := &chain.Chain{Runner: &chain.Runner{TempDir: c.SpoolDir, Env: stageEnv(c)}}
+func newChain(c *root, res *config.Result, lookupEnv func(string) (string, bool)) (*chain.Chain, error) {
+	ch := &chain.Chain{Runner: &chain.Runner{TempDir: c.SpoolDir, Env: stageEnv(c, lookupEnv)}}
 	seen := map[string]string{}
 	for i, line := range c.Stage {
 		where := res.Origin("stage", i)
@@ -166,12 +159,29 @@ func newChain(c *cli, res *config.Result) (*chain.Chain, error) {
 	return ch, nil
 }
 
-// stageEnv is the environment stages start with: the bridge's own, and
-// the configuration and state it uses, so mf stages read the same file
-// and count in the same store. The runner adds the envelope; a later
-// value of a name wins (os/exec), so nothing inherited can stand in for it.
-func stageEnv(c *cli) []string {
-	env := os.Environ()
+// inherited are the names a stage takes from the bridge's environment.
+// Nothing else is passed on: the bridge's own MF_ variables would be read
+// by an mf stage as its own flags (MF_STAGE, a chain line for the bridge,
+// would be an SMTP phase to mf-lists), and HOME would be the bridge's.
+var inherited = []string{"PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TMPDIR"}
+
+// stageEnv is the environment stages start with: the inherited names, and
+// the settings meant for mf stages, so they read the same file and count
+// in the same store as the bridge. The runner adds the envelope and
+// MF_INPUT.
+func stageEnv(c *root, lookupEnv func(string) (string, bool)) []string {
+	var env []string
+	for _, k := range inherited {
+		if v, ok := lookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	if _, ok := lookupEnv("PATH"); !ok {
+		env = append(env, "PATH=/usr/local/bin:/usr/bin:/bin")
+	}
+	if c.SpoolDir != "" {
+		env = append(env, "TMPDIR="+c.SpoolDir) // where mf stages spool too
+	}
 	if _, err := os.Stat(c.Config); err == nil {
 		env = append(env, "MF_CONFIG="+c.Config)
 	}

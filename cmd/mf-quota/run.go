@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,9 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"mf/lib/cli"
 	"mf/lib/config"
 	"mf/lib/logger"
 	"mf/lib/quota"
+	"mf/lib/stage"
 	"mf/lib/state"
 	"mf/lib/stream"
 	"mf/lib/verdict"
@@ -23,7 +23,7 @@ const description = `Count mail per client, network, sender, domain, AUTH user o
 
 Rules are quota.rule lines in mf.conf. Exit status: 0 continue, 100 reject, 111 tempfail, 75 error. See mf-quota(1).`
 
-type cli struct {
+type root struct {
 	config.Globals
 	Rule         []string      `sep:"none" placeholder:"RULE" help:"A quota rule: NAME key=... limit=N/DURATION[,...] [count=messages|recipients|bytes] [window=sliding|fixed] [action=tempfail|reject|block[:LIST]] [for=DURATION] [reply=\"...\"] [reserve=N] [dry-run]; repeat for several."`
 	ExemptNet    []string      `sep:"none" placeholder:"CIDR" help:"Client network no rule counts; repeat for several."`
@@ -39,14 +39,11 @@ type cli struct {
 	Show    showCmd    `cmd:"" help:"Print the current counts and limits, of every key or of KEY."`
 	Reset   resetCmd   `cmd:"" help:"Delete the counts of KEY."`
 	Release releaseCmd `cmd:"" help:"End the concurrency slot of the message on stdin (its Mf-Queue-Id), at the end of the chain."`
-	Expire  struct{}   `cmd:"" help:"Drop expired counts (and other expired state) from the state directory now."`
+	Expire  expireCmd  `cmd:"" help:"Drop expired counts (and other expired state) from the state directory now."`
 }
 
 type checkCmd struct {
-	stream.Flags
-	QueueID string `group:"envelope" placeholder:"ID" help:"Queue ID of a bare message."`
-	Output  string `enum:"stream,message,none" default:"stream" help:"What to write on stdout: the stream (filter mode), the message alone, or nothing."`
-	DryRun  bool   `help:"Count and log what every rule would do, but refuse nothing."`
+	stage.Flags
 }
 
 type showCmd struct {
@@ -59,57 +56,62 @@ type resetCmd struct {
 
 type releaseCmd struct {
 	stream.Flags
-	QueueID string `group:"envelope" placeholder:"ID" help:"Queue ID of a bare message."`
 }
 
-func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
-	log := logger.New("mf-quota", stderr)
-	defer config.Recover(log, &code)
-	var c cli
-	res, code, done := config.Start(&c, &c.Globals, log, "mf-quota", "quota", description, args, stdout, stderr, lookupEnv)
-	defer log.Close()
-	if done {
-		return code
-	}
-	e, err := engine(&c, res)
+type expireCmd struct{}
+
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
+	return cli.Main(ctx, cli.Program{Name: "mf-quota", Section: "quota", Description: description}, &root{}, stdin, stdout, stderr, args, lookupEnv)
+}
+
+// withEngine runs f with the rules built and the store open.
+func withEngine(env *cli.Env, c *root, f func(*quota.Engine) error) error {
+	e, err := engine(c, env.Config)
 	if err != nil {
-		log.Errorf("%v", err)
-		return verdict.ExitError
+		return err
 	}
 	defer e.St.Close()
-	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
-	out := bufio.NewWriterSize(stdout, 64<<10)
-	switch res.Ctx.Command() {
-	case "check":
-		code, err = check(ctx, &c, e, stdin, out, getenv, log)
-	case "show", "show <key>":
-		err = show(ctx, e, c.Show.Key, out)
-	case "reset <key>":
-		var n int
-		if n, err = e.Reset(ctx, c.Reset.Key); err == nil {
-			fmt.Fprintf(out, "%d counters of %s deleted\n", n, c.Reset.Key)
+	return f(e)
+}
+
+func (cmd *checkCmd) Run(env *cli.Env, c *root) error {
+	return withEngine(env, c, func(e *quota.Engine) (err error) {
+		env.Code, err = check(env.Ctx, c, e, env.Stdin, env.Stdout, env.Getenv, env.Log)
+		return err
+	})
+}
+
+func (cmd *showCmd) Run(env *cli.Env, c *root) error {
+	return withEngine(env, c, func(e *quota.Engine) error { return show(env.Ctx, e, cmd.Key, env.Stdout) })
+}
+
+func (cmd *resetCmd) Run(env *cli.Env, c *root) error {
+	return withEngine(env, c, func(e *quota.Engine) error {
+		n, err := e.Reset(env.Ctx, cmd.Key)
+		if err == nil {
+			fmt.Fprintf(env.Stdout, "%d counters of %s deleted\n", n, cmd.Key)
 		}
-	case "release":
-		err = release(ctx, &c, e, stdin, getenv)
-	case "expire":
-		var n int
-		if n, err = e.St.Expire(ctx); err == nil {
-			fmt.Fprintf(out, "%d expired entries dropped\n", n)
+		return err
+	})
+}
+
+func (cmd *releaseCmd) Run(env *cli.Env, c *root) error {
+	return withEngine(env, c, func(e *quota.Engine) error { return release(env.Ctx, c, e, env.Stdin, env.Getenv) })
+}
+
+func (cmd *expireCmd) Run(env *cli.Env, c *root) error {
+	return withEngine(env, c, func(e *quota.Engine) error {
+		n, err := e.St.Expire(env.Ctx)
+		if err == nil {
+			fmt.Fprintf(env.Stdout, "%d expired entries dropped\n", n)
 		}
-	}
-	if err == nil {
-		err = out.Flush()
-	}
-	if err != nil {
-		log.Errorf("%v", err)
-		return verdict.ExitError
-	}
-	return code
+		return err
+	})
 }
 
 // engine builds the rules and options, each bad value refused with the
 // file and line it came from, and opens the store.
-func engine(c *cli, res *config.Result) (*quota.Engine, error) {
+func engine(c *root, res *config.Result) (*quota.Engine, error) {
 	e := &quota.Engine{}
 	for i, s := range c.Rule {
 		r, err := quota.ParseRule(s)
@@ -173,60 +175,44 @@ func msgOf(env *stream.Envelope, size int64) quota.Msg {
 	}
 }
 
-func check(ctx context.Context, c *cli, e *quota.Engine, stdin io.Reader, out *bufio.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
-	start := time.Now()
-	bare := c.Check.Envelope(getenv)
-	bare.QueueID = c.Check.QueueID
-	s, err := stream.Read(stdin, c.Check.InputKind(), bare)
-	if err != nil {
-		return 0, fmt.Errorf("stdin: %w", err)
-	}
-	if s.Final() {
-		return s.Env.Verdict.ExitCode(), emit(out, c.Check.Output, s)
-	}
-	// The verdict goes in the envelope, before the message, so a rule
-	// counting bytes needs the message held to be measured first; it
-	// goes on unchanged. Without such a rule it streams through.
-	var size int64
-	if s.Env.HasMessage() && countsBytes(e) {
-		msg, err := io.ReadAll(s.Message)
+func check(ctx context.Context, c *root, e *quota.Engine, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
+	c.Check.Log = log.Infof
+	return stage.Run(ctx, "mf-quota", &c.Check.Flags, stdin, out, getenv, func(ctx context.Context, m *stage.Message) (*stage.Decision, error) {
+		// Only a rule counting bytes needs the message measured; without
+		// one it streams through.
+		var size int64
+		if m.Env.HasMessage() && countsBytes(e) {
+			var err error
+			if size, err = m.Size(); err != nil {
+				return nil, err
+			}
+		}
+		o, err := e.Check(ctx, msgOf(m.Env, size))
 		if err != nil {
-			return 0, fmt.Errorf("stdin: %w", err)
+			return nil, err
 		}
-		size = int64(len(msg))
-		s.Message = bufio.NewReader(bytes.NewReader(msg))
-	}
-	o, err := e.Check(ctx, msgOf(&s.Env, size))
-	if err != nil {
-		return 0, err
-	}
-	for _, n := range o.Notes {
-		log.Infof("%s", n)
-	}
-	if o.Exempt != "" {
-		log.Debugf("exempt: %s", o.Exempt)
-	}
-	trace := "mf-quota continue"
-	if o.Verdict.Action.Final() {
-		v := o.Verdict
-		s.Env.Verdict = &v
-		name := "concurrency"
-		if o.Rule != nil {
-			name = o.Rule.Name
+		for _, n := range o.Notes {
+			log.Infof("%s", n)
 		}
-		trace = fmt.Sprintf("mf-quota %s rule=%s", v.Action, name)
+		if o.Exempt != "" {
+			log.Debugf("exempt: %s", o.Exempt)
+		}
+		d := &stage.Decision{Verdict: o.Verdict}
+		if !o.Verdict.Action.Final() {
+			return d, nil
+		}
 		if o.Rule == nil {
-			log.Infof("%s: concurrency: %.0f slots held, %d open to this sender", v.Action, o.Count, o.Limit.N)
+			d.Trace = "rule=concurrency"
+			d.Reason = fmt.Sprintf("concurrency: %.0f slots held, %d open to this sender", o.Count, o.Limit.N)
 		} else {
-			log.Infof("%s: rule %s key %s: %.0f > %s", v.Action, name, o.Key, o.Count, o.Limit)
+			d.Trace = "rule=" + o.Rule.Name
+			d.Reason = fmt.Sprintf("rule %s key %s: %.0f > %s", o.Rule.Name, o.Key, o.Count, o.Limit)
 		}
 		if o.Blocked != "" {
 			log.Infof("%s added to dynamic list %s for %s", o.Blocked, o.Rule.Block, quota.FormatDuration(o.Rule.For))
 		}
-	}
-	s.Env.Trace = append(s.Env.Trace, fmt.Sprintf("%s %.1fms", trace, time.Since(start).Seconds()*1000))
-	s.Raw = nil
-	return o.Verdict.ExitCode(), emit(out, c.Check.Output, s)
+		return d, nil
+	})
 }
 
 func countsBytes(e *quota.Engine) bool {
@@ -236,31 +222,6 @@ func countsBytes(e *quota.Engine) bool {
 		}
 	}
 	return false
-}
-
-// emit writes the result: the envelope in stream mode, then the message
-// as it came. In message mode the fields earlier stages asked to add go
-// into the header.
-func emit(out io.Writer, mode string, s *stream.Stream) error {
-	if mode == "none" {
-		_, err := io.Copy(io.Discard, s.Message)
-		return err
-	}
-	if mode == "stream" {
-		if err := s.WriteEnvelope(out); err != nil {
-			return err
-		}
-	} else if len(s.Env.AddHeaders) > 0 && s.Env.HasMessage() {
-		hdr, err := stream.ReadHeader(s.Message)
-		if err != nil {
-			return err
-		}
-		if _, err := out.Write(hdr.Prepend(s.Env.AddHeaders)); err != nil {
-			return err
-		}
-	}
-	_, err := io.Copy(out, s.Message)
-	return err
 }
 
 func show(ctx context.Context, e *quota.Engine, key string, out io.Writer) error {
@@ -295,9 +256,8 @@ func windowName(r *quota.Rule) string {
 	return "fixed"
 }
 
-func release(ctx context.Context, c *cli, e *quota.Engine, stdin io.Reader, getenv func(string) string) error {
+func release(ctx context.Context, c *root, e *quota.Engine, stdin io.Reader, getenv func(string) string) error {
 	bare := c.Release.Envelope(getenv)
-	bare.QueueID = c.Release.QueueID
 	s, err := stream.Read(stdin, c.Release.InputKind(), bare)
 	if err != nil {
 		return fmt.Errorf("stdin: %w", err)

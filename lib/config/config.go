@@ -46,6 +46,9 @@ type Globals struct {
 	LockTimeout time.Duration    `default:"10s" group:"global" help:"How long to wait for a lock in the state directory before giving up with exit 75."`
 }
 
+// Global gives the Globals of the command struct that embeds them.
+func (g *Globals) Global() *Globals { return g }
+
 // notInFile are flags a file cannot set.
 var notInFile = map[string]bool{"help": true, "version": true, "config": true, "print-config": true}
 

@@ -22,9 +22,6 @@ import (
 // address or network, the client by verified name, the sender.
 var DynamicTargets = []Target{ClientAddr, ClientName, Sender}
 
-// DefaultDynamicReply is the reply for a hit on a dynamic list.
-var DefaultDynamicReply = verdict.Reply{Code: 550, Status: "5.7.1", Text: "Access denied"}
-
 var listNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // DynEntry is one entry of a dynamic list.

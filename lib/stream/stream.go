@@ -119,17 +119,6 @@ type Stream struct {
 // Final reports whether a stage before this one already decided.
 func (s *Stream) Final() bool { return s.Env.Verdict != nil && s.Env.Verdict.Action.Final() }
 
-// PassOn writes s to w unchanged: the envelope block as it was read and the
-// message byte for byte. A stage does this with a stream that is already
-// decided.
-func (s *Stream) PassOn(w io.Writer) error {
-	if err := s.WriteEnvelope(w); err != nil {
-		return err
-	}
-	_, err := io.Copy(w, s.Message)
-	return err
-}
-
 // WriteEnvelope writes the envelope block: as it was read while Raw is
 // kept, anew from Env once a stage has cleared Raw to change it.
 func (s *Stream) WriteEnvelope(w io.Writer) error {
@@ -362,7 +351,11 @@ func Write(w io.Writer, env *Envelope) error {
 		if m.Name == "" || strings.Contains(m.Name, " ") {
 			return fmt.Errorf("macro name %q is empty or holds a space", m.Name)
 		}
-		field("Mf-Macro", m.Name+" "+m.Value)
+		if m.Value == "" {
+			field("Mf-Macro", m.Name) // no space: nothing to take for part of the name
+		} else {
+			field("Mf-Macro", m.Name+" "+m.Value)
+		}
 	}
 	if env.Verdict != nil {
 		field("Mf-Verdict", env.Verdict.String())
