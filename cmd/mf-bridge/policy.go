@@ -179,13 +179,14 @@ func (srv *server) policyConn(ctx context.Context, conn net.Conn, idle time.Dura
 			srv.log.Errorf("policy: internal error: %v; connection closed", p)
 		}
 	}()
+	srv.log.Debugf("policy: connection from %s", conn.RemoteAddr())
 	rd := policy.NewReader(conn)
 	w := bufio.NewWriter(conn)
 	for n := 1; ; n++ {
 		conn.SetReadDeadline(time.Now().Add(idle))
 		req, err := rd.Read()
 		switch {
-		case err == io.EOF:
+		case err == io.EOF, ctx.Err() != nil:
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			srv.log.Debugf("policy: %s idle for %s: closed", conn.RemoteAddr(), idle)
@@ -199,6 +200,7 @@ func (srv *server) policyConn(ctx context.Context, conn net.Conn, idle time.Dura
 		if !ok {
 			return
 		}
+		srv.log.Debugf("policy: %s request %d (%s): %s", conn.RemoteAddr(), n, req.Get("protocol_state"), strings.TrimSpace(a.Line()))
 		w.WriteString(a.Line())
 		if err := w.Flush(); err != nil {
 			srv.log.Warnf("policy: %s: %v", conn.RemoteAddr(), err)
