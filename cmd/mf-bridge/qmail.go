@@ -13,8 +13,10 @@ import (
 	"syscall"
 
 	"mf/lib/bridge"
+	"mf/lib/chain"
 	"mf/lib/cli"
 	"mf/lib/edit"
+	"mf/lib/logger"
 	"mf/lib/qmail"
 	"mf/lib/spool"
 	"mf/lib/stream"
@@ -481,4 +483,186 @@ func (t *qmailTxn) quarantine(r *bridge.Reply) int {
 	}
 	t.cfg.Log.Infof("message from <%s> quarantined as %s: %s", t.env.Sender, id, r.Verdict.Reply.Text)
 	return qmail.ExitQueued
+}
+
+// dotQmailCmd is a .qmail program line that loses nothing:
+//
+//	|mf-bridge dot-qmail
+//	./Maildir/
+//
+// runs the chain of mf.conf (or, with arguments, that one stage, as
+// "[OPTION=VALUE...] [--] PROGRAM [ARG...]") on the message qmail-local
+// delivers, and answers in qmail-command(8)'s codes: 0 (go on to the next
+// line) for accept and continue, 100 (bounce) for reject, 111 (defer) for
+// tempfail and for every fault, 99 (done, skip the other lines) only for
+// discard and for a message put in quarantine. The stage's stdout and
+// stderr never reach qmail-local, which would put them in its log and the
+// bounce: the only text it gets is the refusal's reply.
+type dotQmailCmd struct {
+	QuarantineDir string   `type:"path" placeholder:"DIR" help:"The quarantine Maildir for a quarantine verdict (exit 99, held there); without it the message is delivered."`
+	Stage         []string `arg:"" optional:"" passthrough:"" help:"One stage to run instead of the chain: [OPTION=VALUE...] [--] PROGRAM [ARG...]."`
+}
+
+// Exit codes of a .qmail program line, qmail-command(8).
+const (
+	dotNext  = 0   // delivered so far: the next line runs
+	dotDone  = 99  // success, and the remaining lines do not run
+	dotHard  = 100 // permanent failure: a bounce with what was printed
+	dotDefer = 111 // temporary failure: qmail-send tries again
+)
+
+func (cmd *dotQmailCmd) Run(env *cli.Env, c *root) error {
+	env.Code = cmd.run(env, c)
+	return nil
+}
+
+func (cmd *dotQmailCmd) run(env *cli.Env, c *root) (code int) {
+	// What is logged stays out of qmail-local's log and bounce: a stage's
+	// failure names list files and lines, which a stranger must not read.
+	log := logger.New("mf-bridge", io.Discard)
+	if c.Syslog {
+		log.OpenSyslog()
+	}
+	log.SetVerbose(c.Verbose)
+	say := func(code int, text string) int {
+		if text != "" {
+			fmt.Fprintln(env.Stdout, text)
+		}
+		return code
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			log.Errorf("internal error: %v", p)
+			code = say(dotDefer, "Temporary failure in the mail filter (#4.3.0)")
+		}
+	}()
+	srv := &server{log: log, stdout: io.Discard}
+	g, err := srv.newGeneration(c, env.Config, env.LookupEnv)
+	if err != nil {
+		log.Errorf("%v", err)
+		return say(dotDefer, "Temporary failure in the mail filter configuration (#4.3.5)")
+	}
+	cfg := *g.cfg
+	if len(cmd.Stage) > 0 {
+		st, err := oneStage(cmd.Stage)
+		if err != nil {
+			log.Errorf("%v", err)
+			return say(dotDefer, "Temporary failure in the mail filter configuration (#4.3.5)")
+		}
+		ch := *cfg.Chain
+		ch.Stages = []*chain.Stage{st}
+		cfg.Chain = &ch
+	}
+	rec, err := bridge.OpenRecorder(c.DecisionLog, io.Discard)
+	if err != nil {
+		log.Errorf("%v", err)
+		return say(dotDefer, "Temporary failure in the mail filter (#4.3.0)")
+	}
+	defer rec.Close()
+	cfg.Records, cfg.Log, cfg.Hidden = rec, log, 0
+
+	f, err := spool.Create(c.SpoolDir, "mf-dot-*")
+	if err != nil {
+		log.Errorf("%v", err)
+		return say(dotDefer, "Temporary failure in the mail filter (#4.3.0)")
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, env.Stdin); err != nil {
+		log.Errorf("read message: %v", err)
+		return say(dotDefer, "Temporary failure in the mail filter (#4.3.0)")
+	}
+	f.Seek(0, io.SeekStart)
+
+	// qmail-local gives no client: no TCPREMOTEIP, so lists of client
+	// addresses and names cannot match here.
+	sender, rcpt := env.Getenv("SENDER"), env.Getenv("RECIPIENT")
+	s := bridge.NewSession(&cfg)
+	defer s.Close()
+	ctx := env.Ctx
+	answer := func(r *bridge.Reply) (int, bool) {
+		switch r.Verdict.Action {
+		case verdict.Reject:
+			return say(dotHard, dotText(r.Verdict.Reply)), true
+		case verdict.Tempfail:
+			return say(dotDefer, dotText(r.Verdict.Reply)), true
+		}
+		return 0, false
+	}
+	for _, step := range []func() *bridge.Reply{
+		func() *bridge.Reply { return s.Connect(ctx, "", "", nil) },
+		func() *bridge.Reply { return s.Helo(ctx, "", nil) },
+		func() *bridge.Reply { return s.Mail(ctx, sender, nil) },
+		func() *bridge.Reply { return s.Rcpt(ctx, rcpt, nil) },
+	} {
+		if code, done := answer(step()); done {
+			return code
+		}
+	}
+	br := bufio.NewReaderSize(f, 64<<10)
+	fields, first, err := bridge.ReadHeader(br)
+	if err != nil {
+		f.Seek(0, io.SeekStart)
+		br.Reset(f)
+		fields, first = nil, nil
+	}
+	if err := feedSpool(s, fields, first, br); err != nil {
+		log.Errorf("read message: %v", err)
+		return say(dotDefer, "Temporary failure in the mail filter (#4.3.0)")
+	}
+	r, err := s.EOM(ctx, nil)
+	if err != nil {
+		log.Errorf("%v", err)
+		return say(dotDefer, "Temporary failure in the mail filter (#4.3.0)")
+	}
+	defer r.Close()
+	if code, done := answer(r); done {
+		return code
+	}
+	switch r.Verdict.Action {
+	case verdict.Discard:
+		return dotDone
+	case verdict.Quarantine:
+		if cmd.QuarantineDir == "" {
+			log.Warnf("quarantine verdict (%s) with no --quarantine-dir: delivered", r.Verdict.Reply.Text)
+			return dotNext
+		}
+		f.Seek(0, io.SeekStart)
+		e := stream.Envelope{MailFrom: sender, Rcpts: []string{rcpt}}
+		if _, err := (qmail.Quarantine{Dir: cmd.QuarantineDir}).Put(e, r.Verdict.Reply.Text, f); err != nil {
+			log.Errorf("%v", err)
+			return say(dotDefer, "Temporary failure in the mail filter (#4.3.0)")
+		}
+		return dotDone
+	}
+	// Accept and continue: the next line delivers. Header fields the
+	// stages asked for cannot be added here (the next line reads the
+	// message as qmail-local has it).
+	return dotNext
+}
+
+// dotText is a refusal as qmail prints one: the reply's text, then its
+// enhanced status code in qmail's "(#5.7.1)" form.
+func dotText(r verdict.Reply) string {
+	text := strings.Map(func(c rune) rune {
+		if c < 0x20 || c == 0x7f {
+			return ' '
+		}
+		return c
+	}, r.Text)
+	if r.Status != "" {
+		text += " (#" + r.Status + ")"
+	}
+	return strings.TrimSpace(text)
+}
+
+// oneStage is the stage "dot-qmail" is given as arguments, at data.
+func oneStage(args []string) (*chain.Stage, error) {
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return chain.Parse("dot-qmail data " + strings.Join(q, " "))
 }

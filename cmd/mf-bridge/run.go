@@ -41,6 +41,7 @@ type root struct {
 	Quarantine quarantineCmd `cmd:"" help:"List, release or delete the messages the qmail-queue mode quarantined."`
 	Policy     policyCmd     `cmd:"" help:"Serve Postfix's SMTPD policy delegation protocol."`
 	Qfilter    qfilterCmd    `cmd:"" help:"Run a qmail-qfilter filter as a stage (output=stream)."`
+	DotQmail   dotQmailCmd   `cmd:"" name:"dot-qmail" help:"Run the chain from a .qmail program line, in qmail-command's exit codes."`
 }
 
 type milterCmd struct {
