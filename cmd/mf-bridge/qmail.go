@@ -68,9 +68,11 @@ func (cmd *qmailQueueCmd) run(env *cli.Env, c *root) (code int) {
 		log.Errorf("%v", err)
 		return qmail.ExitTemp
 	}
-	if err := srv.dropPrivileges(c.User); err != nil {
-		log.Errorf("%v", err)
-		return qmail.ExitTemp
+	if dropPrivileges {
+		if err := srv.dropPrivileges(c.User); err != nil {
+			log.Errorf("%v", err)
+			return qmail.ExitTemp
+		}
 	}
 	rec, err := bridge.OpenRecorder(c.DecisionLog, io.Discard)
 	if err != nil {
@@ -85,8 +87,12 @@ func (cmd *qmailQueueCmd) run(env *cli.Env, c *root) (code int) {
 	return q.run(ctx, env.Stdin, envelopeFile(), env.LookupEnv)
 }
 
+// dropPrivileges is false only in Go tests, which run in one process
+// that must stay who it is.
+var dropPrivileges = true
+
 // envelopeFile is fd 1, which qmail-queue reads.
-func envelopeFile() io.Reader { return os.NewFile(1, "envelope") }
+var envelopeFile = func() io.Reader { return os.NewFile(1, "envelope") }
 
 type qmailRun struct {
 	cfg      *bridge.Config
@@ -351,7 +357,13 @@ func (t *qmailTxn) handOn(r *bridge.Reply) int {
 		t.cfg.Log.Errorf("sender holds a NUL: not handed on")
 		return qmail.ExitFormat
 	}
-	code, err := qmail.Queue(t.c.QmailQueue, msg, t.env, t.stderr, t.extraFiles())
+	extra := t.extraFiles()
+	code, err := qmail.Queue(t.c.QmailQueue, msg, t.env, t.stderr, extra)
+	for _, f := range extra {
+		if f != nil {
+			f.Close()
+		}
+	}
 	if err != nil {
 		t.cfg.Log.Errorf("%v", err)
 		return qmail.ExitTemp
@@ -369,12 +381,15 @@ func (t *qmailTxn) extraFiles() []*os.File {
 	if fd < 3 || fd > 16 {
 		return nil
 	}
-	var st syscall.Stat_t
-	if syscall.Fstat(fd, &st) != nil {
+	// A copy: the *os.File closes what it holds, and fd itself is
+	// qmail-smtpd's.
+	dup, err := syscall.Dup(fd)
+	if err != nil {
 		return nil
 	}
+	syscall.CloseOnExec(dup)
 	extra := make([]*os.File, fd-2)
-	extra[fd-3] = os.NewFile(uintptr(fd), "custom-error")
+	extra[fd-3] = os.NewFile(uintptr(dup), "custom-error")
 	return extra
 }
 
