@@ -156,6 +156,15 @@ if [ "$size" -gt 25000000 ]; then ok "... and is delivered whole ($size bytes)";
 rss=$(cat "$tmp/rss")
 if [ "$rss" -gt 0 ] && [ "$rss" -lt 60000 ]; then ok "... in bounded memory (peak $rss kB)"; else not_ok '... in bounded memory' "peak RSS $rss kB"; fi
 
+# mf-stat on qmail-send's log of this run: its totals are the Maildir's.
+qm_queue_empty
+inbox=$(qm_delivered)
+mf-stat --csv totals "$tmp/qlog/current" >"$tmp/stat" 2>&1
+check_grep "mf-stat: delivered equals the Maildir ($inbox)" "$tmp/stat" "^$inbox,delivered$"
+check_grep 'mf-stat: no bounce (refusals were at SMTP, never queued)' "$tmp/stat" '^0,bounced$'
+records=$(wc -l <"$tmp/decisions.log")
+mf-stat --csv totals "$tmp/decisions.log" >"$tmp/stat2" 2>&1
+check_grep "mf-stat: one decision per record ($records)" "$tmp/stat2" "^$records,decisions$"
 check_grep 'every message has a decision record' "$tmp/decisions.log" '"phase":"data".*"action":"accept"'
 check_nogrep 'no spool file is left behind' "$(ls -A "$tmp/spool" | head -1 >"$tmp/spool.ls"; echo "$tmp/spool.ls")" '.'
 done_testing
