@@ -68,7 +68,7 @@ func (cmd *qmailQueueCmd) run(env *cli.Env, c *root) (code int) {
 		log.Errorf("%v", err)
 		return qmail.ExitTemp
 	}
-	if dropPrivileges {
+	if oneShot {
 		if err := srv.dropPrivileges(c.User); err != nil {
 			log.Errorf("%v", err)
 			return qmail.ExitTemp
@@ -87,9 +87,10 @@ func (cmd *qmailQueueCmd) run(env *cli.Env, c *root) (code int) {
 	return q.run(ctx, env.Stdin, envelopeFile(), env.LookupEnv)
 }
 
-// dropPrivileges is false only in Go tests, which run in one process
-// that must stay who it is.
-var dropPrivileges = true
+// oneShot says this process is there for one message: it may drop
+// privileges and end by becoming the real qmail-queue. It is false only
+// in Go tests, which run many in one process that must stay what it is.
+var oneShot = true
 
 // envelopeFile is fd 1, which qmail-queue reads.
 var envelopeFile = func() io.Reader { return os.NewFile(1, "envelope") }
@@ -356,6 +357,15 @@ func (t *qmailTxn) handOn(r *bridge.Reply) int {
 	if qmail.Valid(t.env.Sender) != nil {
 		t.cfg.Log.Errorf("sender holds a NUL: not handed on")
 		return qmail.ExitFormat
+	}
+	if oneShot {
+		// Nothing to clean up (every spool file is unlinked, and the
+		// exec closes them) and nothing to add to qmail-queue's status:
+		// becoming it costs one process less, and its Received line
+		// names this pid, as it does under qmail-qfilter.
+		err := qmail.Exec(t.c.QmailQueue, msg, t.env)
+		t.cfg.Log.Errorf("%v", err)
+		return qmail.ExitTemp
 	}
 	extra := t.extraFiles()
 	code, err := qmail.Queue(t.c.QmailQueue, msg, t.env, t.stderr, extra)

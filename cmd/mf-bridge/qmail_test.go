@@ -25,7 +25,7 @@ func qq(t *testing.T) (dir, prog string) {
 	return dir, prog
 }
 
-func init() { dropPrivileges = false }
+func init() { oneShot = false }
 
 type qqRun struct {
 	code   int

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"syscall"
 )
 
 // DefaultQueue is the real qmail-queue.
@@ -54,4 +55,51 @@ func Queue(path string, msg *os.File, env *Envelope, stderr io.Writer, extra []*
 		return ExitBug, fmt.Errorf("qmail-queue: %w", err)
 	}
 	return ExitQueued, nil
+}
+
+// Exec becomes the real qmail-queue at path, as qmail-qfilter does: msg
+// on fd 0, env on fd 1, every other open descriptor (the custom error
+// one) left as it is, so its exit status is the caller's with no process
+// left waiting for it. It returns only when that failed; the caller's
+// descriptors 0 and 1 may then have been replaced.
+func Exec(path string, msg *os.File, env *Envelope) error {
+	e := env.Bytes()
+	var envFile *os.File
+	if len(e) <= 4096 {
+		// A pipe holds it all (PIPE_BUF at least): written and closed
+		// before the exec, read by qmail-queue after.
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fmt.Errorf("qmail-queue: %w", err)
+		}
+		if _, err := w.Write(e); err != nil {
+			return fmt.Errorf("qmail-queue: envelope: %w", err)
+		}
+		w.Close()
+		envFile = r
+	} else {
+		f, err := os.CreateTemp("", "mf-env-*")
+		if err != nil {
+			return fmt.Errorf("qmail-queue: %w", err)
+		}
+		os.Remove(f.Name())
+		if _, err := f.Write(e); err != nil {
+			return fmt.Errorf("qmail-queue: envelope: %w", err)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		envFile = f
+	}
+	if _, err := msg.Seek(0, io.SeekCurrent); err != nil {
+		return err
+	}
+	if err := syscall.Dup2(int(msg.Fd()), 0); err != nil {
+		return fmt.Errorf("qmail-queue: fd 0: %w", err)
+	}
+	if err := syscall.Dup2(int(envFile.Fd()), 1); err != nil {
+		return fmt.Errorf("qmail-queue: fd 1: %w", err)
+	}
+	err := syscall.Exec(path, []string{path}, os.Environ())
+	return fmt.Errorf("qmail-queue: exec %s: %w", path, err)
 }
