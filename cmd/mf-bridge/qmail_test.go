@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"mf/lib/qmail"
 )
@@ -240,5 +242,22 @@ func TestDotQmail(t *testing.T) {
 		if code != tc.code || out.String() != tc.out {
 			t.Errorf("%s: exit %d %q, want %d %q", tc.stage, code, out.String(), tc.code, tc.out)
 		}
+	}
+}
+
+func TestQmailQueueReadError(t *testing.T) {
+	_, prog := qq(t)
+	conf := writeConf(t, "bridge.qmail-queue "+prog)
+	envelopeFile = func() io.Reader { return strings.NewReader(qqEnv) }
+	defer func() { envelopeFile = func() io.Reader { return os.NewFile(1, "envelope") } }()
+	lookup := func(k string) (string, bool) {
+		if k == "MF_CONFIG" {
+			return conf, true
+		}
+		return "", false
+	}
+	code := run(context.Background(), iotest.ErrReader(errors.New("connection reset")), io.Discard, io.Discard, []string{"qmail-queue"}, lookup)
+	if code != qmail.ExitRead {
+		t.Fatalf("exit %d, want 54", code)
 	}
 }
