@@ -217,7 +217,7 @@ func (t *qmailTxn) filter(ctx context.Context) int {
 	t.host, t.addr, t.helo, t.auth = host, addr, helo, auth
 	s := bridge.NewSession(t.cfg)
 	defer s.Close()
-	r := s.Connect(ctx, host, addr, nil)
+	r := s.Connect(ctx, host, addr, t.macros())
 	if done, code := t.early(r); done {
 		return code
 	}
@@ -278,6 +278,21 @@ func (t *qmailTxn) filter(ctx context.Context) int {
 		return t.quarantine(r)
 	}
 	return t.handOn(r)
+}
+
+// qmailMacros are the tcpserver and tcprules variables a stage may want
+// (RELAYCLIENT says the client may relay): they reach it as macros of
+// the same names, since stages do not inherit the bridge's environment.
+var qmailMacros = []string{"PROTO", "TCPLOCALIP", "TCPLOCALPORT", "TCPLOCALHOST", "TCPREMOTEPORT", "TCPREMOTEINFO", "RELAYCLIENT"}
+
+func (t *qmailTxn) macros() map[string]string {
+	m := map[string]string{}
+	for _, k := range qmailMacros {
+		if v, ok := t.lookupEnv(k); ok {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 // early ends the transaction when the chain refused or accepted it

@@ -261,3 +261,18 @@ func TestQmailQueueReadError(t *testing.T) {
 		t.Fatalf("exit %d, want 54", code)
 	}
 }
+
+func TestQmailQueueMacros(t *testing.T) {
+	_, prog := qq(t)
+	conf := writeConf(t,
+		"bridge.qmail-queue "+prog,
+		`bridge.stage relay mail output=exit 0=accept 1=reject -- grep -q "^Mf-Macro: RELAYCLIENT"`,
+	)
+	env := map[string]string{"TCPREMOTEIP": "192.0.2.1", "RELAYCLIENT": "", "PATH": os.Getenv("PATH")}
+	if r := runQQ(t, conf, qqMsg, qqEnv, env); r.code != 0 {
+		t.Fatalf("RELAYCLIENT set: exit %d %q", r.code, r.custom)
+	}
+	if r := runQQ(t, conf, qqMsg, qqEnv, tcpEnv); r.code != qmail.ExitCustom {
+		t.Fatalf("RELAYCLIENT unset: exit %d", r.code)
+	}
+}
