@@ -23,11 +23,11 @@ bridge.stage quota rcpt -- sh -c 'case \$SENDER in busy@*) exec mf-quota check;;
 bridge.stage tag rcpt output=headers -- sh -c 'cat >/dev/null; [ "\$RECIPIENT" = tag@example.test ] && echo "X-Policy-Tag: tagged by mf"; exit 0'
 bridge.stage hold rcpt output=exit 0=quarantine 1=continue -- sh -c 'cat >/dev/null; [ "\$SENDER" = hold@example.org ]'
 CONF
-chown -R nobody "$tmp/state" "$tmp/lists"
+chown -R games "$tmp/state" "$tmp/lists"
 touch "$tmp/decisions.log"; chown nobody "$tmp/decisions.log"
 
 : >"$tmp/policy.log"
-mf-bridge --config "$tmp/mf.conf" --user nobody -v policy --policy-listen inet:127.0.0.1:0 2>>"$tmp/policy.log" &
+mf-bridge --config "$tmp/mf.conf" --user nobody --stage-user games -v policy --policy-listen inet:127.0.0.1:0 2>>"$tmp/policy.log" &
 policy_pid=$!
 i=0
 until grep -q 'listening on' "$tmp/policy.log"; do

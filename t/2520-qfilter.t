@@ -48,7 +48,7 @@ qm_stop
 
 # Under Postfix, the same chain as a milter.
 bridge_start "$tmp/mf.conf" || { not_ok 'mf-bridge milter listens'; done_testing; exit 1; }
-chown nobody "$tmp/spool"
+chmod 1777 "$tmp/spool"
 pf_start "$bridge_addr" || { not_ok 'postfix starts'; done_testing; exit 1; }
 trap 'pf_stop; bridge_stop; qm_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 swaks --server 127.0.0.1:$pf_port --from a@example.org --to one@example.test,drop@example.test --header 'Subject: qfilter under postfix' >"$tmp/pf1" 2>&1

@@ -132,7 +132,7 @@ qm_delivered() { ls "$tmp/home/Maildir/new" 2>/dev/null | wc -l; }
 qm_wait_delivered() {
 	i=0
 	while [ "$(qm_delivered)" -lt "$1" ]; do
-		i=$((i + 1)); [ $i -gt 300 ] && return 1
+		i=$((i + 1)); [ $i -gt 600 ] && return 1
 		sleep 0.1
 	done
 }
@@ -141,7 +141,7 @@ qm_wait_delivered() {
 qm_wait_log() {
 	i=0
 	until grep -Eq -- "$1" "$tmp/qlog/current" 2>/dev/null; do
-		i=$((i + 1)); [ $i -gt 300 ] && return 1
+		i=$((i + 1)); [ $i -gt 600 ] && return 1
 		sleep 0.1
 	done
 }
@@ -153,7 +153,7 @@ qm_mail() { grep -l -- "$1" "$tmp/home/Maildir/new/"* 2>/dev/null | head -1; }
 qm_queue_empty() {
 	i=0
 	while [ -n "$(find "$qm/queue/mess" -type f 2>/dev/null | head -1)" ]; do
-		i=$((i + 1)); [ $i -gt 300 ] && return 1
+		i=$((i + 1)); [ $i -gt 600 ] && return 1
 		sleep 0.1
 	done
 }

@@ -156,7 +156,7 @@ type qmailTxn struct {
 	spool     *os.File
 	env       *qmail.Envelope
 	lookupEnv func(string) (string, bool)
-	fields    []edit.Field // the header as it came
+	fields    []stream.Field // the header as it came
 	headLen   int64        // its bytes, the empty line included (0 when it has none)
 
 	host, addr, helo, auth string // the client, as client() found it
@@ -323,7 +323,7 @@ func (t *qmailTxn) refuse(v verdict.Verdict) int {
 
 // feedSpool hands the spooled message to the session as qmail has it:
 // LF line ends, which the session keeps.
-func feedSpool(s *bridge.Session, fields []edit.Field, first []byte, br *bufio.Reader) error {
+func feedSpool(s *bridge.Session, fields []stream.Field, first []byte, br *bufio.Reader) error {
 	for _, f := range fields {
 		s.Header(f.Name, f.Value)
 	}
