@@ -1,9 +1,17 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
+	"mf/lib/bridge"
+	"mf/lib/chain"
+	"mf/lib/logger"
 	"mf/lib/policy"
 	"mf/lib/stream"
 	"mf/lib/verdict"
@@ -55,4 +63,27 @@ func TestPolicyAnswer(t *testing.T) {
 			t.Errorf("%v: %q, want %q", tc.v, got, tc.want)
 		}
 	}
+}
+
+func TestPolicyConnFaultClosesWithoutAnswer(t *testing.T) {
+	srv := &server{log: logger.New("mf-bridge", io.Discard)}
+	srv.gen.Store(&generation{cfg: &bridge.Config{Chain: &chain.Chain{Runner: &chain.Runner{}}, Log: srv.log}})
+	client, server := net.Pipe()
+	done := make(chan struct{})
+	go func() { srv.policyConn(context.Background(), server, time.Minute); close(done) }()
+	br := bufio.NewReader(client)
+	// Two good requests over one connection, each answered.
+	for range 2 {
+		io.WriteString(client, "request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\n\n")
+		if line, err := br.ReadString('\n'); err != nil || line != "action=DUNNO\n" {
+			t.Fatalf("answer %q %v", line, err)
+		}
+		br.ReadString('\n')
+	}
+	// Then one Postfix would never send: no answer, the connection closed.
+	io.WriteString(client, "request=smtpd_access_policy\nthis is not an attribute\n\n")
+	if line, err := br.ReadString('\n'); err != io.EOF {
+		t.Fatalf("a bad request was answered: %q %v", line, err)
+	}
+	<-done
 }

@@ -157,7 +157,7 @@ type qmailTxn struct {
 	env       *qmail.Envelope
 	lookupEnv func(string) (string, bool)
 	fields    []stream.Field // the header as it came
-	headLen   int64        // its bytes, the empty line included (0 when it has none)
+	headLen   int64          // its bytes, the empty line included (0 when it has none)
 
 	host, addr, helo, auth string // the client, as client() found it
 }
