@@ -37,6 +37,12 @@ type root struct {
 
 	Milter milterCmd `cmd:"" help:"Serve the milter protocol to sendmail or Postfix."`
 	Test   testCmd   `cmd:"" help:"Run the chain on a message as the milter would, and print what the MTA would be told."`
+
+	QmailQueue qmailQueueCmd `cmd:"" name:"qmail-queue" help:"Be the program QMAILQUEUE names: run the chain, then the real qmail-queue."`
+	Quarantine quarantineCmd `cmd:"" help:"List, release or delete the messages the qmail-queue mode quarantined."`
+	Policy     policyCmd     `cmd:"" help:"Serve Postfix's SMTPD policy delegation protocol."`
+	Qfilter    qfilterCmd    `cmd:"" help:"Run a qmail-qfilter filter as a stage (output=stream)."`
+	DotQmail   dotQmailCmd   `cmd:"" name:"dot-qmail" help:"Run the chain from a .qmail program line, in qmail-command's exit codes."`
 }
 
 type milterCmd struct {
