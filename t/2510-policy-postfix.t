@@ -81,6 +81,9 @@ if [ "$conns" -ge 1 ] && [ "$reqs" -gt "$conns" ]; then ok "one policy connectio
 else not_ok 'one policy connection serves many requests' "requests $reqs, connections $conns"; fi
 check_grep 'a refusal leaves a decision record' "$tmp/decisions.log" '"phase":"rcpt".*"action":"reject".*Your address is blocked here'
 check_grep 'a tempfail leaves a decision record' "$tmp/decisions.log" '"phase":"rcpt".*"action":"tempfail"'
+rec=$(grep -c '"phase":"rcpt"' "$tmp/decisions.log")
+if [ "$rec" -ge "$reqs" ]; then ok "every request leaves a decision record, DUNNO too ($rec records, $reqs requests)"
+else not_ok 'every request leaves a decision record' "$rec rcpt records for $reqs requests"; fi
 
 kill $policy_pid; wait $policy_pid 2>/dev/null
 send dead --from a@example.org --to alice@example.test --header 'Subject: no policy server'

@@ -149,14 +149,12 @@ func (c *Config) inFlight(n int64) {
 }
 
 // Step runs the stages of env's phase with no transaction around them,
-// as the policy front-end asks, and records the decision when one is
-// made.
+// as the policy front-end asks, and records what it decided, continue
+// included: every request has its record.
 func (c *Config) Step(ctx context.Context, env stream.Envelope) *Reply {
 	s := NewSession(c)
 	r := s.run(ctx, env, nil)
-	if r.Verdict.Action.Final() {
-		c.record(&record{phase: string(env.Phase), env: env, start: time.Now().Add(-sum(r.Results)), results: r.Results, verdict: r.Verdict})
-	}
+	c.record(&record{phase: string(env.Phase), env: env, start: time.Now().Add(-sum(r.Results)), results: r.Results, verdict: r.Verdict})
 	r.outcome.Close()
 	r.outcome = nil
 	return r

@@ -133,7 +133,7 @@ func TestStep(t *testing.T) {
 	if r := cfg.Step(context.Background(), cfgEnv("rcpt", "yes@example.com")); r.Verdict.Action != verdict.Continue {
 		t.Errorf("got %s", r.Verdict)
 	}
-	if got := recs(); len(got) != 1 || got[0] != "rcpt:reject" {
+	if got := recs(); len(got) != 2 || got[0] != "rcpt:reject" || got[1] != "rcpt:continue" {
 		t.Errorf("records %v", got)
 	}
 }
