@@ -51,7 +51,7 @@ type chart struct {
 
 var traffic = []series{{"received", "#4e79a7", 1}, {"delivered", "#59a14f", 2}, {"deferred", "#f28e2b", 3}, {"bounced", "#b07aa1", 4}, {"rejected", "#e15759", 5}}
 
-func writeHTML(out *bytes.Buffer, r *summary.Report) error {
+func writeHTML(out *bytes.Buffer, r *summary.Report, prev *previous) error {
 	data := struct {
 		R      *summary.Report
 		Totals [][2]string

@@ -86,9 +86,36 @@ func writeText(out *bytes.Buffer, r *summary.Report) error {
 		if len(tb.Rows) == 0 || tb.Name == "hours" && r.Totals.Received+r.Totals.Delivered+r.Totals.Rejected+r.Totals.Deferrals+r.Totals.Bounced == 0 {
 			continue
 		}
+		if tb.Name == "problems" {
+			writeProblems(out, tb)
+			continue
+		}
 		writeTable(out, tb)
 	}
 	return nil
+}
+
+// writeProblems gives each kind of trouble two lines: the count, program
+// and kind, then its first and last time and a sample, cut to fit.
+func writeProblems(out *bytes.Buffer, t summary.Table) {
+	fmt.Fprintf(out, "\n%s\n%s\n", t.Title, strings.Repeat("-", min(len(t.Title), width)))
+	for _, row := range t.Rows {
+		fmt.Fprintf(out, "%9s  %s %s\n", human(row[0].(int64)), printable(cell(row[3])), printable(cell(row[4])))
+		s := fmt.Sprintf("%11s%s .. %s  %s", "", cell(row[1]), cell(row[2]), printable(cell(row[5])))
+		if utf8.RuneCountInString(s) > width {
+			s = string([]rune(s)[:width-1]) + "~"
+		}
+		out.WriteString(s + "\n")
+	}
+}
+
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // human keeps big numbers in 9 columns: 12345678901 is "12345m".

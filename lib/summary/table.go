@@ -10,11 +10,20 @@ const other = "(other)"
 
 type row struct {
 	n, bytes, defers int64
+	temp             int64 // refusals: tempfails beside the rejects in n
 	sum, max         float64 // delays, seconds
 	delays           int64   // deliveries with a known delay
 }
 
 func (r *row) count(bytes int64) { r.n++; r.bytes += bytes }
+
+func (r *row) refused(rejected bool) {
+	if rejected {
+		r.n++
+	} else {
+		r.temp++
+	}
+}
 
 func (r *row) delay(d float64) {
 	r.sum += d
@@ -48,12 +57,16 @@ func (t *table) add(k string) *row {
 	return r
 }
 
-// distinct is the number of keys, exact unless the table filled up.
+// distinct is the number of keys with a count, exact unless the table
+// filled up.
 func (t *table) distinct() int {
-	if _, ok := t.rows[other]; ok {
-		return len(t.rows) - 1
+	n := 0
+	for k, r := range t.rows {
+		if k != other && r.n > 0 {
+			n++
+		}
 	}
-	return len(t.rows)
+	return n
 }
 
 type keyed struct {
