@@ -116,7 +116,7 @@ type Summary struct {
 	days  map[string]*[6]int64 // received, delivered, deferrals, bounced, rejected, tempfailed
 	hours [24][6]int64
 
-	rcptDom, sendDom, senders, rcpts, sendHosts *table
+	rcptDom, sendDom, senders, rcpts, sendHosts  *table
 	rejReason, rejClass, tempReason, deferReason *table
 	refusedClients, refusedSenders               *table
 	bounceReason, held, discarded                *table

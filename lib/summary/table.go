@@ -10,7 +10,7 @@ const other = "(other)"
 
 type row struct {
 	n, bytes, defers int64
-	temp             int64 // refusals: tempfails beside the rejects in n
+	temp             int64   // refusals: tempfails beside the rejects in n
 	sum, max         float64 // delays, seconds
 	delays           int64   // deliveries with a known delay
 }
