@@ -84,6 +84,8 @@ func (m *msg) setFlags(f string) {
 			m.decided = true
 		case 'r':
 			m.removed = true
+		case 'w':
+			m.waiting = true
 		}
 	}
 }
@@ -94,22 +96,42 @@ func (m *msg) setFlags(f string) {
 // counted), and at most MaxMessages are kept.
 func (s *Summary) Keep() *State {
 	st := &State{Clock: s.clock}
+	// The receipts still to decide first, in the order of the queue
+	// they are decided in; then the other messages, latest first.
 	var ms []*msg
-	for _, g := range []map[qkey]*msg{s.old, s.cur} {
-		for _, m := range g {
+	for _, m := range s.waiting {
+		if !m.decided {
 			ms = append(ms, m)
 		}
 	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].seen > ms[j].seen })
-	horizon := s.clock - int64(s.o.MaxAge)
+	var rest []*msg
+	for _, g := range []map[qkey]*msg{s.old, s.cur} {
+		for _, m := range g {
+			if !m.waiting || m.decided {
+				rest = append(rest, m)
+			}
+		}
+	}
+	sort.Slice(rest, func(i, j int) bool {
+		if rest[i].seen != rest[j].seen {
+			return rest[i].seen > rest[j].seen
+		}
+		return rest[i].key.qid < rest[j].key.qid
+	})
+	ms = append(ms, rest...)
 	for i, m := range ms {
-		if m.seen < horizon || i >= s.o.MaxMessages || m.removed && m.decided {
-			s.decide(m)
+		if s.expired(m) || i >= s.o.MaxMessages {
+			s.expire(m)
 			continue
 		}
+		f := m.flags()
+		if m.waiting && !m.decided {
+			f += "w"
+		}
 		st.Messages = append(st.Messages, SavedMessage{Host: m.key.host, QID: m.key.qid, Recv: m.recv, Seen: m.seen,
-			Client: m.client, From: m.from, Size: m.size, Flags: m.flags()})
+			Client: m.client, From: m.from, Size: m.size, Flags: f})
 	}
+	horizon := s.clock - int64(s.o.MaxAge)
 	for k, v := range s.starts {
 		if v.t >= horizon {
 			st.Starts = append(st.Starts, SavedStart{Host: k.host, Ref: k.qid[1:], QID: v.key.qid, Rcpt: v.rcpt, T: v.t})
@@ -136,13 +158,11 @@ func (s *Summary) Restore(st *State) {
 		return
 	}
 	s.clock = st.Clock
-	sort.Slice(st.Messages, func(i, j int) bool { return st.Messages[i].Recv < st.Messages[j].Recv })
 	for _, v := range st.Messages {
 		m := &msg{key: qkey{s.host([]byte(v.Host)), v.QID}, recv: v.Recv, seen: v.Seen, client: v.Client, from: v.From, size: v.Size}
 		m.setFlags(v.Flags)
 		s.keep(m)
-		if m.received && !m.decided {
-			m.waiting = true
+		if m.waiting {
 			s.waiting = append(s.waiting, m)
 		}
 	}

@@ -38,7 +38,7 @@ var Defaults = Options{MaxKeys: 50000, MaxMessages: 1 << 17, Window: 5 * time.Mi
 type msg struct {
 	key      qkey
 	recv     int64 // receipt; 0 when the log has none
-	seen     int64 // the last line about it
+	seen     int64 // the clock (latest time logged) at the last line about it
 	client   string
 	from     string
 	size     int64
@@ -135,6 +135,7 @@ type Lines struct {
 	Unparsed  int64 `json:"unparsed"`
 	Repeated  int64 `json:"repeated"`
 	Evicted   int64 `json:"messages_let_go"`
+	Expired   int64 `json:"messages_expired"` // nothing logged about them for MaxAge
 	OutOfSpan int64 `json:"outside_period"`
 	Unjoined  int64 `json:"outcomes_of_unknown_deliveries"` // qmail: the delivery's start was not in the logs
 }
@@ -218,11 +219,23 @@ func (s *Summary) host(h []byte) string {
 
 // lookup finds a followed message.
 func (s *Summary) lookup(k qkey) (*msg, bool) {
-	if m, ok := s.cur[k]; ok {
-		return m, true
+	m, ok := s.cur[k]
+	if !ok {
+		m, ok = s.old[k]
 	}
-	m, ok := s.old[k]
 	return m, ok
+}
+
+// expired: nothing was logged about m while the log went on for MaxAge.
+// Only the end of a run in cron mode lets such messages go (Keep); within
+// a run the generations bound memory, and a log out of time order loses
+// no join.
+func (s *Summary) expired(m *msg) bool { return m.seen < s.clock-int64(s.o.MaxAge) }
+
+func (s *Summary) expire(m *msg) {
+	s.forget(m.key)
+	s.decide(m)
+	s.Lines.Expired++
 }
 
 // get finds or makes the state of a message.
@@ -304,14 +317,15 @@ func (s *Summary) day(t time.Time) *[6]int64 {
 	return d
 }
 
-// tick moves the clock to t and settles what the window has closed on:
-// receipts no hand-off claimed are new messages, hand-offs whose copy
-// never came are deliveries.
+// tick settles what the window has closed on by t, the time of the
+// line being read: receipts no hand-off claimed are new messages,
+// hand-offs whose copy never came are deliveries. The queues are in the
+// order of logging, and a log out of time order (files concatenated in
+// the wrong order) only holds them until time catches up, or the end.
 func (s *Summary) tick(t int64) {
-	if t <= s.clock {
-		return
+	if t > s.clock {
+		s.clock = t
 	}
-	s.clock = t
 	w := int64(s.o.Window)
 	i := 0
 	for ; i < len(s.waiting) && s.waiting[i].recv+w < t; i++ {
@@ -404,7 +418,7 @@ func (s *Summary) Add(ev *maillog.Event) {
 			s.forget(k)
 		}
 		m := s.get(k)
-		m.seen = now
+		m.seen = s.clock
 		m.received, m.recv = true, now
 		m.client = string(maillog.ClientHost(ev.Client))
 		if ev.From != nil || ev.MTA != maillog.Postfix {
@@ -427,7 +441,7 @@ func (s *Summary) Add(ev *maillog.Event) {
 		return
 	case maillog.Queued:
 		m := s.get(k)
-		m.seen = now
+		m.seen = s.clock
 		if !m.sized {
 			m.size, m.sized = ev.Size, true
 			m.from = string(ev.From)
@@ -551,7 +565,8 @@ func (s *Summary) delivery(ev *maillog.Event, k qkey) {
 		k, addr, startT = st.key, st.rcpt, st.t
 	}
 	m := s.get(k)
-	m.seen = ev.Time.UnixNano()
+	m.seen = s.clock
+	now := ev.Time.UnixNano()
 	n := int64(ev.N)
 	if ev.Kind == maillog.Forwarded && ev.MTA == maillog.Qmail {
 		// qmail-local injected a copy; it is the same message.
@@ -563,7 +578,7 @@ func (s *Summary) delivery(ev *maillog.Event, k qkey) {
 				return
 			}
 		}
-		s.forwards = append(s.forwards, &forward{host: k.host, from: m.from, t: m.seen})
+		s.forwards = append(s.forwards, &forward{host: k.host, from: m.from, t: now})
 		return
 	}
 	if ev.Kind == maillog.Delivered && ev.Next != nil { // handed to a relay on this machine
@@ -575,9 +590,9 @@ func (s *Summary) delivery(ev *maillog.Event, k qkey) {
 		}
 		delay := ev.Delay
 		if delay < 0 && m.recv != 0 {
-			delay = float64(m.seen-m.recv) / 1e9
+			delay = float64(now-m.recv) / 1e9
 		}
-		h := &handoff{copy: c, t: m.seen, n: n, size: max(m.size, 0), addr: addr, delay: delay}
+		h := &handoff{copy: c, t: now, n: n, size: max(m.size, 0), addr: addr, delay: delay}
 		if old, ok := s.handoffs[c]; ok {
 			s.settle(old)
 		}
