@@ -133,8 +133,16 @@ run "$S --csv totals --unparsed $tmp/unparsed $tmp/junk"
 got=$(awk -F, '$2 == "received" { print $1 }' "$tmp/out")
 [ "$rc" = 0 ] && [ -n "$got" ] && ok 'junk does not stop a run' || not_ok 'junk does not stop a run' "exit $rc" "$(head -3 "$tmp/err")"
 run "$S --json --unparsed $tmp/unparsed $tmp/junk"
-n=$(grep -o '"unparsed": [0-9]*' "$tmp/out" | grep -o '[0-9]*$')
-[ "$n" -gt 0 ] && [ "$(wc -l <"$tmp/unparsed")" = "$n" ] && ok "--unparsed holds the $n unparsed lines" || not_ok '--unparsed file' "json $n, file $(wc -l <"$tmp/unparsed")"
+n=$(jq '.lines.unparsed + .lines.mail_not_understood' "$tmp/out")
+[ "$(jq .lines.unparsed "$tmp/out")" -gt 0 ] && [ "$(wc -l <"$tmp/unparsed")" = "$n" ] &&
+	ok "--unparsed holds the $n unparsed lines and mail lines no parser understood" || not_ok '--unparsed file' "json $n, file $(wc -l <"$tmp/unparsed")"
+run "$S --json --unparsed $tmp/unparsed2 $tmp/maillog"
+n=$(jq '.lines.mail_not_understood' "$tmp/out")
+[ "$n" -gt 0 ] && [ "$(wc -l <"$tmp/unparsed2")" = "$(jq '.lines.unparsed + .lines.mail_not_understood' "$tmp/out")" ] &&
+	ok "--unparsed lists the $n mail lines of the dump no parser understood" || not_ok '--unparsed lists mail lines not understood' "$n"
+check_grep '... among them the debugging lines of postfix -v' "$tmp/unparsed2" 'postfix/qmgr\[[0-9]+\]: qmgr_scan_start'
+check_nogrep '... but not the lines that say nothing to count' "$tmp/unparsed2" 'postfix/smtpd\[[0-9]+\]: connect from '
+check_nogrep '... nor the counted ones' "$tmp/unparsed2" 'postfix/qmgr\[[0-9]+\]: [0-9A-F]+: removed$'
 check_grep 'the truncated delivery line is unparsed' "$tmp/unparsed" 'AE11A4011B7B: to=<x@example.org>, relay=$'
 
 check_refused 'a missing file is an error' 'nosuch' "$S $tmp/nosuch"

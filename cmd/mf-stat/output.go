@@ -80,8 +80,8 @@ func writeText(out *bytes.Buffer, r *summary.Report) error {
 		line(t.Decisions, "mf decisions")
 	}
 	l := r.Lines
-	fmt.Fprintf(out, "\nLines: %d read, %d events, %d repeated, %d unparsed,\n       %d other mail lines, %d of other programs\n",
-		l.Read, l.Events, l.Repeated, l.Unparsed, l.Known, l.Foreign)
+	fmt.Fprintf(out, "\nLines: %d read, %d events, %d repeated, %d unparsed,\n       %d other mail lines, %d not understood (see --unparsed),\n       %d of other programs\n",
+		l.Read, l.Events, l.Repeated, l.Unparsed, l.Known, l.Unrecognized, l.Foreign)
 	for _, tb := range r.Tables {
 		if len(tb.Rows) == 0 || tb.Name == "hours" && r.Totals.Received+r.Totals.Delivered+r.Totals.Rejected+r.Totals.Deferrals+r.Totals.Bounced == 0 {
 			continue

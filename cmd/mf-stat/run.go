@@ -218,6 +218,7 @@ func report(c *cli, o summary.Options, ins []*input, newParser func() *maillog.P
 		}
 		s.Lines.Read += b.lines.Read
 		s.Lines.Known += b.lines.Known
+		s.Lines.Unrecognized += b.lines.Unrecognized
 		s.Lines.Foreign += b.lines.Foreign
 		s.Lines.Unparsed += b.lines.Unparsed
 		for i := range b.events {

@@ -217,6 +217,11 @@ func parse(p *maillog.Parser, data []byte, wantUnparsed bool) *batch {
 			b.hashes = append(b.hashes, summary.Hash(line))
 		case maillog.Known:
 			b.lines.Known++
+		case maillog.Unrecognized:
+			b.lines.Unrecognized++
+			if wantUnparsed {
+				b.unparsed = append(b.unparsed, line)
+			}
 		case maillog.Foreign:
 			b.lines.Foreign++
 		default:

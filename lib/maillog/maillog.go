@@ -98,11 +98,23 @@ func (e *Event) reset() {
 type Result uint8
 
 const (
-	Unparsed Result = iota // no log format understood, or a mail line cut short
-	Foreign                // a log line of a program that is not a mail transport
-	Known                  // a mail line with nothing to count (connect, warning, ...)
-	HasEvent               // ev holds an event
+	Unparsed     Result = iota // no log format understood, or a mail line cut short
+	Foreign                    // a log line of a program that is not a mail transport
+	Known                      // a mail line with nothing to count (connect, statistics, ...)
+	HasEvent                   // ev holds an event
+	Unrecognized               // a line of a mail program that no parser understood: nothing counted, listed by --unparsed
 )
+
+// knownPrefix reports whether msg starts with one of prefixes: the lines
+// a parser understands as saying nothing to count.
+func knownPrefix(msg []byte, prefixes []string) bool {
+	for _, p := range prefixes {
+		if hasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // Parser reads lines. The zero value is not ready: use NewParser.
 type Parser struct {

@@ -17,7 +17,10 @@ func parsePostfix(prog, msg []byte, ev *Event) Result {
 	}
 	qid, rest, ok := postfixQID(msg)
 	if !ok {
-		return Known // connect from, statistics
+		if knownPrefix(msg, postfixNoQueue) {
+			return Known
+		}
+		return Unrecognized
 	}
 	if string(qid) != "NOQUEUE" {
 		ev.QID = qid
@@ -58,7 +61,10 @@ func parsePostfix(prog, msg []byte, ev *Event) Result {
 		if problem(rest, ev) {
 			return HasEvent
 		}
-		return Known
+		if knownPrefix(rest, postfixQueued) {
+			return Known
+		}
+		return Unrecognized
 	}
 	ev.Kind = kind
 	var r Result
@@ -80,6 +86,24 @@ func temporary(reply []byte, ev *Event) {
 		ev.Kind = Tempfailed
 	}
 }
+
+// The Postfix lines without a queue id, and with one, that say nothing
+// to count; other lines are Unrecognized (among them the debugging lines
+// of "-v").
+var (
+	postfixNoQueue = []string{"connect from ", "disconnect from ", "lost connection ", "timeout after ", "statistics: ",
+		"daemon started", "reload ", "terminating on signal", "starting the Postfix", "stopping the Postfix", "refreshing the Postfix",
+		"Postfix is running", "Postfix is using", "Trusted TLS", "Untrusted TLS", "Anonymous TLS", "Verified TLS", "SSL_accept error",
+		"too many errors after ", "improper command pipelining", "CONNECT from ", "PASS OLD ", "PASS NEW ", "DNSBL rank ",
+		"HANGUP after ", "COMMAND ", "PREGREET ", "DISCONNECT ", "WHITELISTED ", "BLACKLISTED ", "ALLOWLISTED ", "DENYLISTED ",
+		"NOQUEUE: filter:", "NOQUEUE: client=", "NOQUEUE: lost connection", "setting up TLS", "TLS connection established",
+		"message repeated ", "mail system is down", "sender non-delivery", "table ", "dict_", "connect to ", "SSL_connect",
+		"host ", "Connection ", "NOQUEUE: warning", "unknown command"}
+	postfixQueued = []string{"message-id=", "resent-message-id=", "sender non-delivery notification", "sender delivery status notification",
+		"postmaster non-delivery notification", "host ", "enabling PIX", "info: ", "filter: ", "redirect: ", "prepend: ", "replace: ",
+		"conversation with ", "lost connection ", "Cannot start TLS", "recipient limit", "uid=", "sender=", "client=",
+		"to=<", "from=<", "warning: ", "expired", "skipped", "defer: ", "bounce: ", "Trusted TLS", "Untrusted TLS", "Verified TLS", "Anonymous TLS"}
+)
 
 // postfixQID splits "QID: rest"; queue ids are letters and digits.
 func postfixQID(msg []byte) (qid, rest []byte, ok bool) {

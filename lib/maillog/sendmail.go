@@ -93,8 +93,18 @@ func parseSendmail(msg []byte, ev *Event) Result {
 		ev.UnlessQueued = true
 		return HasEvent
 	}
-	return Known // DSN:, return to sender:, lost input channel, STARTTLS
+	if knownPrefix(rest, sendmailKnown) {
+		return Known
+	}
+	return Unrecognized
 }
+
+// sendmailKnown are the queue id lines that say nothing to count.
+var sendmailKnown = []string{"DSN:", "return to sender:", "postmaster notify:", "lost input channel", "STARTTLS", "AUTH=", "alias ",
+	"clone ", "done;", "did not issue", "collect:", "Authentication-Warning", "sender notify:", "timeout waiting", "discarded",
+	"Milter ", "milter=", "Milter:", "SMTP outgoing connect", "makeconnection", "tls_", "TLS", "forward ", "ruleset=", "--- ",
+	"<", "message size", "locked", "rejecting commands", "aborted", "SYSERR", "child ", "Truncated ", "headers too large",
+	"VRFY ", "EXPN ", "ETRN ", "QUIT", "Null connection", "available mailers", "Unable to", "lost connection", "tried"}
 
 // addrValue reads "<a@b>, ..." or "a@b, ...".
 func addrValue(b []byte) []byte {

@@ -128,16 +128,19 @@ type Summary struct {
 
 // Lines counts the input lines by what became of them.
 type Lines struct {
-	Read      int64 `json:"read"`
-	Events    int64 `json:"events"`
-	Known     int64 `json:"mail_no_event"`
-	Foreign   int64 `json:"other_programs"`
-	Unparsed  int64 `json:"unparsed"`
-	Repeated  int64 `json:"repeated"`
-	Evicted   int64 `json:"messages_let_go"`
-	Expired   int64 `json:"messages_expired"` // nothing logged about them for MaxAge
-	OutOfSpan int64 `json:"outside_period"`
-	Unjoined  int64 `json:"outcomes_of_unknown_deliveries"` // qmail: the delivery's start was not in the logs
+	Read   int64 `json:"read"`
+	Events int64 `json:"events"`
+	Known  int64 `json:"mail_no_event"`
+	// Unrecognized are lines of mail programs no parser understood
+	// (written to --unparsed with the unparsed ones).
+	Unrecognized int64 `json:"mail_not_understood"`
+	Foreign      int64 `json:"other_programs"`
+	Unparsed     int64 `json:"unparsed"`
+	Repeated     int64 `json:"repeated"`
+	Evicted      int64 `json:"messages_let_go"`
+	Expired      int64 `json:"messages_expired"` // nothing logged about them for MaxAge
+	OutOfSpan    int64 `json:"outside_period"`
+	Unjoined     int64 `json:"outcomes_of_unknown_deliveries"` // qmail: the delivery's start was not in the logs
 }
 
 // New returns an empty Summary.
