@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -43,9 +44,12 @@ type cli struct {
 	Unparsed     string `type:"path" placeholder:"FILE" help:"Write the lines that were not understood to FILE."`
 	Offsets      string `type:"path" placeholder:"FILE" help:"Cron mode: remember how far each log was read in FILE and report only what is new since the last run."`
 	KeepRepeated bool   `help:"Count every copy of a repeated identical line (by default a line is counted once)."`
-	MaxMessages  int    `default:"1048576" placeholder:"N" help:"Queue ids followed at once; the oldest are let go beyond this."`
-	MaxKeys      int    `default:"50000" placeholder:"N" help:"Distinct keys per table (senders, domains, reasons); more are counted as (other)."`
+	MaxMessages  int    `default:"65536" placeholder:"N" help:"Queue ids followed at once (about 250 bytes each); the oldest are let go beyond this."`
+	MaxKeys      int    `default:"20000" placeholder:"N" help:"Distinct keys per table (senders, domains, reasons); more are counted as (other)."`
 }
+
+// memoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT overrides).
+const memoryLimit = 48 << 20
 
 // UnusedGlobals: mf-stat keeps nothing in the state store.
 func (*cli) UnusedGlobals() []string { return []string{"state-dir", "state"} }
@@ -58,6 +62,12 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	defer log.Close()
 	if done {
 		return code
+	}
+	if _, ok := lookupEnv("GOMEMLIMIT"); !ok {
+		// A soft limit: the collector works harder near it instead of
+		// letting the heap double. What is followed is bounded by the
+		// flags; this keeps the garbage around it small too.
+		debug.SetMemoryLimit(memoryLimit)
 	}
 	var out bytes.Buffer
 	res, err := stat(ctx, &c, stdin, &out, log)
@@ -89,7 +99,10 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 func options(c *cli) (summary.Options, time.Time, error) {
 	o := summary.Options{MaxKeys: c.MaxKeys, MaxMessages: c.MaxMessages, Loc: time.Local}
 	if !c.KeepRepeated {
-		o.MaxLines = 4 << 20
+		// Hashes of the last quarter million event lines, a few MiB:
+		// an overlapping rotated file or a log given twice repeats
+		// within that.
+		o.MaxLines = 1 << 18
 	}
 	now := time.Now()
 	if c.TZ != "" {

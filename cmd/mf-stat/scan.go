@@ -28,7 +28,7 @@ type parsePanic struct {
 }
 
 const (
-	chunkSize = 1 << 20
+	chunkSize = 256 << 10
 	// maxLine is the longest line read: past it a line is no log line,
 	// and what follows up to its newline is skipped, counted as one
 	// unparsed line.

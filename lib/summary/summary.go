@@ -31,7 +31,7 @@ type Options struct {
 }
 
 // Defaults are the bounds when Options leaves them zero.
-var Defaults = Options{MaxKeys: 50000, MaxMessages: 1 << 17, Window: 5 * time.Minute, MaxAge: 8 * 24 * time.Hour}
+var Defaults = Options{MaxKeys: 20000, MaxMessages: 1 << 16, Window: 5 * time.Minute, MaxAge: 8 * 24 * time.Hour}
 
 // msg is what is known about one queued message. Times are Unix
 // nanoseconds: a followed message costs about 150 bytes.
@@ -113,8 +113,11 @@ type Summary struct {
 	hosts    map[string]string // interned host names
 	seen     [2]map[uint64]struct{}
 
-	days  map[string]*[6]int64 // received, delivered, deferrals, bounced, rejected, tempfailed
-	hours [24][6]int64
+	days map[string]*[6]int64 // received, delivered, deferrals, bounced, rejected, tempfailed
+	// the day last counted in, [dayStart, dayEnd)
+	dayStart, dayEnd int64
+	dayRow           *[6]int64
+	hours            [24][6]int64
 
 	rcptDom, sendDom, senders, rcpts, sendHosts  *table
 	rejReason, rejClass, tempReason, deferReason *table
@@ -303,6 +306,14 @@ func (s *Summary) decide(m *msg) {
 	}
 }
 
+// domainOf is the domain of an address, without copying it.
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[i+1:]
+	}
+	return addr
+}
+
 func senderKey(from string) string {
 	if from == "" {
 		return "<>"
@@ -311,12 +322,21 @@ func senderKey(from string) string {
 }
 
 func (s *Summary) day(t time.Time) *[6]int64 {
-	k := t.In(s.o.Loc).Format("2006-01-02")
+	// The last day asked for is asked for again and again: keep it
+	// without formatting its name.
+	if n := t.UnixNano(); n >= s.dayStart && n < s.dayEnd {
+		return s.dayRow
+	}
+	lt := t.In(s.o.Loc)
+	y, m, dd := lt.Date()
+	start := time.Date(y, m, dd, 0, 0, 0, 0, s.o.Loc)
+	k := start.Format("2006-01-02")
 	d := s.days[k]
 	if d == nil {
 		d = new([6]int64)
 		s.days[k] = d
 	}
+	s.dayStart, s.dayEnd, s.dayRow = start.UnixNano(), start.AddDate(0, 0, 1).UnixNano(), d
 	return d
 }
 
@@ -485,16 +505,16 @@ func (s *Summary) Add(ev *maillog.Event) {
 			s.t.Rejected++
 			d[4]++
 			h[4]++
-			s.rejReason.add(trim(ev.Reason)).n++
+			s.rejReason.addBytes(ev.Reason).n++
 		} else {
 			s.t.Tempfailed++
 			d[5]++
 			h[5]++
-			s.tempReason.add(trim(ev.Reason)).n++
+			s.tempReason.addBytes(ev.Reason).n++
 		}
-		s.rejClass.add(trim(ev.Class)).refused(ev.Kind == maillog.Rejected)
+		s.rejClass.addBytes(ev.Class).refused(ev.Kind == maillog.Rejected)
 		if c := maillog.ClientHost(ev.Client); len(c) > 0 {
-			s.refusedClients.add(trim(c)).refused(ev.Kind == maillog.Rejected)
+			s.refusedClients.addBytes(c).refused(ev.Kind == maillog.Rejected)
 		}
 		if ev.From != nil {
 			s.refusedSenders.add(senderKey(trim(ev.From))).refused(ev.Kind == maillog.Rejected)
@@ -503,10 +523,10 @@ func (s *Summary) Add(ev *maillog.Event) {
 		s.t.RejectWarnings++
 	case maillog.Held:
 		s.t.Held++
-		s.held.add(trim(ev.Reason)).n++
+		s.held.addBytes(ev.Reason).n++
 	case maillog.Discarded:
 		s.t.Discarded++
-		s.discarded.add(trim(ev.Reason)).n++
+		s.discarded.addBytes(ev.Reason).n++
 	}
 }
 
@@ -632,18 +652,18 @@ func (s *Summary) outcome(ev *maillog.Event, m *msg, addr string, n int64) {
 		s.day(ev.Time)[2] += n
 		s.hours[h][2] += n
 		if addr != "" {
-			r := s.rcptDom.add(string(maillog.Domain([]byte(addr))))
+			r := s.rcptDom.add(domainOf(addr))
 			r.defers += n
 			if delay >= 0 {
 				r.max = math.Max(r.max, delay)
 			}
 		}
-		s.deferReason.add(trim(ev.Reason)).n += n
+		s.deferReason.addBytes(ev.Reason).n += n
 	case maillog.Bounced:
 		s.t.Bounced += n
 		s.day(ev.Time)[3] += n
 		s.hours[h][3] += n
-		s.bounceReason.add(trim(ev.Reason)).n += n
+		s.bounceReason.addBytes(ev.Reason).n += n
 	}
 }
 
@@ -657,7 +677,7 @@ func (s *Summary) delivered(t time.Time, n, size int64, addr string, delay float
 	if addr == "" {
 		return
 	}
-	r := s.rcptDom.add(string(maillog.Domain([]byte(addr))))
+	r := s.rcptDom.add(domainOf(addr))
 	r.count(size)
 	r.n += n - 1
 	if delay >= 0 {

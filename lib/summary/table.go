@@ -3,6 +3,7 @@ package summary
 import (
 	"math"
 	"sort"
+	"strings"
 )
 
 // other is the key that stands for every key past a table's bound.
@@ -53,8 +54,19 @@ func (t *table) add(k string) *row {
 		}
 	}
 	r := &row{}
-	t.rows[k] = r
+	t.rows[strings.Clone(k)] = r // not a piece of a longer string kept alive
 	return r
+}
+
+// addBytes is add(trim(k)), without making a string of a key already
+// in the table.
+func (t *table) addBytes(k []byte) *row {
+	if len(k) <= reasonWidth {
+		if r, ok := t.rows[string(k)]; ok {
+			return r
+		}
+	}
+	return t.add(trim(k))
 }
 
 // distinct is the number of keys with a count, exact unless the table
