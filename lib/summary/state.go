@@ -105,7 +105,7 @@ func (s *Summary) Keep() *State {
 		}
 	}
 	var rest []*msg
-	for _, g := range []map[qkey]*msg{s.old, s.cur} {
+	for _, g := range []map[uint64]*msg{s.old, s.cur} {
 		for _, m := range g {
 			if !m.waiting || m.decided {
 				rest = append(rest, m)
@@ -132,9 +132,9 @@ func (s *Summary) Keep() *State {
 			Client: m.client, From: m.from, Size: m.size, Flags: f})
 	}
 	horizon := s.clock - int64(s.o.MaxAge)
-	for k, v := range s.starts {
+	for _, v := range s.starts {
 		if v.t >= horizon {
-			st.Starts = append(st.Starts, SavedStart{Host: k.host, Ref: k.qid[1:], QID: v.key.qid, Rcpt: v.rcpt, T: v.t})
+			st.Starts = append(st.Starts, SavedStart{Host: v.key.host, Ref: v.ref, QID: v.key.qid, Rcpt: v.rcpt, T: v.t})
 		}
 	}
 	sort.Slice(st.Starts, func(i, j int) bool { return st.Starts[i].T < st.Starts[j].T })
@@ -148,7 +148,7 @@ func (s *Summary) Keep() *State {
 			st.Forwards = append(st.Forwards, SavedForward{Host: f.host, From: f.from, T: f.t})
 		}
 	}
-	s.old, s.cur, s.waiting, s.pending, s.forwards = map[qkey]*msg{}, map[qkey]*msg{}, nil, nil, nil
+	s.old, s.cur, s.waiting, s.pending, s.forwards = map[uint64]*msg{}, map[uint64]*msg{}, nil, nil, nil
 	return st
 }
 
@@ -159,7 +159,8 @@ func (s *Summary) Restore(st *State) {
 	}
 	s.clock = st.Clock
 	for _, v := range st.Messages {
-		m := &msg{key: qkey{s.host([]byte(v.Host)), v.QID}, recv: v.Recv, seen: v.Seen, client: v.Client, from: v.From, size: v.Size}
+		k := qkey{s.host([]byte(v.Host)), v.QID}
+		m := &msg{id: k.id(), key: k, recv: v.Recv, seen: v.Seen, client: v.Client, from: v.From, size: v.Size}
 		m.setFlags(v.Flags)
 		s.keep(m)
 		if m.waiting {
@@ -168,12 +169,13 @@ func (s *Summary) Restore(st *State) {
 	}
 	for _, v := range st.Starts {
 		h := s.host([]byte(v.Host))
-		s.starts[qkey{h, "#" + v.Ref}] = qstart{qkey{h, v.QID}, v.Rcpt, v.T}
+		s.starts[startID(h, []byte(v.Ref))] = qstart{v.Ref, qkey{h, v.QID}, v.Rcpt, v.T}
 	}
 	sort.Slice(st.Handoffs, func(i, j int) bool { return st.Handoffs[i].T < st.Handoffs[j].T })
 	for _, v := range st.Handoffs {
-		h := &handoff{copy: qkey{s.host([]byte(v.Host)), v.Copy}, t: v.T, n: v.N, size: v.Size, addr: v.Addr, delay: v.Delay}
-		s.handoffs[h.copy] = h
+		c := qkey{s.host([]byte(v.Host)), v.Copy}
+		h := &handoff{id: c.id(), copy: c, t: v.T, n: v.N, size: v.Size, addr: v.Addr, delay: v.Delay}
+		s.handoffs[h.id] = h
 		s.pending = append(s.pending, h)
 	}
 	for _, v := range st.Forwards {

@@ -36,6 +36,7 @@ var Defaults = Options{MaxKeys: 20000, MaxMessages: 1 << 16, Window: 5 * time.Mi
 // msg is what is known about one queued message. Times are Unix
 // nanoseconds: a followed message costs about 150 bytes.
 type msg struct {
+	id       uint64 // key's hash: maps are keyed by it, no string made per line
 	key      qkey
 	recv     int64 // receipt; 0 when the log has none
 	seen     int64 // the clock (latest time logged) at the last line about it
@@ -59,9 +60,27 @@ type qkey struct {
 	qid  string
 }
 
+var idSeed = maphash.MakeSeed()
+
+// keyID hashes a host (interned) and a queue id; 64 bits, so two
+// messages of one log do not collide.
+func keyID(host string, qid []byte) uint64 {
+	return maphash.String(idSeed, host)*0x9e3779b97f4a7c15 ^ maphash.Bytes(idSeed, qid)
+}
+
+func (k qkey) id() uint64 {
+	return maphash.String(idSeed, k.host)*0x9e3779b97f4a7c15 ^ maphash.String(idSeed, k.qid)
+}
+
+// startID names qmail delivery ref on host.
+func startID(host string, ref []byte) uint64 {
+	return keyID(host, ref) ^ 0x5bd1e995
+}
+
 // qstart is a qmail delivery under way: its outcome names only the
 // delivery number.
 type qstart struct {
+	ref  string
 	key  qkey
 	rcpt string
 	t    int64
@@ -71,6 +90,7 @@ type qstart struct {
 // queue id of its copy; until the copy shows up or the window passes it
 // is neither a filter hand-off nor a delivery.
 type handoff struct {
+	id    uint64 // of the copy
 	copy  qkey
 	t     int64
 	n     int64
@@ -104,9 +124,9 @@ type Summary struct {
 	last  time.Time
 	clock int64 // the latest time logged so far
 
-	cur, old map[qkey]*msg // two generations: a message not seen for a generation is let go
-	starts   map[qkey]qstart
-	handoffs map[qkey]*handoff
+	cur, old map[uint64]*msg // two generations: a message not seen for a generation is let go
+	starts   map[uint64]qstart
+	handoffs map[uint64]*handoff
 	waiting  []*msg // receipts to decide, in order of logging
 	pending  []*handoff
 	forwards []*forward
@@ -163,8 +183,8 @@ func New(o Options) *Summary {
 	if o.Loc == nil {
 		o.Loc = time.Local
 	}
-	s := &Summary{o: o, cur: map[qkey]*msg{}, old: map[qkey]*msg{}, starts: map[qkey]qstart{},
-		handoffs: map[qkey]*handoff{}, hosts: map[string]string{}, days: map[string]*[6]int64{}, problems: map[string]*problem{}}
+	s := &Summary{o: o, cur: map[uint64]*msg{}, old: map[uint64]*msg{}, starts: map[uint64]qstart{},
+		handoffs: map[uint64]*handoff{}, hosts: map[string]string{}, days: map[string]*[6]int64{}, problems: map[string]*problem{}}
 	if o.MaxLines > 0 {
 		s.seen = [2]map[uint64]struct{}{{}, {}}
 	}
@@ -224,7 +244,7 @@ func (s *Summary) host(h []byte) string {
 }
 
 // lookup finds a followed message.
-func (s *Summary) lookup(k qkey) (*msg, bool) {
+func (s *Summary) lookup(k uint64) (*msg, bool) {
 	m, ok := s.cur[k]
 	if !ok {
 		m, ok = s.old[k]
@@ -239,13 +259,14 @@ func (s *Summary) lookup(k qkey) (*msg, bool) {
 func (s *Summary) expired(m *msg) bool { return m.seen < s.clock-int64(s.o.MaxAge) }
 
 func (s *Summary) expire(m *msg) {
-	s.forget(m.key)
+	s.forget(m.id)
 	s.decide(m)
 	s.Lines.Expired++
 }
 
-// get finds or makes the state of a message.
-func (s *Summary) get(k qkey) *msg {
+// get finds or makes the state of a message: k is its id, host and qid
+// its name, made a string only for a new message.
+func (s *Summary) get(k uint64, host string, qid []byte) *msg {
 	if m, ok := s.cur[k]; ok {
 		return m
 	}
@@ -253,7 +274,7 @@ func (s *Summary) get(k qkey) *msg {
 	if ok {
 		delete(s.old, k)
 	} else {
-		m = &msg{key: k, size: -1}
+		m = &msg{id: k, key: qkey{host, string(qid)}, size: -1}
 	}
 	s.keep(m)
 	return m
@@ -264,12 +285,12 @@ func (s *Summary) keep(m *msg) {
 	if len(s.cur) >= s.o.MaxMessages/2 {
 		s.Lines.Evicted += int64(len(s.old))
 		s.decideAll(s.old)
-		s.old, s.cur = s.cur, make(map[qkey]*msg, len(s.cur))
+		s.old, s.cur = s.cur, make(map[uint64]*msg, len(s.cur))
 	}
-	s.cur[m.key] = m
+	s.cur[m.id] = m
 }
 
-func (s *Summary) forget(k qkey) {
+func (s *Summary) forget(k uint64) {
 	delete(s.cur, k)
 	delete(s.old, k)
 }
@@ -281,7 +302,7 @@ func (s *Summary) decide(m *msg) {
 	}
 	m.decided = true
 	if m.removed {
-		s.forget(m.key)
+		s.forget(m.id)
 	}
 	if !m.received || m.again {
 		return
@@ -388,13 +409,13 @@ func (s *Summary) settle(h *handoff) {
 		return
 	}
 	h.done = true
-	delete(s.handoffs, h.copy)
+	delete(s.handoffs, h.id)
 	s.delivered(time.Unix(0, h.t), h.n, h.size, h.addr, h.delay)
 }
 
 // copied marks m, just received or queued, as the copy of a hand-off
 // to a content filter, if one named it.
-func (s *Summary) copied(k qkey, m *msg) {
+func (s *Summary) copied(k uint64, m *msg) {
 	h, ok := s.handoffs[k]
 	if !ok {
 		return
@@ -431,7 +452,8 @@ func (s *Summary) Add(ev *maillog.Event) {
 		}
 		return
 	}
-	k := qkey{s.host(ev.Host), string(ev.QID)}
+	host := s.host(ev.Host)
+	k := keyID(host, ev.QID)
 	switch ev.Kind {
 	case maillog.Received:
 		if m, ok := s.lookup(k); ok && m.removed {
@@ -440,7 +462,7 @@ func (s *Summary) Add(ev *maillog.Event) {
 			s.decide(m)
 			s.forget(k)
 		}
-		m := s.get(k)
+		m := s.get(k, host, ev.QID)
 		m.seen = s.clock
 		m.received, m.recv = true, now
 		m.client = string(maillog.ClientHost(ev.Client))
@@ -463,7 +485,7 @@ func (s *Summary) Add(ev *maillog.Event) {
 		}
 		return
 	case maillog.Queued:
-		m := s.get(k)
+		m := s.get(k, host, ev.QID)
 		m.seen = s.clock
 		if !m.sized {
 			m.size, m.sized = ev.Size, true
@@ -485,7 +507,7 @@ func (s *Summary) Add(ev *maillog.Event) {
 		if len(s.starts) >= s.o.MaxMessages { // outcomes lost with a cut log: start afresh
 			clear(s.starts)
 		}
-		s.starts[qkey{k.host, "#" + string(ev.Ref)}] = qstart{k, string(ev.Addr), now}
+		s.starts[startID(host, ev.Ref)] = qstart{string(ev.Ref), qkey{host, string(ev.QID)}, string(ev.Addr), now}
 		return
 	}
 	if !in {
@@ -493,7 +515,7 @@ func (s *Summary) Add(ev *maillog.Event) {
 	}
 	switch ev.Kind {
 	case maillog.Delivered, maillog.Forwarded, maillog.Deferred, maillog.Bounced:
-		s.delivery(ev, k)
+		s.delivery(ev, k, host)
 	case maillog.Rejected, maillog.Tempfailed:
 		if ev.UnlessQueued {
 			if _, ok := s.lookup(k); ok {
@@ -571,11 +593,12 @@ func (s *Summary) forwardCopy(m *msg) {
 	}
 }
 
-func (s *Summary) delivery(ev *maillog.Event, k qkey) {
-	addr := string(ev.Addr)
+func (s *Summary) delivery(ev *maillog.Event, k uint64, host string) {
+	var addr string
 	var startT int64
+	var m *msg
 	if ev.MTA == maillog.Qmail { // the outcome names the delivery, its start the message
-		sk := qkey{k.host, "#" + string(ev.Ref)}
+		sk := startID(host, ev.Ref)
 		st, ok := s.starts[sk]
 		if !ok {
 			// Started before the first line read: counted, but with
@@ -585,9 +608,12 @@ func (s *Summary) delivery(ev *maillog.Event, k qkey) {
 			return
 		}
 		delete(s.starts, sk) // a retry is a new delivery number
-		k, addr, startT = st.key, st.rcpt, st.t
+		addr, startT = st.rcpt, st.t
+		m = s.get(st.key.id(), st.key.host, []byte(st.key.qid))
+	} else {
+		addr = string(ev.Addr)
+		m = s.get(k, host, ev.QID)
 	}
-	m := s.get(k)
 	m.seen = s.clock
 	now := ev.Time.UnixNano()
 	n := int64(ev.N)
@@ -596,16 +622,16 @@ func (s *Summary) delivery(ev *maillog.Event, k qkey) {
 		s.t.Forwarded += n
 		for i := len(s.waiting) - 1; i >= 0; i-- {
 			c := s.waiting[i]
-			if c != m && !c.decided && !c.again && c.key.host == k.host && c.from == m.from && c.recv >= startT {
+			if c != m && !c.decided && !c.again && c.key.host == host && c.from == m.from && c.recv >= startT {
 				c.again = true
 				return
 			}
 		}
-		s.forwards = append(s.forwards, &forward{host: k.host, from: m.from, t: now})
+		s.forwards = append(s.forwards, &forward{host: host, from: m.from, t: now})
 		return
 	}
 	if ev.Kind == maillog.Delivered && ev.Next != nil { // handed to a relay on this machine
-		c := qkey{k.host, string(ev.Next)}
+		c := keyID(host, ev.Next)
 		if cm, ok := s.lookup(c); ok { // its copy came first: a content filter
 			s.t.Filtered += n
 			cm.again = true
@@ -615,7 +641,7 @@ func (s *Summary) delivery(ev *maillog.Event, k qkey) {
 		if delay < 0 && m.recv != 0 {
 			delay = float64(now-m.recv) / 1e9
 		}
-		h := &handoff{copy: c, t: now, n: n, size: max(m.size, 0), addr: addr, delay: delay}
+		h := &handoff{id: c, copy: qkey{host, string(ev.Next)}, t: now, n: n, size: max(m.size, 0), addr: addr, delay: delay}
 		if old, ok := s.handoffs[c]; ok {
 			s.settle(old)
 		}
@@ -732,12 +758,12 @@ func (s *Summary) Finish() {
 	s.pending, s.forwards = nil, nil
 	s.decideAll(s.old, s.cur)
 	s.waiting = nil
-	s.old, s.cur = map[qkey]*msg{}, map[qkey]*msg{}
+	s.old, s.cur = map[uint64]*msg{}, map[uint64]*msg{}
 }
 
 // decideAll decides messages in order of receipt, so that a table that
 // fills up fills the same way on every run.
-func (s *Summary) decideAll(gs ...map[qkey]*msg) {
+func (s *Summary) decideAll(gs ...map[uint64]*msg) {
 	var ms []*msg
 	for _, g := range gs {
 		for _, m := range g {

@@ -175,3 +175,14 @@ func TestMessageCost(t *testing.T) {
 	}
 	runtime.KeepAlive(s)
 }
+
+// A message restored from the offsets file (named by strings) is found
+// by the lines of the next run (named by bytes).
+func TestKeyID(t *testing.T) {
+	if (qkey{"mx", "4ABC123"}).id() != keyID("mx", []byte("4ABC123")) {
+		t.Error("string and byte keys differ")
+	}
+	if keyID("mx", []byte("4ABC123")) == keyID("mx2", []byte("4ABC123")) || keyID("mx", []byte("1")) == startID("mx", []byte("1")) {
+		t.Error("different names, one id")
+	}
+}
