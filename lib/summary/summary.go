@@ -131,7 +131,7 @@ type Summary struct {
 	pending  []*handoff
 	forwards []*forward
 	hosts    map[string]string // interned host names
-	seen     [2]map[uint64]struct{}
+	seen     [2]*hashSet
 
 	days map[string]*[6]int64 // received, delivered, deferrals, bounced, rejected, tempfailed
 	// the day last counted in, [dayStart, dayEnd)
@@ -186,7 +186,7 @@ func New(o Options) *Summary {
 	s := &Summary{o: o, cur: map[uint64]*msg{}, old: map[uint64]*msg{}, starts: map[uint64]qstart{},
 		handoffs: map[uint64]*handoff{}, hosts: map[string]string{}, days: map[string]*[6]int64{}, problems: map[string]*problem{}}
 	if o.MaxLines > 0 {
-		s.seen = [2]map[uint64]struct{}{{}, {}}
+		s.seen = [2]*hashSet{newHashSet(o.MaxLines / 2), newHashSet(o.MaxLines / 2)}
 	}
 	for _, t := range []**table{&s.rcptDom, &s.sendDom, &s.senders, &s.rcpts, &s.sendHosts, &s.rejReason, &s.rejClass,
 		&s.tempReason, &s.deferReason, &s.refusedClients, &s.refusedSenders, &s.bounceReason, &s.held, &s.discarded,
@@ -209,17 +209,69 @@ func (s *Summary) Repeated(h uint64) bool {
 	if s.seen[0] == nil {
 		return false
 	}
-	if _, ok := s.seen[0][h]; ok {
+	if s.seen[0].has(h) || s.seen[1].has(h) {
 		return true
 	}
-	if _, ok := s.seen[1][h]; ok {
-		return true
+	if s.seen[0].n >= s.o.MaxLines/2 {
+		s.seen[1], s.seen[0] = s.seen[0], s.seen[1]
+		s.seen[0].reset()
 	}
-	if len(s.seen[0]) >= s.o.MaxLines/2 {
-		s.seen[1], s.seen[0] = s.seen[0], make(map[uint64]struct{}, len(s.seen[0]))
-	}
-	s.seen[0][h] = struct{}{}
+	s.seen[0].add(h)
 	return false
+}
+
+// hashSet is a set of line hashes: open addressing in one array, at most
+// half full, 16 bytes a hash or less; no pointers for the collector to follow.
+type hashSet struct {
+	slots []uint64
+	n     int
+}
+
+func newHashSet(n int) *hashSet {
+	size := 16
+	for size < 2*n {
+		size *= 2
+	}
+	return &hashSet{slots: make([]uint64, size)}
+}
+
+// nonzero keeps 0 for an empty slot.
+func nonzero(h uint64) uint64 {
+	if h == 0 {
+		return 0x9e3779b97f4a7c15
+	}
+	return h
+}
+
+func (t *hashSet) has(h uint64) bool {
+	h = nonzero(h)
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch t.slots[i] {
+		case h:
+			return true
+		case 0:
+			return false
+		}
+	}
+}
+
+func (t *hashSet) add(h uint64) {
+	h = nonzero(h)
+	mask := uint64(len(t.slots) - 1)
+	i := h & mask
+	for t.slots[i] != 0 && t.slots[i] != h {
+		i = (i + 1) & mask
+	}
+	if t.slots[i] == 0 {
+		t.slots[i] = h
+		t.n++
+	}
+}
+
+func (t *hashSet) reset() {
+	clear(t.slots)
+	t.n = 0
 }
 
 func (s *Summary) in(t time.Time) bool {
