@@ -68,6 +68,11 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		// letting the heap double. What is followed is bounded by the
 		// flags; this keeps the garbage around it small too.
 		debug.SetMemoryLimit(memoryLimit)
+		if _, ok := lookupEnv("GOGC"); !ok {
+			// Under the limit, collect less often than at each doubling:
+			// most of what a run allocates dies young.
+			debug.SetGCPercent(400)
+		}
 	}
 	var out bytes.Buffer
 	res, err := stat(ctx, &c, stdin, &out, log)
