@@ -175,8 +175,11 @@ func safeParse(p *maillog.Parser, line []byte, ev *maillog.Event) (r maillog.Res
 			r, err = maillog.Unparsed, fmt.Errorf("%v", e)
 		}
 	}()
-	return p.Parse(line, ev), nil
+	return parseLine(p, line, ev), nil
 }
+
+// parseLine is Parse; tests put a parser that panics in its place.
+var parseLine = (*maillog.Parser).Parse
 
 // fill reads until buf is full or the input ends (io.EOF). Unlike
 // io.ReadFull it keeps a decompressor's io.ErrUnexpectedEOF, which means
