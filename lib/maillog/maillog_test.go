@@ -120,6 +120,7 @@ func TestOutcomes(t *testing.T) {
 		{"Dec  1 10:00:05 mx sm-mta[1]: 6B1AQvDD010115: to=<x@example.net>, delay=5+00:00:00, mailer=esmtp, pri=1, relay=mx.example.net, dsn=4.4.7, stat=Cannot send message for 5 days", Bounced, "", "Cannot send message for 5 days"},
 		{"Dec  1 10:00:05 mx sm-mta[1]: 6B1AQvDD010116: SYSERR(root): collect: Cannot write ./dfxyz (bfcommit, uid=0, gid=25): No space left on device", Problem, "syserr", "collect: Cannot write ./dfxyz (bfcommit, uid=0, gid=25): No space left on device"},
 		{"Dec  1 10:00:05 mx sm-mta[1]: 6B1AQvDD010117: Milter (mf): to error state", Problem, "milter error", "Milter (mf): to error state"},
+		{"Dec  1 10:00:05 mx sm-mta[1]: 6B1AQvDD010120: Milter (mf): filter in error state, rejecting", Problem, "milter error", "Milter (mf): filter in error state, rejecting"},
 		{"Dec  1 10:00:05 mx sm-mta[1]: 6B1AQvDD010118: milter_write(mf): write(6) returned -1, expected 14: Broken pipe", Problem, "milter error", "milter_write(mf): write(6) returned -1, expected 14: Broken pipe"},
 		{"Dec  1 10:00:05 mx sm-mta[1]: 6B1AQvDD010119: rejecting commands from client.example [192.0.2.1] due to pre-greeting traffic after 0 seconds", Problem, "pre-greeting traffic", "rejecting commands from client.example [192.0.2.1] due to pre-greeting traffic after 0 seconds"},
 		{"Jul 15 10:00:00 mx postfix/smtpd[2001]: fatal: open database /etc/postfix/virtual.db: No such file or directory", Problem, "fatal", "open database /etc/postfix/virtual.db: No such file or directory"},

@@ -172,7 +172,8 @@ func sendmailProblem(rest []byte, ev *Event) bool {
 			rest = rest[i+3:]
 		}
 	case hasPrefix(rest, "Milter (") && !bytes.Contains(rest, []byte("init success")),
-		hasPrefix(rest, "milter_"), hasPrefix(rest, "Milter: ") && bytes.Contains(rest, []byte("error")):
+		hasPrefix(rest, "milter_"), hasPrefix(rest, "Milter: ") && bytes.Contains(rest, []byte("error")),
+		bytes.Contains(rest, []byte("filter in error state")):
 		ev.Class = []byte("milter error")
 	case bytes.Contains(rest, []byte("due to pre-greeting traffic")):
 		ev.Class = []byte("pre-greeting traffic")
