@@ -7,7 +7,9 @@ S="mf-stat --now 2026-11-23T12:00:00Z --tz UTC"
 
 # totals FILE: mf-stat's totals as "name value" lines.
 totals() { awk -F, 'NR > 1 { print $2, $1 }' "$1"; }
-pick() { grep -E '^(received|delivered|deferred|deferrals|bounced|rejected) ' "$1" | sort; }
+pick() { grep -E '^(received|delivered|deferred|deferrals|bounced|rejected|tempfailed) ' "$1" | sort; }
+# pflogsumm counts 4xx refusals among its rejects; mf-stat as tempfailed.
+pickpf() { awk '$1 == "tempfailed" { t = $2; next } $1 == "rejected" { r = $2; next } { print } END { print "rejected", r + t }' "$1" | sort; }
 
 for log in maillog mailog2; do
 	gzip -dc "$d/postfix-$log.gz" >"$tmp/$log"
@@ -28,12 +30,12 @@ pfl() { pflogsumm "$@" 2>/dev/null | awk '
 if command -v pflogsumm >/dev/null; then
 	for log in maillog mailog2; do
 		pfl "$tmp/$log" >"$tmp/pf"
-		run "$S --mta postfix --keep-repeated --csv totals $tmp/$log"; totals "$tmp/out" >"$tmp/a"; pick "$tmp/a" >"$tmp/got"
+		run "$S --mta postfix --keep-repeated --csv totals $tmp/$log"; totals "$tmp/out" >"$tmp/a"; pick "$tmp/a" >"$tmp/b"; pickpf "$tmp/b" >"$tmp/got"
 		cmp -s "$tmp/got" "$tmp/pf" && ok "$log: --keep-repeated totals equal pflogsumm's ($(tr '\n' ' ' <"$tmp/pf"))" ||
 			not_ok "$log: --keep-repeated totals equal pflogsumm's" "mf-stat: $(tr '\n' ' ' <"$tmp/got")" "pflogsumm: $(tr '\n' ' ' <"$tmp/pf")"
 		awk '!seen[$0]++' "$tmp/$log" >"$tmp/uniq"
 		pfl "$tmp/uniq" >"$tmp/pf"
-		run "$S --mta postfix --csv totals $tmp/$log"; totals "$tmp/out" >"$tmp/a"; pick "$tmp/a" >"$tmp/got"
+		run "$S --mta postfix --csv totals $tmp/$log"; totals "$tmp/out" >"$tmp/a"; pick "$tmp/a" >"$tmp/b"; pickpf "$tmp/b" >"$tmp/got"
 		cmp -s "$tmp/got" "$tmp/pf" && ok "$log: totals equal pflogsumm's on the log without repeated lines" ||
 			not_ok "$log: totals equal pflogsumm's without repeats" "mf-stat: $(tr '\n' ' ' <"$tmp/got")" "pflogsumm: $(tr '\n' ' ' <"$tmp/pf")"
 	done
@@ -112,14 +114,15 @@ check_out 'cron mode over a growing journal export: each entry once' "$(grep -v 
 for f in "$d"/crowdsec/*.log; do cat "$f"; echo; done >"$tmp/cs"
 for k in '' --keep-repeated; do
 	run "$S $k --csv totals $d/crowdsec/*.log"
-	if [ -z "$k" ]; then want=$(grep -E 'postfix/([a-z]+/)?smtpd\[[0-9]+\]: NOQUEUE: reject: ' "$tmp/cs" | sort -u | wc -l)
-	else want=$(grep -Ec 'postfix/([a-z]+/)?smtpd\[[0-9]+\]: NOQUEUE: reject: ' "$tmp/cs"); fi
-	got=$(awk -F, '$2 == "rejected" { print $1 }' "$tmp/out")
-	[ "$got" = "$want" ] && ok "crowdsec samples $k: $want rejects" || not_ok "crowdsec samples $k: rejects" "got $got want $want"
+	grep -E 'postfix/([a-z]+/)?smtpd\[[0-9]+\]: NOQUEUE: reject: ' "$tmp/cs" >"$tmp/rj"
+	[ -z "$k" ] && sort -u "$tmp/rj" -o "$tmp/rj"
+	want="$(grep -Evc '\]: 4[0-9][0-9] ' "$tmp/rj") $(grep -Ec '\]: 4[0-9][0-9] ' "$tmp/rj")"
+	got=$(awk -F, '$2 == "rejected" { r = $1 } $2 == "tempfailed" { t = $1 } END { print r, t }' "$tmp/out")
+	[ "$got" = "$want" ] && ok "crowdsec samples $k: rejected and tempfailed $want (5xx and 4xx)" || not_ok "crowdsec samples $k: refusals" "got $got want $want"
 done
 run "$S --csv restrictions $d/crowdsec/*.log"
-check_grep 'rejects by restriction name Relay access denied' "$tmp/out" '^[0-9]+,Relay access denied$'
-check_grep 'and Helo command rejected' "$tmp/out" '^[0-9]+,Helo command rejected$'
+check_grep 'refusals by restriction name Relay access denied (a 454)' "$tmp/out" '^0,[1-9][0-9]*,Relay access denied$'
+check_grep 'and Helo command rejected' "$tmp/out" '^[0-9]+,[0-9]+,Helo command rejected$'
 
 # Lines that match nothing are counted, written with --unparsed, and never
 # stop a run: random bytes, invalid UTF-8, truncated and overlong lines.
@@ -130,8 +133,16 @@ run "$S --csv totals --unparsed $tmp/unparsed $tmp/junk"
 got=$(awk -F, '$2 == "received" { print $1 }' "$tmp/out")
 [ "$rc" = 0 ] && [ -n "$got" ] && ok 'junk does not stop a run' || not_ok 'junk does not stop a run' "exit $rc" "$(head -3 "$tmp/err")"
 run "$S --json --unparsed $tmp/unparsed $tmp/junk"
-n=$(grep -o '"unparsed": [0-9]*' "$tmp/out" | grep -o '[0-9]*$')
-[ "$n" -gt 0 ] && [ "$(wc -l <"$tmp/unparsed")" = "$n" ] && ok "--unparsed holds the $n unparsed lines" || not_ok '--unparsed file' "json $n, file $(wc -l <"$tmp/unparsed")"
+n=$(jq '.lines.unparsed + .lines.mail_not_understood' "$tmp/out")
+[ "$(jq .lines.unparsed "$tmp/out")" -gt 0 ] && [ "$(wc -l <"$tmp/unparsed")" = "$n" ] &&
+	ok "--unparsed holds the $n unparsed lines and mail lines no parser understood" || not_ok '--unparsed file' "json $n, file $(wc -l <"$tmp/unparsed")"
+run "$S --json --unparsed $tmp/unparsed2 $tmp/maillog"
+n=$(jq '.lines.mail_not_understood' "$tmp/out")
+[ "$n" -gt 0 ] && [ "$(wc -l <"$tmp/unparsed2")" = "$(jq '.lines.unparsed + .lines.mail_not_understood' "$tmp/out")" ] &&
+	ok "--unparsed lists the $n mail lines of the dump no parser understood" || not_ok '--unparsed lists mail lines not understood' "$n"
+check_grep '... among them the debugging lines of postfix -v' "$tmp/unparsed2" 'postfix/qmgr\[[0-9]+\]: qmgr_scan_start'
+check_nogrep '... but not the lines that say nothing to count' "$tmp/unparsed2" 'postfix/smtpd\[[0-9]+\]: connect from '
+check_nogrep '... nor the counted ones' "$tmp/unparsed2" 'postfix/qmgr\[[0-9]+\]: [0-9A-F]+: removed$'
 check_grep 'the truncated delivery line is unparsed' "$tmp/unparsed" 'AE11A4011B7B: to=<x@example.org>, relay=$'
 
 check_refused 'a missing file is an error' 'nosuch' "$S $tmp/nosuch"

@@ -7,7 +7,7 @@ all="$d/postfix-maillog.gz $d/sendmail.log $d/qmail.log $d/mf-records.jsonl"
 
 run "$S $all"
 check_grep 'text: grand totals first' "$tmp/out" '^Grand totals$'
-check_grep 'text: rejects by restriction' "$tmp/out" '^Rejects by restriction$'
+check_grep 'text: refusals by restriction' "$tmp/out" '^Refusals by restriction$'
 check_grep 'text: delay percentiles' "$tmp/out" '^Delivery delay percentiles'
 check_grep 'text: mf verdicts per stage' "$tmp/out" '^mf verdicts per stage$'
 check_nogrep 'text: nothing wider than 80 columns' "$tmp/out" '^.{81}'
@@ -24,7 +24,7 @@ else skip 'json: parses' 'no python3 (the Go unit tests decode the JSON too)'
 fi
 
 run "$S --csv recipient-domains $all"
-check_grep 'csv: header' "$tmp/out" '^delivered,bytes,defers,avg_delay,max_delay,domain$'
+check_grep 'csv: header' "$tmp/out" '^delivered,bytes,deferrals,avg_delay,max_delay,domain$'
 check_grep 'csv: rows' "$tmp/out" '^[0-9]+,[0-9]+,[0-9]+,[0-9.]+,[0-9.]+,[^,]+$'
 
 run "$S --html $all"

@@ -60,6 +60,7 @@ func writeText(out *bytes.Buffer, r *summary.Report) error {
 	line(t.Deferred, fmt.Sprintf("deferred  (%d deferrals)", t.Deferrals))
 	line(t.Bounced, "bounced")
 	line(t.Rejected, fmt.Sprintf("rejected (%d%%)", t.RejectedPercent))
+	line(t.Tempfailed, "tempfailed")
 	line(t.RejectWarnings, "reject warnings")
 	line(t.Held, "held")
 	line(t.Discarded, "discarded")
@@ -79,16 +80,50 @@ func writeText(out *bytes.Buffer, r *summary.Report) error {
 	if t.Decisions > 0 {
 		line(t.Decisions, "mf decisions")
 	}
+	if t.Problems > 0 {
+		line(t.Problems, "problems: warnings, errors, fatals, panics (listed below)")
+	}
 	l := r.Lines
-	fmt.Fprintf(out, "\nLines: %d read, %d events, %d repeated, %d unparsed,\n       %d other mail lines, %d of other programs\n",
-		l.Read, l.Events, l.Repeated, l.Unparsed, l.Known, l.Foreign)
+	fmt.Fprintf(out, "\nLines: %d read, %d events, %d repeated, %d unparsed,\n       %d other mail lines, %d not understood (see --unparsed),\n       %d of other programs\n",
+		l.Read, l.Events, l.Repeated, l.Unparsed, l.Known, l.Unrecognized, l.Foreign)
 	for _, tb := range r.Tables {
 		if len(tb.Rows) == 0 || tb.Name == "hours" && r.Totals.Received+r.Totals.Delivered+r.Totals.Rejected+r.Totals.Deferrals+r.Totals.Bounced == 0 {
+			continue
+		}
+		if tb.Name == "problems" {
+			writeProblems(out, tb)
 			continue
 		}
 		writeTable(out, tb)
 	}
 	return nil
+}
+
+// writeProblems gives each kind of trouble two lines: the count, program,
+// kind, first and last time, then a sample, cut to fit.
+func writeProblems(out *bytes.Buffer, t summary.Table) {
+	fmt.Fprintf(out, "\n%s\n%s\n", t.Title, strings.Repeat("-", min(len(t.Title), width)))
+	for _, row := range t.Rows {
+		first, last := cell(row[1]), cell(row[2])
+		if first[:10] == last[:10] {
+			last = last[11:] // the same day: its time
+		}
+		fmt.Fprintf(out, "%9s  %s %s, %s .. %s\n", human(row[0].(int64)), printable(cell(row[3])), printable(cell(row[4])), first, last)
+		s := "           " + printable(cell(row[5]))
+		if utf8.RuneCountInString(s) > width {
+			s = string([]rune(s)[:width-1]) + "~"
+		}
+		out.WriteString(s + "\n")
+	}
+}
+
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // human keeps big numbers in 9 columns: 12345678901 is "12345m".

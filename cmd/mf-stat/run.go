@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -44,9 +45,12 @@ type cli struct {
 	Unparsed     string `type:"path" placeholder:"FILE" help:"Write the lines that were not understood to FILE."`
 	Offsets      string `type:"path" placeholder:"FILE" help:"Cron mode: remember how far each log was read in FILE and report only what is new since the last run."`
 	KeepRepeated bool   `help:"Count every copy of a repeated identical line (by default a line is counted once)."`
-	MaxMessages  int    `default:"1048576" placeholder:"N" help:"Queue ids followed at once; the oldest are let go beyond this."`
-	MaxKeys      int    `default:"50000" placeholder:"N" help:"Distinct keys per table (senders, domains, reasons); more are counted as (other)."`
+	MaxMessages  int    `default:"65536" placeholder:"N" help:"Queue ids followed at once (about 250 bytes each); the oldest are let go beyond this."`
+	MaxKeys      int    `default:"20000" placeholder:"N" help:"Distinct keys per table (senders, domains, reasons); more are counted as (other)."`
 }
+
+// memoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT overrides).
+const memoryLimit = 48 << 20
 
 // UnusedGlobals: mf-stat keeps nothing in the state store.
 func (*cli) UnusedGlobals() []string { return []string{"state-dir", "state"} }
@@ -60,22 +64,36 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if done {
 		return code
 	}
+	if _, ok := lookupEnv("GOMEMLIMIT"); !ok {
+		// A soft limit: the collector works harder near it instead of
+		// letting the heap double. What is followed is bounded by the
+		// flags; this keeps the garbage around it small too.
+		debug.SetMemoryLimit(memoryLimit)
+		if _, ok := lookupEnv("GOGC"); !ok {
+			// Under the limit, collect less often than at each doubling:
+			// most of what a run allocates dies young.
+			debug.SetGCPercent(400)
+		}
+	}
 	var out bytes.Buffer
-	st, err := stat(ctx, &c, stdin, &out, log)
+	res, err := stat(ctx, &c, stdin, &out, log)
 	if err != nil {
-		if st != nil {
-			st.lock.Release()
+		if res.st != nil {
+			res.st.lock.Release()
 		}
 		log.Errorf("%v", err)
 		return verdict.ExitError
 	}
 	if _, err := stdout.Write(out.Bytes()); err != nil {
+		if res.st != nil {
+			res.st.lock.Release()
+		}
 		log.Errorf("stdout: %v", err)
 		return verdict.ExitError
 	}
-	if st != nil {
+	if res.st != nil {
 		// Only once the report is out: a failed run is reported again.
-		if err := st.save(); err != nil {
+		if err := res.st.save(res.flight, res.report); err != nil {
 			log.Errorf("%v", err)
 			return verdict.ExitError
 		}
@@ -87,7 +105,10 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 func options(c *cli) (summary.Options, time.Time, error) {
 	o := summary.Options{MaxKeys: c.MaxKeys, MaxMessages: c.MaxMessages, Loc: time.Local}
 	if !c.KeepRepeated {
-		o.MaxLines = 4 << 20
+		// Hashes of the last quarter million event lines, a few MiB:
+		// an overlapping rotated file or a log given twice repeats
+		// within that.
+		o.MaxLines = 1 << 18
 	}
 	now := time.Now()
 	if c.TZ != "" {
@@ -136,10 +157,17 @@ func options(c *cli) (summary.Options, time.Time, error) {
 	return o, now, nil
 }
 
-func stat(_ context.Context, c *cli, stdin io.Reader, out *bytes.Buffer, log *logger.Logger) (st *cronState, err error) {
+// result is a run's report, and in cron mode what goes to the offsets file.
+type result struct {
+	st     *cronState
+	flight *summary.State
+	report *summary.Report
+}
+
+func stat(_ context.Context, c *cli, stdin io.Reader, out *bytes.Buffer, log *logger.Logger) (res result, err error) {
 	o, now, err := options(c)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 	only := map[string]maillog.MTA{"postfix": maillog.Postfix, "sendmail": maillog.Sendmail, "qmail": maillog.Qmail, "mf": maillog.Bridge}
 	newParser := func() *maillog.Parser {
@@ -158,21 +186,26 @@ func stat(_ context.Context, c *cli, stdin io.Reader, out *bytes.Buffer, log *lo
 	}
 	var ins []*input
 	if c.Offsets != "" {
-		if st, err = loadState(c.Offsets, c.LockTimeout); err != nil {
-			return nil, err
+		if res.st, err = loadState(c.Offsets, c.LockTimeout); err != nil {
+			return res, err
 		}
-		ins, err = stateInputs(st, c.Files, newParser())
+		ins, err = stateInputs(res.st, c.Files, newParser())
 	} else {
-		ins, err = inputs(c.Files, newParser())
+		ins, err = inputs(c.Files, stdin, newParser())
 	}
 	if err != nil {
-		return st, err
+		return res, err
 	}
-	err = report(c, o, ins, stdin, newParser, out, log)
-	return st, err
+	defer func() {
+		for _, in := range ins {
+			in.close()
+		}
+	}()
+	err = report(c, o, ins, newParser, out, log, &res)
+	return res, err
 }
 
-func report(c *cli, o summary.Options, ins []*input, stdin io.Reader, newParser func() *maillog.Parser, out *bytes.Buffer, log *logger.Logger) error {
+func report(c *cli, o summary.Options, ins []*input, newParser func() *maillog.Parser, out *bytes.Buffer, log *logger.Logger, res *result) error {
 	var unparsed *bufio.Writer
 	if c.Unparsed != "" {
 		f, err := os.Create(c.Unparsed)
@@ -183,9 +216,28 @@ func report(c *cli, o summary.Options, ins []*input, stdin io.Reader, newParser 
 		unparsed = bufio.NewWriter(f)
 	}
 	s := summary.New(o)
-	err := scan(ins, stdin, newParser, unparsed != nil, func(b *batch) {
+	if res.st != nil {
+		s.Restore(res.st.Flight)
+	}
+	err := scan(ins, newParser, unparsed != nil, func(b *batch, c *chunk, before int64) {
+		if c.long != nil {
+			s.Lines.Read++
+			s.Lines.Unparsed++
+			if unparsed != nil {
+				unparsed.Write(c.long)
+				unparsed.WriteString("... (a line longer than 16 MiB, cut)\n")
+			}
+		}
+		for _, p := range b.panics {
+			where := ""
+			if c.in.offset > 0 {
+				where = fmt.Sprintf(" (after byte %d)", c.in.offset)
+			}
+			log.Errorf("%s:%d%s: parser panic, line counted as unparsed: %s", c.in.name, before+p.line, where, p.err)
+		}
 		s.Lines.Read += b.lines.Read
 		s.Lines.Known += b.lines.Known
+		s.Lines.Unrecognized += b.lines.Unrecognized
 		s.Lines.Foreign += b.lines.Foreign
 		s.Lines.Unparsed += b.lines.Unparsed
 		for i := range b.events {
@@ -208,8 +260,17 @@ func report(c *cli, o summary.Options, ins []*input, stdin io.Reader, newParser 
 			return fmt.Errorf("--unparsed: %w", err)
 		}
 	}
-	s.Finish()
+	if res.st != nil {
+		res.flight = s.Keep()
+	} else {
+		s.Finish()
+	}
 	r := s.Report(c.Top)
+	res.report = r
+	var prev *previous
+	if res.st != nil {
+		prev = res.st.Previous
+	}
 	log.Debugf("lines %+v", r.Lines)
 	switch {
 	case c.JSON:
@@ -217,25 +278,27 @@ func report(c *cli, o summary.Options, ins []*input, stdin io.Reader, newParser 
 	case c.CSV != "":
 		return writeCSV(out, r, c.CSV)
 	case c.HTML:
-		return writeHTML(out, r)
+		return writeHTML(out, r, prev)
 	}
 	return writeText(out, r)
 }
 
-// inputs names what to read: the files, or stdin.
-func inputs(files []string, p *maillog.Parser) ([]*input, error) {
+// inputs opens what to read: the files, or stdin.
+func inputs(files []string, stdin io.Reader, p *maillog.Parser) ([]*input, error) {
 	var ins []*input
 	for _, f := range files {
+		name, path := f, f
 		if f == "-" {
-			ins = append(ins, &input{name: "stdin", whole: true})
-			continue
+			name, path = "stdin", ""
 		}
-		in := &input{name: f, path: f, whole: true}
-		_, t, err := head(in, p)
+		in, err := openInput(name, path, stdin, p)
 		if err != nil {
+			for _, in := range ins {
+				in.close()
+			}
 			return nil, err
 		}
-		in.first = t
+		in.whole = true
 		ins = append(ins, in)
 	}
 	orderInputs(ins)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"mf/lib/maillog"
 	"mf/lib/summary"
 )
 
@@ -111,5 +112,42 @@ func TestErrors(t *testing.T) {
 	}
 	if _, _, code := stat1(t, "garbage\n\x00\xff\n", "--csv", "totals"); code != 0 {
 		t.Errorf("junk on stdin: exit %d", code)
+	}
+}
+
+// A line that makes the parser panic is logged with its file and line
+// number, counted as unparsed, and the run goes on.
+func TestParserPanic(t *testing.T) {
+	saved := parseLine
+	defer func() { parseLine = saved }()
+	parseLine = func(p *maillog.Parser, line []byte, ev *maillog.Event) maillog.Result {
+		if bytes.Contains(line, []byte("BOOM")) {
+			panic("index out of range")
+		}
+		return saved(p, line, ev)
+	}
+	log := t.TempDir() + "/mail.log"
+	lines := "Nov 23 10:00:00 mx postfix/smtpd[1]: connect from a[192.0.2.1]\n" +
+		"Nov 23 10:00:01 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from a[192.0.2.1]: 554 5.7.1 <x@y>: Relay access denied; from=<a@b> to=<x@y> proto=ESMTP helo=<a>\n" +
+		"Nov 23 10:00:02 mx postfix/smtpd[1]: BOOM\n" +
+		"Nov 23 10:00:03 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from a[192.0.2.1]: 554 5.7.1 <z@y>: Relay access denied; from=<a@b> to=<z@y> proto=ESMTP helo=<a>\n"
+	// 5000 lines first, so that the line is in a later chunk than the first.
+	lines = strings.Repeat("Nov 23 09:59:59 mx postfix/smtpd[1]: connect from a-rather-long-client-name.example.net[192.0.2.1]\n", 5000) + lines
+	if err := os.WriteFile(log, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := stat1(t, "", "--json", log)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, log+":5003: parser panic") || !strings.Contains(errs, "index out of range") {
+		t.Errorf("stderr %q: want %s:5003 and the panic", errs, log)
+	}
+	var r summary.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Lines.Unparsed != 1 || r.Totals.Rejected != 2 {
+		t.Errorf("unparsed %d rejected %d, want 1 and 2", r.Lines.Unparsed, r.Totals.Rejected)
 	}
 }

@@ -18,16 +18,18 @@ const (
 	Forwarded          // one recipient delivered by forwarding it to another address
 	Deferred           // one delivery attempt failed temporarily
 	Bounced            // one recipient failed permanently
-	Rejected           // refused during SMTP or by header/body checks or a milter
+	Rejected           // refused for good (5xx) during SMTP or by header/body checks or a milter
+	Tempfailed         // refused for now (4xx): the client is to try again
 	RejectWarning      // a restriction in warn mode that would have rejected
 	Held               // put on hold
 	Discarded          // accepted and thrown away
 	Removed            // the message left the queue
 	Start              // qmail: delivery Ref of message QID to Addr begins
 	Verdict            // an mf-bridge decision record (Record)
+	Problem            // a warning, error, fatal or panic of a mail program (Class: its kind, Reason: the text)
 )
 
-var kindNames = [...]string{"none", "received", "queued", "delivered", "forwarded", "deferred", "bounced", "rejected", "reject-warning", "held", "discarded", "removed", "start", "verdict"}
+var kindNames = [...]string{"none", "received", "queued", "delivered", "forwarded", "deferred", "bounced", "rejected", "tempfailed", "reject-warning", "held", "discarded", "removed", "start", "verdict", "problem"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -67,6 +69,7 @@ type Event struct {
 	Kind   Kind
 	MTA    MTA
 	Host   []byte // the machine that logged the line, for joining queue ids
+	Prog   []byte // the program that logged it ("postfix/smtpd", "sm-mta", "qmail")
 	QID    []byte // queue id (qmail: message number)
 	Client []byte // SMTP client "name[addr]", or "pickup"/"local" for local submission
 	From   []byte // envelope sender
@@ -95,11 +98,23 @@ func (e *Event) reset() {
 type Result uint8
 
 const (
-	Unparsed Result = iota // no log format understood, or a mail line cut short
-	Foreign                // a log line of a program that is not a mail transport
-	Known                  // a mail line with nothing to count (connect, warning, ...)
-	HasEvent               // ev holds an event
+	Unparsed     Result = iota // no log format understood, or a mail line cut short
+	Foreign                    // a log line of a program that is not a mail transport
+	Known                      // a mail line with nothing to count (connect, statistics, ...)
+	HasEvent                   // ev holds an event
+	Unrecognized               // a line of a mail program that no parser understood: nothing counted, listed by --unparsed
 )
+
+// knownPrefix reports whether msg starts with one of prefixes: the lines
+// a parser understands as saying nothing to count.
+func knownPrefix(msg []byte, prefixes []string) bool {
+	for _, p := range prefixes {
+		if hasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // Parser reads lines. The zero value is not ready: use NewParser.
 type Parser struct {
@@ -164,8 +179,18 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 		}
 		ev.reset()
 		ev.Time = t
+		ev.Prog = qmailProg
 		return parseQmail(rest, ev)
 	default:
+		if t, rest, ok := p.tai64nlocal(line); ok { // multilog piped through tai64nlocal
+			if p.skip[Qmail] {
+				return Foreign
+			}
+			ev.reset()
+			ev.Time = t
+			ev.Prog = qmailProg
+			return parseQmail(rest, ev)
+		}
 		var ok bool
 		if h, ok = p.header(line); !ok {
 			return Unparsed
@@ -184,9 +209,13 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 		r = parseQmailSyslog(h.prog, h.msg, ev)
 	case string(h.prog) == "mf-bridge" && !p.skip[Bridge]:
 		ev.reset()
-		if len(h.msg) > 0 && h.msg[0] == '{' {
-			r = parseRecord(h.msg, ev)
-		} else {
+		switch m := bytes.TrimPrefix(h.msg, []byte("mf-bridge: ")); {
+		case len(m) > 0 && m[0] == '{':
+			r = parseRecord(m, ev)
+		case problem(m, ev):
+			ev.MTA = Bridge
+			r = HasEvent
+		default:
 			r = Known
 		}
 	default:
@@ -201,7 +230,29 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 	if r == HasEvent && ev.Host == nil {
 		ev.Host = h.host
 	}
+	if r == HasEvent {
+		ev.Prog = h.prog
+	}
 	return r
+}
+
+var qmailProg = []byte("qmail")
+
+// tai64nlocal reads the "2026-11-22 10:00:00.123456789 " that
+// tai64nlocal puts in place of multilog's label: local time.
+func (p *Parser) tai64nlocal(line []byte) (time.Time, []byte, bool) {
+	if len(line) < 21 || line[4] != '-' || line[7] != '-' || line[10] != ' ' || line[13] != ':' || line[16] != ':' || line[0] < '0' || line[0] > '9' {
+		return time.Time{}, nil, false
+	}
+	i := bytes.IndexByte(line[11:], ' ')
+	if i < 0 {
+		return time.Time{}, nil, false
+	}
+	t, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", string(line[:11+i]), p.loc)
+	if err != nil {
+		return time.Time{}, nil, false
+	}
+	return t, line[12+i:], true
 }
 
 func isSendmail(prog []byte) bool {
@@ -304,4 +355,22 @@ func ClientHost(c []byte) []byte {
 		return upto(c[i+1:], ']')
 	}
 	return name
+}
+
+// problemKinds are the prefixes by which mail programs say something
+// went wrong (Postfix's msg_warn, msg_error, msg_fatal, msg_panic; qmail's
+// alert; mf's logger).
+var problemKinds = [...]string{"warning", "error", "fatal", "panic", "alert"}
+
+// problem reads "warning: text", "fatal: text", ... into a Problem event.
+func problem(msg []byte, ev *Event) bool {
+	for _, k := range problemKinds {
+		if len(msg) > len(k)+1 && string(msg[:len(k)]) == k && msg[len(k)] == ':' && msg[len(k)+1] == ' ' {
+			ev.Kind = Problem
+			ev.Class = msg[:len(k)]
+			ev.Reason = msg[len(k)+2:]
+			return true
+		}
+	}
+	return false
 }

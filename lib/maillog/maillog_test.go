@@ -27,7 +27,7 @@ func TestParse(t *testing.T) {
 		{line: "Feb 25 13:58:26 server1 postfix/pickup[29650]: AE11A4011B7B: uid=0 from=<root>", kind: Received, mta: Postfix, qid: "AE11A4011B7B", client: "pickup", from: "root", size: -1, delay: -1},
 		{line: "Feb 25 13:58:26 server1 postfix/qmgr[18556]: AE11A4011B7B: from=<root@server1.alsoft.org>, size=299, nrcpt=1 (queue active)", kind: Queued, mta: Postfix, qid: "AE11A4011B7B", from: "root@server1.alsoft.org", size: 299, delay: -1},
 		{line: "Aug 31 21:03:41 xxxxxxxx postfix/error[4830]: 345C33E31EB: to=<marco@xxxxxxxx.com>, relay=none, delay=80260, delays=80221/39/0/0.1, dsn=4.3.0, status=deferred (unknown mail transport error)", kind: Deferred, mta: Postfix, qid: "345C33E31EB", addr: "marco@xxxxxxxx.com", reason: "unknown mail transport error", size: -1, delay: 80260},
-		{line: "2024-08-25T12:31:56.154748+00:00 machine postfix/smtpd[3887453]: NOQUEUE: reject: RCPT from unknown[192.168.1.1]: 454 4.7.1 <spammer@domain.tld>: Relay access denied; from=<spammer@domain.tld> to=<spammer@domain.tld> proto=ESMTP helo=<WIN-CLJ1B0GQ6JP>", kind: Rejected, mta: Postfix, client: "unknown[192.168.1.1]", from: "spammer@domain.tld", addr: "spammer@domain.tld", reason: "Relay access denied", class: "Relay access denied", size: -1, delay: -1},
+		{line: "2024-08-25T12:31:56.154748+00:00 machine postfix/smtpd[3887453]: NOQUEUE: reject: RCPT from unknown[192.168.1.1]: 454 4.7.1 <spammer@domain.tld>: Relay access denied; from=<spammer@domain.tld> to=<spammer@domain.tld> proto=ESMTP helo=<WIN-CLJ1B0GQ6JP>", kind: Tempfailed, mta: Postfix, client: "unknown[192.168.1.1]", from: "spammer@domain.tld", addr: "spammer@domain.tld", reason: "Relay access denied", class: "Relay access denied", size: -1, delay: -1},
 		{line: "Nov 23 04:00:00 mx postfix/postscreen[10]: NOQUEUE: reject: RCPT from [192.0.2.7]:4567: 550 5.7.1 Service unavailable; client [192.0.2.7] blocked using zen.spamhaus.org; from=<a@b.example>, to=<c@d.example>, proto=ESMTP, helo=<x>", kind: Rejected, mta: Postfix, client: "[192.0.2.7]", from: "a@b.example", addr: "c@d.example", reason: "Service unavailable; client [192.0.2.7] blocked using zen.spamhaus.org", class: "blocked using zen.spamhaus.org", size: -1, delay: -1},
 		{line: "Nov 23 04:00:00 mx postfix/cleanup[11]: 4BxYz1: milter-reject: END-OF-MESSAGE from mail.example.org[192.0.2.7]: 5.7.1 Spam; from=<alice@example.org> to=<bob@example.com> proto=ESMTP helo=<mail.example.org>", kind: Rejected, mta: Postfix, qid: "4BxYz1", client: "mail.example.org[192.0.2.7]", from: "alice@example.org", addr: "bob@example.com", reason: "Spam", class: "milter", size: -1, delay: -1},
 		{line: "Nov 23 04:00:00 mx postfix/cleanup[11]: 4BxYz2: reject: header Subject: buy now from mail.example.org[192.0.2.7]; from=<alice@example.org> to=<bob@example.com> proto=ESMTP helo=<mail.example.org>: 5.7.1 No spam please", kind: Rejected, mta: Postfix, qid: "4BxYz2", client: "mail.example.org[192.0.2.7]", from: "alice@example.org", addr: "bob@example.com", reason: "No spam please", class: "header_checks", size: -1, delay: -1},
@@ -42,7 +42,7 @@ func TestParse(t *testing.T) {
 		{line: "@400000006b02bd2a000003e8 info msg 1001: bytes 2048 from <alice@example.org> qp 500 uid 89", kind: Received, mta: Qmail, qid: "1001", client: "qmail", from: "alice@example.org", size: 2048, delay: -1},
 		{line: "Nov 22 12:00:02 mx qmail: 1795348802.000000 delivery 9: failure: Sorry,_no_mailbox_here_by_that_name._(#5.1.1)/", kind: Bounced, mta: Qmail, reason: "Sorry,_no_mailbox_here_by_that_name._(#5.1.1)", size: -1, delay: -1},
 		{line: `{"__REALTIME_TIMESTAMP":"1795348800000000","_HOSTNAME":"mx","SYSLOG_IDENTIFIER":"postfix/qmgr","_PID":"7","MESSAGE":"4BxYz9: from=<a@example.org>, size=321, nrcpt=1 (queue active)"}`, kind: Queued, mta: Postfix, qid: "4BxYz9", from: "a@example.org", size: 321, delay: -1},
-		{line: "@400000006b02bd2a000003e8 rblsmtpd: 192.0.2.99 pid 4242: 451 http://www.spamhaus.org/query/bl?ip=192.0.2.99", kind: Rejected, mta: Qmail, client: "192.0.2.99", reason: "http://www.spamhaus.org/query/bl?ip=192.0.2.99", class: "rblsmtpd", size: -1, delay: -1},
+		{line: "@400000006b02bd2a000003e8 rblsmtpd: 192.0.2.99 pid 4242: 451 http://www.spamhaus.org/query/bl?ip=192.0.2.99", kind: Tempfailed, mta: Qmail, client: "192.0.2.99", reason: "http://www.spamhaus.org/query/bl?ip=192.0.2.99", class: "rblsmtpd", size: -1, delay: -1},
 	} {
 		ev, r := parse(t, c.line)
 		if r != HasEvent {
@@ -97,5 +97,57 @@ func TestNotEvents(t *testing.T) {
 		if _, r := parse(t, line); r != want {
 			t.Errorf("%q: result %d, want %d", line, r, want)
 		}
+	}
+}
+
+// Lines the first parsers got wrong on logs they had never seen: each is
+// the event it stands for, or no event at all.
+func TestOutcomes(t *testing.T) {
+	for _, c := range []struct {
+		line         string
+		kind         Kind
+		class, other string // Class, and Reason (or the sender for receipts)
+	}{
+		{"Mar 15 09:33:43 mx postfix/amavis/smtp[3004]: 4Pc3ZX1jFxz3tBr: to=<u@example.org>, relay=127.0.0.1[127.0.0.1]:10024, delay=3.2, delays=0.44/0.02/0.01/2.7, dsn=2.7.0, status=sent (250 2.7.0 Ok, discarded, id=351462-17 - BANNED: .exe,Purchase Order.scr)", Discarded, "", "BANNED: .exe,Purchase Order.scr"},
+		{"Jan  5 00:13:30 mx sm-mta[12023]: jB88DJCg012023: to=<b@example.org>, delay=00:00:03, pri=100624, stat=Virus Worm.Mytob.IC found in mail - rejected", None, "", ""},
+		{"Jan  5 00:13:32 mx sm-mta[10779]: jB86DKfv010779: to=<d@example.org>, delay=02:00:00, pri=570085, stat=timeout waiting for input during message collect", None, "", ""},
+		{"Dec  1 10:00:01 mx sm-mta[10110]: 6B1AQuIR010110: to=<u1@example.org>, delay=00:00:00, mailer=local, pri=30051, quarantine=held for review, stat=quarantined", None, "", ""},
+		{"Dec  1 10:00:01 mx sm-mta[10110]: 6B1AQuIR010110: milter=mf, quarantine=held for review", Held, "milter", "held for review"},
+		{"Dec  1 10:00:03 mx sm-mta[10112]: 6B1AQwTF010112: Milter: data, reject=451 4.7.1 Try again later", Tempfailed, "milter", "Try again later"},
+		{"Dec  1 10:00:03 mx sm-mta[10112]: 6B1AQwTF010112: milter=mf, reject=451 4.7.1 Try again later", None, "", ""},
+		{"Dec  1 10:00:02 mx sm-mta[10111]: 6B1AQvDD010111: Milter: data, discard", Discarded, "milter", "milter"},
+		{"Dec  1 10:00:02 mx sm-mta[10111]: 6B1AQvDD010111: to=<u2@example.org>, delay=00:00:00, pri=30048, stat=discarded", None, "", ""},
+		{"Dec  1 10:00:05 mx sm-mta[1]: 6B1AQvDD010115: to=<x@example.net>, delay=5+00:00:00, mailer=esmtp, pri=1, relay=mx.example.net, dsn=4.4.7, stat=Cannot send message for 5 days", Bounced, "", "Cannot send message for 5 days"},
+		{"Dec  1 10:00:05 mx sm-mta[1]: 6B1AQvDD010116: SYSERR(root): collect: Cannot write ./dfxyz (bfcommit, uid=0, gid=25): No space left on device", Problem, "syserr", "collect: Cannot write ./dfxyz (bfcommit, uid=0, gid=25): No space left on device"},
+		{"Dec  1 10:00:05 mx sm-mta[1]: 6B1AQvDD010117: Milter (mf): to error state", Problem, "milter error", "Milter (mf): to error state"},
+		{"Dec  1 10:00:05 mx sm-mta[1]: 6B1AQvDD010120: Milter (mf): filter in error state, rejecting", Problem, "milter error", "Milter (mf): filter in error state, rejecting"},
+		{"Dec  1 10:00:05 mx sm-mta[1]: 6B1AQvDD010118: milter_write(mf): write(6) returned -1, expected 14: Broken pipe", Problem, "milter error", "milter_write(mf): write(6) returned -1, expected 14: Broken pipe"},
+		{"Dec  1 10:00:05 mx sm-mta[1]: 6B1AQvDD010119: rejecting commands from client.example [192.0.2.1] due to pre-greeting traffic after 0 seconds", Problem, "pre-greeting traffic", "rejecting commands from client.example [192.0.2.1] due to pre-greeting traffic after 0 seconds"},
+		{"Jul 15 10:00:00 mx postfix/smtpd[2001]: fatal: open database /etc/postfix/virtual.db: No such file or directory", Problem, "fatal", "open database /etc/postfix/virtual.db: No such file or directory"},
+		{"Jul 15 10:00:02 mx postfix/qmgr[3]: panic: myfree: corrupt or unallocated memory block", Problem, "panic", "myfree: corrupt or unallocated memory block"},
+		{"Jul 15 10:00:02 mx mf-bridge[9]: mf-bridge: error: accept: too many open files", Problem, "error", "accept: too many open files"},
+		{"@400000006b02bd2d00001388 delivery 2: success: did_0+1+0/", Forwarded, "", "did_0+1+0"},
+		{"@400000006b02bd2d00001388 delivery 2: success: did_1+0+0/", Delivered, "", "did_1+0+0"},
+		{"@400000006b02d49a00003e80 triple bounce: discarding bounce/1003", Discarded, "triple bounce", "triple bounce"},
+		{"@400000006b02d49a00003e80 alert: unable to append to bounce message; HELP! sleeping...", Problem, "alert", "unable to append to bounce message; HELP! sleeping..."},
+	} {
+		ev, r := parse(t, c.line)
+		if c.kind == None {
+			if r == HasEvent {
+				t.Errorf("%s: %s, want no event", c.line, ev.Kind)
+			}
+			continue
+		}
+		if r != HasEvent || ev.Kind != c.kind || string(ev.Class) != c.class || string(ev.Reason) != c.other {
+			t.Errorf("%s:\n%d %s %q %q, want %s %q %q", c.line, r, ev.Kind, ev.Class, ev.Reason, c.kind, c.class, c.other)
+		}
+	}
+	ev, _ := parse(t, "@400000006b02bd2a000003e8 info msg 1003: bytes 300 from <#@[]> qp 9 uid 89")
+	if ev.Kind != Received || len(ev.From) != 0 {
+		t.Errorf("double-bounce sender: %s %q, want a receipt from <>", ev.Kind, ev.From)
+	}
+	ev, r := parse(t, "2026-11-22 10:00:00.123456789 info msg 123: bytes 5 from <a@b> qp 1 uid 2")
+	if r != HasEvent || ev.Kind != Received || ev.Time.Format(time.RFC3339Nano) != "2026-11-22T10:00:00.123456789Z" || string(ev.Prog) != "qmail" {
+		t.Errorf("tai64nlocal line: %d %s %v", r, ev.Kind, ev.Time)
 	}
 }

@@ -12,9 +12,15 @@ func parsePostfix(prog, msg []byte, ev *Event) Result {
 	if i := bytes.LastIndexByte(prog, '/'); i >= 0 {
 		daemon = prog[i+1:]
 	}
+	if problem(msg, ev) { // before the queue id: "fatal" and "panic" look like one
+		return HasEvent
+	}
 	qid, rest, ok := postfixQID(msg)
 	if !ok {
-		return Known // connect from, statistics, warnings without a queue id
+		if knownPrefix(msg, postfixNoQueue) {
+			return Known
+		}
+		return Unrecognized
 	}
 	if string(qid) != "NOQUEUE" {
 		ev.QID = qid
@@ -52,18 +58,52 @@ func parsePostfix(prog, msg []byte, ev *Event) Result {
 	}
 	kind, body := rejectKind(rest)
 	if kind == None {
-		return Known
+		if problem(rest, ev) {
+			return HasEvent
+		}
+		if knownPrefix(rest, postfixQueued) {
+			return Known
+		}
+		return Unrecognized
 	}
 	ev.Kind = kind
+	var r Result
 	if string(daemon) == "cleanup" {
-		return cleanupReject(body, ev)
-	}
-	r := smtpdReject(body, ev)
-	if hasPrefix(rest, "milter-") {
-		ev.Class = []byte("milter")
+		r = cleanupReject(body, ev)
+	} else {
+		r = smtpdReject(body, ev)
+		if hasPrefix(rest, "milter-") {
+			ev.Class = []byte("milter")
+		}
 	}
 	return r
 }
+
+// temporary marks a reject whose reply is 4xx ("450 4.7.1", or
+// cleanup's bare "4.7.1") as a tempfail.
+func temporary(reply []byte, ev *Event) {
+	if ev.Kind == Rejected && len(reply) > 1 && reply[0] == '4' && (reply[1] == '.' || reply[1] >= '0' && reply[1] <= '9') {
+		ev.Kind = Tempfailed
+	}
+}
+
+// The Postfix lines without a queue id, and with one, that say nothing
+// to count; other lines are Unrecognized (among them the debugging lines
+// of "-v").
+var (
+	postfixNoQueue = []string{"connect from ", "disconnect from ", "lost connection ", "timeout after ", "statistics: ",
+		"daemon started", "reload ", "terminating on signal", "starting the Postfix", "stopping the Postfix", "refreshing the Postfix",
+		"Postfix is running", "Postfix is using", "Trusted TLS", "Untrusted TLS", "Anonymous TLS", "Verified TLS", "SSL_accept error",
+		"too many errors after ", "improper command pipelining", "CONNECT from ", "PASS OLD ", "PASS NEW ", "DNSBL rank ",
+		"HANGUP after ", "COMMAND ", "PREGREET ", "DISCONNECT ", "WHITELISTED ", "BLACKLISTED ", "ALLOWLISTED ", "DENYLISTED ",
+		"NOQUEUE: filter:", "NOQUEUE: client=", "NOQUEUE: lost connection", "setting up TLS", "TLS connection established",
+		"message repeated ", "mail system is down", "sender non-delivery", "table ", "dict_", "connect to ", "SSL_connect",
+		"host ", "Connection ", "NOQUEUE: warning", "unknown command"}
+	postfixQueued = []string{"message-id=", "resent-message-id=", "sender non-delivery notification", "sender delivery status notification",
+		"postmaster non-delivery notification", "host ", "enabling PIX", "info: ", "filter: ", "redirect: ", "prepend: ", "replace: ",
+		"conversation with ", "lost connection ", "Cannot start TLS", "recipient limit", "uid=", "sender=", "client=",
+		"to=<", "from=<", "warning: ", "expired", "skipped", "defer: ", "bounce: ", "Trusted TLS", "Untrusted TLS", "Verified TLS", "Anonymous TLS"}
+)
 
 // postfixQID splits "QID: rest"; queue ids are letters and digits.
 func postfixQID(msg []byte) (qid, rest []byte, ok bool) {
@@ -121,6 +161,12 @@ func postfixDelivery(rest []byte, ev *Event) Result {
 		ev.Kind = Delivered
 		if bytes.Contains(ev.Reason, []byte("forwarded as ")) {
 			ev.Kind = Forwarded
+		} else if loopback(ev.Relay) && bytes.Contains(ev.Reason, []byte(" Ok, discarded")) {
+			// amavisd took the message and threw it away.
+			ev.Kind = Discarded
+			if i := bytes.Index(ev.Reason, []byte(" - ")); i >= 0 {
+				ev.Reason = ev.Reason[i+3:]
+			}
 		} else if loopback(ev.Relay) {
 			ev.Next = queuedAs(ev.Reason)
 		}
@@ -184,6 +230,7 @@ func smtpdReject(b []byte, ev *Event) Result {
 		ev.Client = c[:j+1]
 	}
 	reply := c[j+k+2:]
+	temporary(reply, ev)
 	if f, ok := value(reply, "from=<", '>'); ok {
 		ev.From = f
 	}
@@ -220,6 +267,7 @@ func cleanupReject(b []byte, ev *Event) Result {
 			ev.Client = b[f+len(" from ") : i]
 		}
 		if k := bytes.Index(tail, []byte(">: ")); k >= 0 {
+			temporary(tail[k+3:], ev)
 			ev.Reason = replyText(tail[k+3:])
 		} else {
 			ev.Reason = b[:i]

@@ -38,6 +38,9 @@ func parseQmail(msg []byte, ev *Event) Result {
 		ev.QID = rest[:i]
 		ev.Size, _ = number(b)
 		ev.From, _ = value(rest, " from <", '>')
+		if string(ev.From) == "#@[]" { // the double-bounce sender: as good as <>
+			ev.From = ev.From[:0]
+		}
 		ev.Client = []byte("qmail")
 		return HasEvent
 	case hasPrefix(msg, "starting delivery "):
@@ -70,6 +73,8 @@ func parseQmail(msg []byte, ev *Event) Result {
 		ev.Ref = rest[:i]
 		st := rest[i+2:]
 		switch {
+		case hasPrefix(st, "success") && forwarded(st):
+			ev.Kind = Forwarded
 		case hasPrefix(st, "success"):
 			ev.Kind = Delivered
 		case hasPrefix(st, "deferral"):
@@ -91,17 +96,41 @@ func parseQmail(msg []byte, ev *Event) Result {
 		ev.Kind = Discarded
 		ev.QID = msg[len("triple bounce: discarding bounce/"):]
 		ev.Class = []byte("triple bounce")
+		ev.Reason = ev.Class
 		return HasEvent
 	case hasPrefix(msg, "rblsmtpd: "):
 		return rblsmtpd(msg[len("rblsmtpd: "):], ev)
 	case hasPrefix(msg, "tcpserver: "):
 		return tcpserver(msg[len("tcpserver: "):], ev)
-	case hasPrefix(msg, "new msg "), hasPrefix(msg, "bounce msg "), hasPrefix(msg, "status: "),
-		hasPrefix(msg, "warning: "), hasPrefix(msg, "alert: "), hasPrefix(msg, "qmail-smtpd"),
+	case problem(msg, ev):
+		return HasEvent
+	case hasPrefix(msg, "new msg "), hasPrefix(msg, "bounce msg "), hasPrefix(msg, "status: "), hasPrefix(msg, "qmail-smtpd"),
 		hasPrefix(msg, "qmail-send"), hasPrefix(msg, "exiting"):
 		return Known
 	}
 	return Unparsed
+}
+
+// forwarded reports whether qmail-local's "success: did_0+1+0/" says
+// it forwarded the message (the middle number) rather than deliver it to
+// a mailbox or a program.
+func forwarded(st []byte) bool {
+	d, ok := after(st, "did_")
+	if !ok {
+		return false
+	}
+	files, ok1 := number(d)
+	i := bytes.IndexByte(d, '+')
+	if !ok1 || i < 0 {
+		return false
+	}
+	fwd, ok2 := number(d[i+1:])
+	j := bytes.IndexByte(d[i+1:], '+')
+	if !ok2 || j < 0 {
+		return false
+	}
+	progs, _ := number(d[i+1+j+1:])
+	return fwd > 0 && files == 0 && progs == 0
 }
 
 // rblsmtpd reads "1.2.3.4 pid 123: 451 http://www.spamhaus.org/query/bl?ip=1.2.3.4".
@@ -113,6 +142,7 @@ func rblsmtpd(msg []byte, ev *Event) Result {
 	ev.Kind = Rejected
 	ev.Client = upto(msg, ' ')
 	ev.Reason = replyText(msg[i+2:])
+	temporary(msg[i+2:], ev)
 	ev.Class = []byte("rblsmtpd")
 	return HasEvent
 }

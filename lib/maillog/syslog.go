@@ -250,6 +250,9 @@ func (p *Parser) Time(line []byte) (time.Time, bool) {
 		}
 		return ev.Time, true
 	}
+	if t, _, ok := p.tai64nlocal(line); ok {
+		return t, true
+	}
 	h, ok := p.header(line)
 	if !ok {
 		return time.Time{}, false

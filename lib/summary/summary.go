@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"math"
 	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -19,22 +20,36 @@ type Options struct {
 	MaxKeys      int            // distinct keys per table; more go to "(other)"
 	MaxMessages  int            // queue ids followed at once; the oldest are let go
 	MaxLines     int            // line hashes remembered to skip repeated lines; 0 = no skipping
+	// Window is how far apart in time the lines that join two messages
+	// may be logged: a content filter's copy and its hand-off, a qmail
+	// forward and its copy. Log order within a moment is not the order
+	// of events, so a receipt is counted only once the window has passed.
+	Window time.Duration
+	// MaxAge lets go of a message, in cron mode, once nothing has been
+	// logged about it for this long (longer than any queue lifetime).
+	MaxAge time.Duration
 }
 
-// Defaults are the bounds when Options leaves them zero: at most about
-// 100 bytes per followed message and 50 per table key.
-var Defaults = Options{MaxKeys: 50000, MaxMessages: 1 << 20}
+// Defaults are the bounds when Options leaves them zero.
+var Defaults = Options{MaxKeys: 20000, MaxMessages: 1 << 16, Window: 5 * time.Minute, MaxAge: 8 * 24 * time.Hour}
 
-// msg is what is known about one queued message.
+// msg is what is known about one queued message. Times are Unix
+// nanoseconds: a followed message costs about 150 bytes.
 type msg struct {
-	recv     time.Time // receipt; zero when the log has none
+	id       uint64 // key's hash: maps are keyed by it, no string made per line
+	key      qkey
+	recv     int64 // receipt; 0 when the log has none
+	seen     int64 // the clock (latest time logged) at the last line about it
 	client   string
 	from     string
 	size     int64
 	sized    bool
 	received bool // a receipt was logged
-	again    bool // re-injected by a content filter: not a new message
+	again    bool // a copy of another message (content filter, forward): not a new one
 	deferred bool // counted among deferred messages
+	decided  bool // its receipt was counted, or found to be a copy
+	removed  bool // left the queue; kept until decided
+	waiting  bool // in the queue of receipts to decide
 }
 
 // qkey names a message: queue ids are unique per machine. The MTA is not
@@ -45,11 +60,59 @@ type qkey struct {
 	qid  string
 }
 
+var idSeed = maphash.MakeSeed()
+
+// keyID hashes a host (interned) and a queue id; 64 bits, so two
+// messages of one log do not collide.
+func keyID(host string, qid []byte) uint64 {
+	return maphash.String(idSeed, host)*0x9e3779b97f4a7c15 ^ maphash.Bytes(idSeed, qid)
+}
+
+func (k qkey) id() uint64 {
+	return maphash.String(idSeed, k.host)*0x9e3779b97f4a7c15 ^ maphash.String(idSeed, k.qid)
+}
+
+// startID names qmail delivery ref on host.
+func startID(host string, ref []byte) uint64 {
+	return keyID(host, ref) ^ 0x5bd1e995
+}
+
 // qstart is a qmail delivery under way: its outcome names only the
 // delivery number.
 type qstart struct {
+	ref  string
 	key  qkey
 	rcpt string
+	t    int64
+}
+
+// handoff is a delivery to a relay on this machine that named the
+// queue id of its copy; until the copy shows up or the window passes it
+// is neither a filter hand-off nor a delivery.
+type handoff struct {
+	id    uint64 // of the copy
+	copy  qkey
+	t     int64
+	n     int64
+	size  int64
+	addr  string
+	delay float64
+	done  bool
+}
+
+// forward is a qmail forward whose copy has not been seen yet: the
+// copy is the next message received on the host from the same sender.
+type forward struct {
+	host, from string
+	t          int64
+	done       bool
+}
+
+// problem is one kind of trouble a program reported.
+type problem struct {
+	n           int64
+	first, last int64
+	sample      string
 }
 
 // Summary accumulates events. Not safe for concurrent use.
@@ -59,32 +122,48 @@ type Summary struct {
 	t     Totals
 	first time.Time
 	last  time.Time
+	clock int64 // the latest time logged so far
 
-	cur, old map[qkey]*msg // two generations: a message not seen for a generation is let go
-	starts   map[qkey]qstart
-	seen     [2]map[uint64]struct{}
+	cur, old map[uint64]*msg // two generations: a message not seen for a generation is let go
+	starts   map[uint64]qstart
+	handoffs map[uint64]*handoff
+	waiting  []*msg // receipts to decide, in order of logging
+	pending  []*handoff
+	forwards []*forward
+	hosts    map[string]string // interned host names
+	seen     [2]*hashSet
 
-	days  map[string]*[5]int64 // received, delivered, deferred, bounced, rejected
-	hours [24][5]int64
+	days map[string]*[6]int64 // received, delivered, deferrals, bounced, rejected, tempfailed
+	// the day last counted in, [dayStart, dayEnd)
+	dayStart, dayEnd int64
+	dayRow           *[6]int64
+	hours            [24][6]int64
 
-	rcptDom, sendDom, senders, rcpts, hosts *table
-	rejReason, rejClass, deferReason        *table
-	bounceReason, held, discarded           *table
-	stageAction, stageReason, finalAction   *table
-	delays                                  hist
-	Lines                                   Lines
+	rcptDom, sendDom, senders, rcpts, sendHosts  *table
+	rejReason, rejClass, tempReason, deferReason *table
+	refusedClients, refusedSenders               *table
+	bounceReason, held, discarded                *table
+	stageAction, stageReason, finalAction        *table
+	problems                                     map[string]*problem
+	delays                                       hist
+	Lines                                        Lines
 }
 
 // Lines counts the input lines by what became of them.
 type Lines struct {
-	Read      int64 `json:"read"`
-	Events    int64 `json:"events"`
-	Known     int64 `json:"mail_no_event"`
-	Foreign   int64 `json:"other_programs"`
-	Unparsed  int64 `json:"unparsed"`
-	Repeated  int64 `json:"repeated"`
-	Evicted   int64 `json:"messages_let_go"`
-	OutOfSpan int64 `json:"outside_period"`
+	Read   int64 `json:"read"`
+	Events int64 `json:"events"`
+	Known  int64 `json:"mail_no_event"`
+	// Unrecognized are lines of mail programs no parser understood
+	// (written to --unparsed with the unparsed ones).
+	Unrecognized int64 `json:"mail_not_understood"`
+	Foreign      int64 `json:"other_programs"`
+	Unparsed     int64 `json:"unparsed"`
+	Repeated     int64 `json:"repeated"`
+	Evicted      int64 `json:"messages_let_go"`
+	Expired      int64 `json:"messages_expired"` // nothing logged about them for MaxAge
+	OutOfSpan    int64 `json:"outside_period"`
+	Unjoined     int64 `json:"outcomes_of_unknown_deliveries"` // qmail: the delivery's start was not in the logs
 }
 
 // New returns an empty Summary.
@@ -95,15 +174,23 @@ func New(o Options) *Summary {
 	if o.MaxMessages <= 0 {
 		o.MaxMessages = Defaults.MaxMessages
 	}
+	if o.Window <= 0 {
+		o.Window = Defaults.Window
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = Defaults.MaxAge
+	}
 	if o.Loc == nil {
 		o.Loc = time.Local
 	}
-	s := &Summary{o: o, cur: map[qkey]*msg{}, old: map[qkey]*msg{}, starts: map[qkey]qstart{}, days: map[string]*[5]int64{}}
+	s := &Summary{o: o, cur: map[uint64]*msg{}, old: map[uint64]*msg{}, starts: map[uint64]qstart{},
+		handoffs: map[uint64]*handoff{}, hosts: map[string]string{}, days: map[string]*[6]int64{}, problems: map[string]*problem{}}
 	if o.MaxLines > 0 {
-		s.seen = [2]map[uint64]struct{}{{}, {}}
+		s.seen = [2]*hashSet{newHashSet(o.MaxLines / 2), newHashSet(o.MaxLines / 2)}
 	}
-	for _, t := range []**table{&s.rcptDom, &s.sendDom, &s.senders, &s.rcpts, &s.hosts, &s.rejReason, &s.rejClass,
-		&s.deferReason, &s.bounceReason, &s.held, &s.discarded, &s.stageAction, &s.stageReason, &s.finalAction} {
+	for _, t := range []**table{&s.rcptDom, &s.sendDom, &s.senders, &s.rcpts, &s.sendHosts, &s.rejReason, &s.rejClass,
+		&s.tempReason, &s.deferReason, &s.refusedClients, &s.refusedSenders, &s.bounceReason, &s.held, &s.discarded,
+		&s.stageAction, &s.stageReason, &s.finalAction} {
 		*t = newTable(o.MaxKeys)
 	}
 	return s
@@ -122,17 +209,69 @@ func (s *Summary) Repeated(h uint64) bool {
 	if s.seen[0] == nil {
 		return false
 	}
-	if _, ok := s.seen[0][h]; ok {
+	if s.seen[0].has(h) || s.seen[1].has(h) {
 		return true
 	}
-	if _, ok := s.seen[1][h]; ok {
-		return true
+	if s.seen[0].n >= s.o.MaxLines/2 {
+		s.seen[1], s.seen[0] = s.seen[0], s.seen[1]
+		s.seen[0].reset()
 	}
-	if len(s.seen[0]) >= s.o.MaxLines/2 {
-		s.seen[1], s.seen[0] = s.seen[0], make(map[uint64]struct{}, len(s.seen[0]))
-	}
-	s.seen[0][h] = struct{}{}
+	s.seen[0].add(h)
 	return false
+}
+
+// hashSet is a set of line hashes: open addressing in one array, at most
+// half full, 16 bytes a hash or less; no pointers for the collector to follow.
+type hashSet struct {
+	slots []uint64
+	n     int
+}
+
+func newHashSet(n int) *hashSet {
+	size := 16
+	for size < 2*n {
+		size *= 2
+	}
+	return &hashSet{slots: make([]uint64, size)}
+}
+
+// nonzero keeps 0 for an empty slot.
+func nonzero(h uint64) uint64 {
+	if h == 0 {
+		return 0x9e3779b97f4a7c15
+	}
+	return h
+}
+
+func (t *hashSet) has(h uint64) bool {
+	h = nonzero(h)
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch t.slots[i] {
+		case h:
+			return true
+		case 0:
+			return false
+		}
+	}
+}
+
+func (t *hashSet) add(h uint64) {
+	h = nonzero(h)
+	mask := uint64(len(t.slots) - 1)
+	i := h & mask
+	for t.slots[i] != 0 && t.slots[i] != h {
+		i = (i + 1) & mask
+	}
+	if t.slots[i] == 0 {
+		t.slots[i] = h
+		t.n++
+	}
+}
+
+func (t *hashSet) reset() {
+	clear(t.slots)
+	t.n = 0
 }
 
 func (s *Summary) in(t time.Time) bool {
@@ -145,8 +284,41 @@ func (s *Summary) in(t time.Time) bool {
 	return true
 }
 
-// get finds or makes the state of a message.
-func (s *Summary) get(k qkey) *msg {
+func (s *Summary) host(h []byte) string {
+	if v, ok := s.hosts[string(h)]; ok {
+		return v
+	}
+	v := string(h)
+	if len(s.hosts) < 1024 {
+		s.hosts[v] = v
+	}
+	return v
+}
+
+// lookup finds a followed message.
+func (s *Summary) lookup(k uint64) (*msg, bool) {
+	m, ok := s.cur[k]
+	if !ok {
+		m, ok = s.old[k]
+	}
+	return m, ok
+}
+
+// expired: nothing was logged about m while the log went on for MaxAge.
+// Only the end of a run in cron mode lets such messages go (Keep); within
+// a run the generations bound memory, and a log out of time order loses
+// no join.
+func (s *Summary) expired(m *msg) bool { return m.seen < s.clock-int64(s.o.MaxAge) }
+
+func (s *Summary) expire(m *msg) {
+	s.forget(m.id)
+	s.decide(m)
+	s.Lines.Expired++
+}
+
+// get finds or makes the state of a message: k is its id, host and qid
+// its name, made a string only for a new message.
+func (s *Summary) get(k uint64, host string, qid []byte) *msg {
 	if m, ok := s.cur[k]; ok {
 		return m
 	}
@@ -154,47 +326,46 @@ func (s *Summary) get(k qkey) *msg {
 	if ok {
 		delete(s.old, k)
 	} else {
-		m = &msg{size: -1}
+		m = &msg{id: k, key: qkey{host, string(qid)}, size: -1}
 	}
-	if len(s.cur) >= s.o.MaxMessages/2 {
-		s.Lines.Evicted += int64(len(s.old))
-		s.finishAll(s.old)
-		s.old, s.cur = s.cur, make(map[qkey]*msg, len(s.cur))
-	}
-	s.cur[k] = m
+	s.keep(m)
 	return m
 }
 
-// queued reports whether a message is being followed, without starting to.
-func (s *Summary) queued(k qkey) bool {
-	_, ok := s.cur[k]
-	if !ok {
-		_, ok = s.old[k]
+// keep puts m in the current generation; a full one retires the old.
+func (s *Summary) keep(m *msg) {
+	if len(s.cur) >= s.o.MaxMessages/2 {
+		s.Lines.Evicted += int64(len(s.old))
+		s.decideAll(s.old)
+		s.old, s.cur = s.cur, make(map[uint64]*msg, len(s.cur))
 	}
-	return ok
+	s.cur[m.id] = m
 }
 
-func (s *Summary) drop(k qkey) {
-	m, ok := s.cur[k]
-	if ok {
-		delete(s.cur, k)
-	} else if m, ok = s.old[k]; ok {
-		delete(s.old, k)
-	}
-	if ok {
-		s.finish(m)
-	}
+func (s *Summary) forget(k uint64) {
+	delete(s.cur, k)
+	delete(s.old, k)
 }
 
-// finish counts a message's receipt once all is known about it: whether
-// it came back from a content filter is logged after it arrives.
-func (s *Summary) finish(m *msg) {
-	if !m.received || m.again || !s.in(m.recv) {
+// decide counts a message's receipt, unless it is a copy of another.
+func (s *Summary) decide(m *msg) {
+	if m.decided {
+		return
+	}
+	m.decided = true
+	if m.removed {
+		s.forget(m.id)
+	}
+	if !m.received || m.again {
+		return
+	}
+	recv := time.Unix(0, m.recv)
+	if !s.in(recv) {
 		return
 	}
 	s.t.Received++
-	s.day(m.recv)[0]++
-	s.hours[m.recv.In(s.o.Loc).Hour()][0]++
+	s.day(recv)[0]++
+	s.hours[recv.In(s.o.Loc).Hour()][0]++
 	size := max(m.size, 0)
 	s.t.BytesReceived += size
 	dom := string(maillog.Domain([]byte(m.from)))
@@ -204,8 +375,16 @@ func (s *Summary) finish(m *msg) {
 	s.sendDom.add(dom).count(size)
 	s.senders.add(senderKey(m.from)).count(size)
 	if m.client != "" {
-		s.hosts.add(m.client).count(size)
+		s.sendHosts.add(m.client).count(size)
 	}
+}
+
+// domainOf is the domain of an address, without copying it.
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[i+1:]
+	}
+	return addr
 }
 
 func senderKey(from string) string {
@@ -215,14 +394,88 @@ func senderKey(from string) string {
 	return from
 }
 
-func (s *Summary) day(t time.Time) *[5]int64 {
-	k := t.In(s.o.Loc).Format("2006-01-02")
+func (s *Summary) day(t time.Time) *[6]int64 {
+	// The last day asked for is asked for again and again: keep it
+	// without formatting its name.
+	if n := t.UnixNano(); n >= s.dayStart && n < s.dayEnd {
+		return s.dayRow
+	}
+	lt := t.In(s.o.Loc)
+	y, m, dd := lt.Date()
+	start := time.Date(y, m, dd, 0, 0, 0, 0, s.o.Loc)
+	k := start.Format("2006-01-02")
 	d := s.days[k]
 	if d == nil {
-		d = new([5]int64)
+		d = new([6]int64)
 		s.days[k] = d
 	}
+	s.dayStart, s.dayEnd, s.dayRow = start.UnixNano(), start.AddDate(0, 0, 1).UnixNano(), d
 	return d
+}
+
+// tick settles what the window has closed on by t, the time of the
+// line being read: receipts no hand-off claimed are new messages,
+// hand-offs whose copy never came are deliveries. The queues are in the
+// order of logging, and a log out of time order (files concatenated in
+// the wrong order) only holds them until time catches up, or the end.
+func (s *Summary) tick(t int64) {
+	if t > s.clock {
+		s.clock = t
+	}
+	w := int64(s.o.Window)
+	i := 0
+	for ; i < len(s.waiting) && s.waiting[i].recv+w < t; i++ {
+		s.waiting[i].waiting = false
+		s.decide(s.waiting[i])
+	}
+	s.waiting = shift(s.waiting, i)
+	i = 0
+	for ; i < len(s.pending) && s.pending[i].t+w < t; i++ {
+		s.settle(s.pending[i])
+	}
+	s.pending = shift(s.pending, i)
+	i = 0
+	for i < len(s.forwards) && s.forwards[i].t+w < t {
+		i++
+	}
+	s.forwards = shift(s.forwards, i)
+}
+
+// shift drops the first i elements, reusing the array once half is dead.
+func shift[T any](q []T, i int) []T {
+	if i == 0 {
+		return q
+	}
+	if i > cap(q)/2 {
+		n := copy(q, q[i:])
+		clear(q[n:])
+		return q[:n]
+	}
+	clear(q[:i])
+	return q[i:]
+}
+
+// settle counts a hand-off whose copy never appeared as a delivery.
+func (s *Summary) settle(h *handoff) {
+	if h.done {
+		return
+	}
+	h.done = true
+	delete(s.handoffs, h.id)
+	s.delivered(time.Unix(0, h.t), h.n, h.size, h.addr, h.delay)
+}
+
+// copied marks m, just received or queued, as the copy of a hand-off
+// to a content filter, if one named it.
+func (s *Summary) copied(k uint64, m *msg) {
+	h, ok := s.handoffs[k]
+	if !ok {
+		return
+	}
+	h.done = true
+	delete(s.handoffs, k)
+	s.t.Filtered += h.n
+	m.again = true
 }
 
 // Add counts one event.
@@ -232,7 +485,8 @@ func (s *Summary) Add(ev *maillog.Event) {
 		s.verdict(ev)
 		return
 	}
-	k := qkey{string(ev.Host), string(ev.QID)}
+	now := ev.Time.UnixNano()
+	s.tick(now)
 	in := s.in(ev.Time)
 	if in {
 		if s.first.IsZero() || ev.Time.Before(s.first) {
@@ -244,10 +498,25 @@ func (s *Summary) Add(ev *maillog.Event) {
 	} else {
 		s.Lines.OutOfSpan++
 	}
+	if ev.Kind == maillog.Problem {
+		if in {
+			s.problem(ev)
+		}
+		return
+	}
+	host := s.host(ev.Host)
+	k := keyID(host, ev.QID)
 	switch ev.Kind {
 	case maillog.Received:
-		m := s.get(k)
-		m.received, m.recv = true, ev.Time
+		if m, ok := s.lookup(k); ok && m.removed {
+			// The same queue id again after its removal (a log given
+			// twice, with --keep-repeated): another message.
+			s.decide(m)
+			s.forget(k)
+		}
+		m := s.get(k, host, ev.QID)
+		m.seen = s.clock
+		m.received, m.recv = true, now
 		m.client = string(maillog.ClientHost(ev.Client))
 		if ev.From != nil || ev.MTA != maillog.Postfix {
 			m.from = string(ev.From)
@@ -255,25 +524,42 @@ func (s *Summary) Add(ev *maillog.Event) {
 		if ev.Size >= 0 {
 			m.size, m.sized = ev.Size, true
 		}
-		if ev.Next != nil {
+		if ev.Next != nil { // Postfix's orig_queue_id: a filter's copy
 			m.again = true
+		}
+		s.copied(k, m)
+		if ev.MTA == maillog.Qmail {
+			s.forwardCopy(m)
+		}
+		if !m.waiting && !m.decided {
+			m.waiting = true
+			s.waiting = append(s.waiting, m)
 		}
 		return
 	case maillog.Queued:
-		m := s.get(k)
+		m := s.get(k, host, ev.QID)
+		m.seen = s.clock
 		if !m.sized {
 			m.size, m.sized = ev.Size, true
 			m.from = string(ev.From)
 		}
+		s.copied(k, m)
 		return
 	case maillog.Removed:
-		s.drop(k)
+		if m, ok := s.lookup(k); ok {
+			if m.decided || !m.received {
+				s.forget(k)
+				s.decide(m)
+			} else {
+				m.removed = true
+			}
+		}
 		return
 	case maillog.Start:
 		if len(s.starts) >= s.o.MaxMessages { // outcomes lost with a cut log: start afresh
 			clear(s.starts)
 		}
-		s.starts[qkey{string(ev.Host), "#" + string(ev.Ref)}] = qstart{k, string(ev.Addr)}
+		s.starts[startID(host, ev.Ref)] = qstart{string(ev.Ref), qkey{host, string(ev.QID)}, string(ev.Addr), now}
 		return
 	}
 	if !in {
@@ -281,88 +567,202 @@ func (s *Summary) Add(ev *maillog.Event) {
 	}
 	switch ev.Kind {
 	case maillog.Delivered, maillog.Forwarded, maillog.Deferred, maillog.Bounced:
-		s.delivery(ev, k)
-	case maillog.Rejected:
-		if ev.UnlessQueued && s.queued(k) {
-			return
+		s.delivery(ev, k, host)
+	case maillog.Rejected, maillog.Tempfailed:
+		if ev.UnlessQueued {
+			if _, ok := s.lookup(k); ok {
+				return
+			}
 		}
-		s.t.Rejected++
-		s.day(ev.Time)[4]++
-		s.hours[ev.Time.In(s.o.Loc).Hour()][4]++
-		s.rejReason.add(trim(ev.Reason)).n++
-		s.rejClass.add(trim(ev.Class)).n++
+		d, h := s.day(ev.Time), &s.hours[ev.Time.In(s.o.Loc).Hour()]
+		if ev.Kind == maillog.Rejected {
+			s.t.Rejected++
+			d[4]++
+			h[4]++
+			s.rejReason.addBytes(ev.Reason).n++
+		} else {
+			s.t.Tempfailed++
+			d[5]++
+			h[5]++
+			s.tempReason.addBytes(ev.Reason).n++
+		}
+		s.rejClass.addBytes(ev.Class).refused(ev.Kind == maillog.Rejected)
+		if c := maillog.ClientHost(ev.Client); len(c) > 0 {
+			s.refusedClients.addBytes(c).refused(ev.Kind == maillog.Rejected)
+		}
+		if ev.From != nil {
+			s.refusedSenders.add(senderKey(trim(ev.From))).refused(ev.Kind == maillog.Rejected)
+		}
 	case maillog.RejectWarning:
 		s.t.RejectWarnings++
 	case maillog.Held:
 		s.t.Held++
-		s.held.add(trim(ev.Reason)).n++
+		s.held.addBytes(ev.Reason).n++
 	case maillog.Discarded:
 		s.t.Discarded++
-		s.discarded.add(trim(ev.Reason)).n++
+		s.discarded.addBytes(ev.Reason).n++
 	}
 }
 
-func (s *Summary) delivery(ev *maillog.Event, k qkey) {
-	addr := string(ev.Addr)
+func (s *Summary) problem(ev *maillog.Event) {
+	kind := string(ev.Class)
+	if kind != "milter error" && (ev.MTA == maillog.Bridge || containsFold(ev.Reason, "milter")) {
+		kind += " (milter)"
+	}
+	if ev.MTA == maillog.Bridge {
+		kind = strings.Replace(kind, "(milter)", "(mf-bridge)", 1)
+	}
+	key := string(ev.Prog) + "\x00" + kind
+	p := s.problems[key]
+	now := ev.Time.UnixNano()
+	if p == nil {
+		if len(s.problems) >= s.o.MaxKeys {
+			key = other + "\x00" + kind
+			p = s.problems[key]
+		}
+		if p == nil {
+			p = &problem{first: now, sample: trim(ev.Reason)}
+			s.problems[key] = p
+		}
+	}
+	p.n++
+	s.t.Problems++
+	p.first, p.last = min(p.first, now), max(p.last, now)
+}
+
+func containsFold(b []byte, s string) bool {
+	return strings.Contains(strings.ToLower(string(b)), s)
+}
+
+// forwardCopy marks m as the copy of a qmail forward logged before it.
+func (s *Summary) forwardCopy(m *msg) {
+	for _, f := range s.forwards {
+		if !f.done && f.host == m.key.host && f.from == m.from && f.t <= m.recv+int64(s.o.Window) {
+			f.done = true
+			m.again = true
+			return
+		}
+	}
+}
+
+func (s *Summary) delivery(ev *maillog.Event, k uint64, host string) {
+	var addr string
+	var startT int64
+	var m *msg
 	if ev.MTA == maillog.Qmail { // the outcome names the delivery, its start the message
-		sk := qkey{string(ev.Host), "#" + string(ev.Ref)}
+		sk := startID(host, ev.Ref)
 		st, ok := s.starts[sk]
 		if !ok {
+			// Started before the first line read: counted, but with
+			// no message to take a size, recipient or delay from.
+			s.Lines.Unjoined++
+			s.outcome(ev, nil, "", 1)
 			return
 		}
 		delete(s.starts, sk) // a retry is a new delivery number
-		k, addr = st.key, st.rcpt
+		addr, startT = st.rcpt, st.t
+		m = s.get(st.key.id(), st.key.host, []byte(st.key.qid))
+	} else {
+		addr = string(ev.Addr)
+		m = s.get(k, host, ev.QID)
 	}
-	m := s.get(k)
-	delay := ev.Delay
-	if delay < 0 && !m.recv.IsZero() {
-		delay = ev.Time.Sub(m.recv).Seconds()
-	}
+	m.seen = s.clock
+	now := ev.Time.UnixNano()
 	n := int64(ev.N)
-	dom := string(maillog.Domain([]byte(addr)))
+	if ev.Kind == maillog.Forwarded && ev.MTA == maillog.Qmail {
+		// qmail-local injected a copy; it is the same message.
+		s.t.Forwarded += n
+		for i := len(s.waiting) - 1; i >= 0; i-- {
+			c := s.waiting[i]
+			if c != m && !c.decided && !c.again && c.key.host == host && c.from == m.from && c.recv >= startT {
+				c.again = true
+				return
+			}
+		}
+		s.forwards = append(s.forwards, &forward{host: host, from: m.from, t: now})
+		return
+	}
+	if ev.Kind == maillog.Delivered && ev.Next != nil { // handed to a relay on this machine
+		c := keyID(host, ev.Next)
+		if cm, ok := s.lookup(c); ok { // its copy came first: a content filter
+			s.t.Filtered += n
+			cm.again = true
+			return
+		}
+		delay := ev.Delay
+		if delay < 0 && m.recv != 0 {
+			delay = float64(now-m.recv) / 1e9
+		}
+		h := &handoff{id: c, copy: qkey{host, string(ev.Next)}, t: now, n: n, size: max(m.size, 0), addr: addr, delay: delay}
+		if old, ok := s.handoffs[c]; ok {
+			s.settle(old)
+		}
+		s.handoffs[c] = h
+		s.pending = append(s.pending, h)
+		return
+	}
+	s.outcome(ev, m, addr, n)
+}
+
+// outcome counts the delivery, deferral or bounce of n recipients of m
+// (nil when the message is unknown).
+func (s *Summary) outcome(ev *maillog.Event, m *msg, addr string, n int64) {
+	delay := ev.Delay
+	if delay < 0 && m != nil && m.recv != 0 {
+		delay = float64(ev.Time.UnixNano()-m.recv) / 1e9
+	}
 	h := ev.Time.In(s.o.Loc).Hour()
 	switch ev.Kind {
 	case maillog.Delivered:
-		if ev.Next != nil { // handed to a content filter on this machine
-			s.t.Filtered += n
-			s.get(qkey{k.host, string(ev.Next)}).again = true
-			return
+		size := int64(0)
+		if m != nil {
+			size = max(m.size, 0)
 		}
-		s.t.Delivered += n
-		s.day(ev.Time)[1] += n
-		s.hours[h][1] += n
-		size := max(m.size, 0) * n
-		s.t.BytesDelivered += size
-		r := s.rcptDom.add(dom)
-		r.count(size)
-		r.n += n - 1
-		if delay >= 0 {
-			r.delay(delay)
-			s.delays.add(delay)
-		}
-		s.rcpts.add(addr).count(size)
+		s.delivered(ev.Time, n, size, addr, delay)
 	case maillog.Forwarded:
 		s.t.Forwarded += n
 	case maillog.Deferred:
 		s.t.Deferrals += n
-		if !m.deferred {
+		if m != nil && !m.deferred {
 			m.deferred = true
 			s.t.Deferred++
 		}
 		s.day(ev.Time)[2] += n
 		s.hours[h][2] += n
-		r := s.rcptDom.add(dom)
-		r.defers += n
-		if delay >= 0 {
-			r.max = math.Max(r.max, delay)
+		if addr != "" {
+			r := s.rcptDom.add(domainOf(addr))
+			r.defers += n
+			if delay >= 0 {
+				r.max = math.Max(r.max, delay)
+			}
 		}
-		s.deferReason.add(trim(ev.Reason)).n += n
+		s.deferReason.addBytes(ev.Reason).n += n
 	case maillog.Bounced:
 		s.t.Bounced += n
 		s.day(ev.Time)[3] += n
 		s.hours[h][3] += n
-		s.bounceReason.add(trim(ev.Reason)).n += n
+		s.bounceReason.addBytes(ev.Reason).n += n
 	}
+}
+
+// delivered counts n recipients delivered at t.
+func (s *Summary) delivered(t time.Time, n, size int64, addr string, delay float64) {
+	s.t.Delivered += n
+	s.day(t)[1] += n
+	s.hours[t.In(s.o.Loc).Hour()][1] += n
+	size *= n
+	s.t.BytesDelivered += size
+	if addr == "" {
+		return
+	}
+	r := s.rcptDom.add(domainOf(addr))
+	r.count(size)
+	r.n += n - 1
+	if delay >= 0 {
+		r.delay(delay)
+		s.delays.add(delay)
+	}
+	s.rcpts.add(addr).count(size)
 }
 
 func (s *Summary) verdict(ev *maillog.Event) {
@@ -400,29 +800,37 @@ func trimString(s string) string {
 	return s
 }
 
-// Finish lets go of every message still followed, counting their
-// receipts; call it once, after the last Add.
+// Finish settles everything still open, as if the window had passed:
+// call it once, after the last Add, unless the state is to be kept for
+// the next run (Keep).
 func (s *Summary) Finish() {
-	s.finishAll(s.old, s.cur)
-	s.old, s.cur = map[qkey]*msg{}, map[qkey]*msg{}
+	for _, h := range s.pending {
+		s.settle(h)
+	}
+	s.pending, s.forwards = nil, nil
+	s.decideAll(s.old, s.cur)
+	s.waiting = nil
+	s.old, s.cur = map[uint64]*msg{}, map[uint64]*msg{}
 }
 
-// finishAll finishes messages in order of receipt, so that a table that
+// decideAll decides messages in order of receipt, so that a table that
 // fills up fills the same way on every run.
-func (s *Summary) finishAll(gs ...map[qkey]*msg) {
+func (s *Summary) decideAll(gs ...map[uint64]*msg) {
 	var ms []*msg
 	for _, g := range gs {
 		for _, m := range g {
-			ms = append(ms, m)
+			if !m.decided {
+				ms = append(ms, m)
+			}
 		}
 	}
 	sort.Slice(ms, func(i, j int) bool {
-		if !ms[i].recv.Equal(ms[j].recv) {
-			return ms[i].recv.Before(ms[j].recv)
+		if ms[i].recv != ms[j].recv {
+			return ms[i].recv < ms[j].recv
 		}
 		return ms[i].from+ms[i].client < ms[j].from+ms[j].client
 	})
 	for _, m := range ms {
-		s.finish(m)
+		s.decide(m)
 	}
 }

@@ -2,6 +2,7 @@ package summary
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -103,7 +104,7 @@ func TestRepeated(t *testing.T) {
 	if !s.Repeated(9) || !s.Repeated(8) {
 		t.Error("recent lines not remembered")
 	}
-	if len(s.seen[0])+len(s.seen[1]) > 4 {
+	if s.seen[0].n+s.seen[1].n > 4 {
 		t.Error("more lines remembered than the bound")
 	}
 }
@@ -132,5 +133,56 @@ func TestQuantile(t *testing.T) {
 	}
 	if h.quantile(1) != 100 {
 		t.Errorf("max %v", h.quantile(1))
+	}
+}
+
+// messageCost is what mf-stat(1) says one followed message costs at
+// most, in bytes of heap: the test measures it.
+const messageCost = 300
+
+// A followed message costs at most messageCost bytes: sendmail messages
+// with a receipt and a deferral, never removed, up to the bound.
+func TestMessageCost(t *testing.T) {
+	const n = 1 << 16
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	s := New(Options{Loc: time.UTC, MaxMessages: 2 * n, MaxKeys: 10})
+	before := heap()
+	for i := range n {
+		q := fmt.Sprintf("6BM%06X%05d", i, i%100000)
+		s.Add(ev(maillog.Received, q, i, func(e *maillog.Event) {
+			e.MTA, e.Size = maillog.Sendmail, 3000
+			e.From = fmt.Appendf(nil, "sender%d@example.net", i)
+			e.Client = fmt.Appendf(nil, "c%d.example.net [198.51.100.%d]", i, i%250)
+		}))
+		s.Add(ev(maillog.Deferred, q, i, func(e *maillog.Event) {
+			e.MTA, e.Addr, e.Reason = maillog.Sendmail, fmt.Appendf(nil, "rcpt%d@d%d.example.com", i, i%700), []byte("Deferred: Connection timed out")
+		}))
+	}
+	after := heap()
+	if got := len(s.cur) + len(s.old); got != n {
+		t.Fatalf("%d messages followed, want %d", got, n)
+	}
+	per := (after - before) / n
+	t.Logf("%d bytes per followed message", per)
+	if per > messageCost {
+		t.Errorf("%d bytes per followed message, mf-stat(1) says at most about %d", per, messageCost)
+	}
+	runtime.KeepAlive(s)
+}
+
+// A message restored from the offsets file (named by strings) is found
+// by the lines of the next run (named by bytes).
+func TestKeyID(t *testing.T) {
+	if (qkey{"mx", "4ABC123"}).id() != keyID("mx", []byte("4ABC123")) {
+		t.Error("string and byte keys differ")
+	}
+	if keyID("mx", []byte("4ABC123")) == keyID("mx2", []byte("4ABC123")) || keyID("mx", []byte("1")) == startID("mx", []byte("1")) {
+		t.Error("different names, one id")
 	}
 }

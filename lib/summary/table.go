@@ -3,6 +3,7 @@ package summary
 import (
 	"math"
 	"sort"
+	"strings"
 )
 
 // other is the key that stands for every key past a table's bound.
@@ -10,11 +11,20 @@ const other = "(other)"
 
 type row struct {
 	n, bytes, defers int64
+	temp             int64   // refusals: tempfails beside the rejects in n
 	sum, max         float64 // delays, seconds
 	delays           int64   // deliveries with a known delay
 }
 
 func (r *row) count(bytes int64) { r.n++; r.bytes += bytes }
+
+func (r *row) refused(rejected bool) {
+	if rejected {
+		r.n++
+	} else {
+		r.temp++
+	}
+}
 
 func (r *row) delay(d float64) {
 	r.sum += d
@@ -44,16 +54,31 @@ func (t *table) add(k string) *row {
 		}
 	}
 	r := &row{}
-	t.rows[k] = r
+	t.rows[strings.Clone(k)] = r // not a piece of a longer string kept alive
 	return r
 }
 
-// distinct is the number of keys, exact unless the table filled up.
-func (t *table) distinct() int {
-	if _, ok := t.rows[other]; ok {
-		return len(t.rows) - 1
+// addBytes is add(trim(k)), without making a string of a key already
+// in the table.
+func (t *table) addBytes(k []byte) *row {
+	if len(k) <= reasonWidth {
+		if r, ok := t.rows[string(k)]; ok {
+			return r
+		}
 	}
-	return len(t.rows)
+	return t.add(trim(k))
+}
+
+// distinct is the number of keys with a count, exact unless the table
+// filled up.
+func (t *table) distinct() int {
+	n := 0
+	for k, r := range t.rows {
+		if k != other && r.n > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 type keyed struct {

@@ -16,19 +16,32 @@ import (
 	"mf/lib/flock"
 	"mf/lib/maillog"
 	"mf/lib/safeio"
+	"mf/lib/summary"
 )
 
-// cronState is what --offsets remembers per log: the file's inode, a
-// fingerprint of its first line (which survives renaming and
-// compression), and how far it was read. Lines past the offset are new;
-// a line without its newline yet is left for the next run.
+// cronState is the offsets file of --offsets. Per log: the file's
+// inode, a fingerprint of its first line (which survives renaming and
+// compression), and how far it was read; lines past the offset are new,
+// a line without its newline yet is left for the next run. Beside them,
+// the messages still in flight (summary.State), so that a message whose
+// lines straddle two runs is joined as in one run, and the last run's
+// totals, for the change against the previous period.
 type cronState struct {
-	Version int                  `json:"version"`
-	Logs    map[string]*logState `json:"logs"`
+	Version  int                  `json:"version"`
+	Logs     map[string]*logState `json:"logs"`
+	Previous *previous            `json:"previous,omitempty"`
+	Flight   *summary.State       `json:"in_flight,omitempty"`
 
 	path string
 	lock *flock.Lock
 	cur  map[string]*input // log -> the input reading it this run
+}
+
+// previous is what the last run reported.
+type previous struct {
+	From   string         `json:"from,omitempty"`
+	To     string         `json:"to,omitempty"`
+	Totals summary.Totals `json:"totals"`
 }
 
 type logState struct {
@@ -45,8 +58,8 @@ func fingerprint(first []byte) string {
 	return hex.EncodeToString(h[:12])
 }
 
-func inode(path string) uint64 {
-	fi, err := os.Stat(path)
+func fileInode(f *os.File) uint64 {
+	fi, err := f.Stat()
 	if err != nil {
 		return 0
 	}
@@ -86,26 +99,30 @@ func loadState(path string, timeout time.Duration) (*cronState, error) {
 // then the new file from its start.
 func stateInputs(st *cronState, files []string, p *maillog.Parser) ([]*input, error) {
 	var ins []*input
+	fail := func(err error) ([]*input, error) {
+		for _, in := range ins {
+			in.close()
+		}
+		return nil, err
+	}
 	for _, f := range files {
 		if f == "-" {
-			return nil, errors.New("--offsets needs log files, not stdin")
+			return fail(errors.New("--offsets needs log files, not stdin"))
 		}
 		abs, err := filepath.Abs(f)
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
-		in := &input{name: f, path: f}
-		first, t, err := head(in, p)
+		in, err := openInput(f, f, nil, p)
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
-		in.first = t
-		fp := fingerprint(first)
+		fp := fingerprint(in.firstLine)
 		in.head = fp
 		prev := st.Logs[abs]
 		if prev != nil && prev.Head == fp && fp != "" {
 			in.offset = prev.Offset
-			if fi, err := os.Stat(f); err == nil && fi.Size() < prev.Offset && !compressedFile(f) {
+			if fi, err := in.f.Stat(); err == nil && fi.Size() < prev.Offset && in.plain {
 				in.offset = 0 // truncated in place and written again
 			}
 		} else if prev != nil && prev.Head != "" {
@@ -123,19 +140,9 @@ func stateInputs(st *cronState, files []string, p *maillog.Parser) ([]*input, er
 	return ins, nil
 }
 
-func compressedFile(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var magic [4]byte
-	n, _ := f.Read(magic[:])
-	return compressed(magic[:n])
-}
-
 // findRotated looks beside log for the file that was log at the last
-// run: the same inode, or, once compressed, the same first line.
+// run: the same first line, renamed, compressed or copied.
+// Each candidate is opened once; the one found is read from that opening.
 func findRotated(log string, prev *logState, p *maillog.Parser) *input {
 	dir, base := filepath.Split(log)
 	if dir == "" {
@@ -147,29 +154,39 @@ func findRotated(log string, prev *logState, p *maillog.Parser) *input {
 		if filepath.Base(n) == base || strings.HasSuffix(n, ".lock") {
 			continue
 		}
-		in := &input{name: n, path: n, offset: prev.Offset}
-		if inode(n) != prev.Inode || compressedFile(n) {
-			first, _, err := head(in, p)
-			if err != nil || fingerprint(first) != prev.Head {
-				continue
-			}
+		in, err := openInput(n, n, nil, p)
+		if err != nil {
+			continue
 		}
-		_, in.first, _ = head(&input{name: n, path: n}, p)
+		if fingerprint(in.firstLine) != prev.Head {
+			in.close()
+			continue
+		}
+		in.offset = prev.Offset
 		in.whole = true // it will not grow any more
 		return in
 	}
 	return nil
 }
 
-// save writes what was read this run; logs not named this run are kept.
-func (st *cronState) save() error {
+// save writes what was read this run, and what is still in flight;
+// logs not named this run are kept. The file is written to a temporary
+// beside it and renamed over it, so a crash leaves the old or the new.
+func (st *cronState) save(flight *summary.State, r *summary.Report) error {
 	defer st.lock.Release()
 	for abs, in := range st.cur {
-		st.Logs[abs] = &logState{Inode: inode(in.path), Head: in.head, Offset: in.end}
+		st.Logs[abs] = &logState{Inode: fileInode(in.f), Head: in.head, Offset: in.end}
 	}
-	data, err := json.MarshalIndent(st, "", "\t")
+	st.Flight = flight
+	if r.From != "" {
+		st.Previous = &previous{From: r.From, To: r.To, Totals: r.Totals}
+	}
+	data, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	return safeio.WriteFile(st.path, append(data, '\n'), 0o644)
+	if err := safeio.WriteFile(st.path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--offsets: %w", err)
+	}
+	return nil
 }
