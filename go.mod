@@ -20,5 +20,6 @@ require (
 	github.com/emersion/go-msgauth v0.7.0 // indirect
 	github.com/miekg/dns v1.1.73 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/net v0.57.0 // indirect
 )
