@@ -141,10 +141,10 @@ func TestChecks(t *testing.T) {
 		"fcrdns score=2", "rdns-generic score=1", "dnsbl bl.test", "rhsbl rhs.test action=tag", "dnswl wl.test",
 		"spf-fail", "spf-softfail"}
 	for _, c := range []struct {
-		name                string
-		client, helo, from  string
-		want                verdict.Action
-		hits                string
+		name               string
+		client, helo, from string
+		want               verdict.Action
+		hits               string
 	}{
 		{"listed, generic and unconfirmed", "192.0.2.7", "dyn.isp.test", "bob@spam.example", verdict.Reject, "fcrdns,rdns-generic,dnsbl:bl.test,rhsbl:rhs.test"},
 		{"clean, whitelisted", "192.0.2.10", "[192.0.2.99]", "bob@example.org", verdict.Continue, ""},
@@ -215,11 +215,11 @@ func TestLimitsAndHeaders(t *testing.T) {
 		t.Errorf("size: %s", hits(o))
 	}
 	for hdr, want := range map[string]string{
-		"From: a@example.org\nDate: x\nMessage-ID: <1@x>\n\n":                          "",
-		"From: a@example.org\n\n":                                                       "header-missing",
-		"From: a@example.org\nFrom: b@example.org\nDate: x\nMessage-ID: <1@x>\n\n":    "header-duplicate",
-		"From: a@example.org, b@example.org\nDate: x\nMessage-ID: <1@x>\n\n":          "header-from-sender",
-		"From: boss@example.test\nDate: x\nMessage-ID: <1@x>\n\n":                      "header-own-domain",
+		"From: a@example.org\nDate: x\nMessage-ID: <1@x>\n\n":                                       "",
+		"From: a@example.org\n\n":                                                                   "header-missing",
+		"From: a@example.org\nFrom: b@example.org\nDate: x\nMessage-ID: <1@x>\n\n":                  "header-duplicate",
+		"From: a@example.org, b@example.org\nDate: x\nMessage-ID: <1@x>\n\n":                        "header-from-sender",
+		"From: boss@example.test\nDate: x\nMessage-ID: <1@x>\n\n":                                   "header-own-domain",
 		"From: a@example.org, b@example.org\nSender: a@example.org\nDate: x\nMessage-ID: <1@x>\n\n": "",
 	} {
 		tx := txn("192.0.2.10", "", "bob@example.org", "a@x.test")
