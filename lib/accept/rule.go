@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"mf/lib/dns"
 	"mf/lib/dnsbl"
 	"mf/lib/verdict"
 )
@@ -147,13 +148,14 @@ func (r *Rule) options(words []string, other func(k, v string) error) error {
 
 // List is a DNS list and what it listing a key does.
 type List struct {
-	Zone *dnsbl.Zone
-	Rule *Rule
-	On   []string // rhsbl: the domains asked, "sender" and/or "helo"
+	Zone   *dnsbl.Zone
+	Rule   *Rule
+	On     []string // rhsbl: the domains asked, "sender" and/or "helo"
+	Server string   // host:port asked directly instead of the resolver (a local mirror)
 }
 
 // ParseList reads an accept.dnsbl, accept.dnswl or accept.rhsbl value:
-// ZONE [codes=A,B-C,NET] [mask=N] [on=sender,helo] [action=...] [score=N] [reply="..."] [dry-run].
+// ZONE [codes=A,B-C,NET] [mask=N] [server=ADDR:PORT] [on=sender,helo] [action=...] [score=N] [reply="..."] [dry-run].
 func ParseList(kind dnsbl.Kind, s string) (*List, error) {
 	words, err := split(s)
 	if err != nil {
@@ -182,6 +184,10 @@ func ParseList(kind dnsbl.Kind, s string) (*List, error) {
 				return fmt.Errorf("mask %q: a number from 1 to 255", v)
 			}
 			l.Zone.Mask = uint8(n)
+		case k == "server":
+			a, err := dns.ServerAddr(v)
+			l.Server = a
+			return err
 		case k == "on" && kind == dnsbl.RHS:
 			l.On = nil
 			for _, o := range strings.Split(v, ",") {

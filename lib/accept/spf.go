@@ -20,6 +20,14 @@ func (r *run) spf(ctx context.Context) {
 		return
 	}
 	ip := net.IP(t.Client.Unmap().AsSlice())
+	if t.Sender == "" && heloForSPF(t.Helo) == "" || t.Sender != "" && domainOf(t.Sender) == "" {
+		// No domain to ask about: RFC 7208 4.3, none.
+		r.mu.Lock()
+		r.o.SPF = "none"
+		r.o.AddHeaders = append(r.o.AddHeaders, receivedSPF("none", t.Client.Unmap().String(), t.Sender, t.Helo, p.Hostname))
+		r.mu.Unlock()
+		return
+	}
 	res, err := spf.CheckHostWithSender(ip, heloForSPF(t.Helo), t.Sender,
 		spf.WithResolver(dns.Std{R: p.R}), spf.WithContext(ctx))
 	if err != nil && res != spf.Pass {

@@ -33,6 +33,14 @@ type Zone struct {
 	Kind  Kind
 	Codes []netip.Prefix // answers that count; empty: any 127.0.0.0/8 answer but 127.0.0.1
 	Mask  uint8          // when set, an answer counts if its last octet has one of these bits
+	R     dns.Resolver   // when set, asked instead of the resolver of Lookup (a local rbldnsd mirror)
+}
+
+func (z *Zone) resolver(r dns.Resolver) dns.Resolver {
+	if z.R != nil {
+		return z.R
+	}
+	return r
 }
 
 // Counts reports whether the answer a is one the zone's filter takes.
@@ -152,13 +160,13 @@ func Lookup(ctx context.Context, r dns.Resolver, asks []Ask) []Result {
 			p := &probe{}
 			health[a.Zone] = p
 			wg.Add(1)
-			go func() { defer wg.Done(); p.ok = Healthy(ctx, r, a.Zone) }()
+			go func() { defer wg.Done(); p.ok = Healthy(ctx, a.Zone.resolver(r), a.Zone) }()
 		}
 	}
 	for i, a := range asks {
 		out[i] = Result{Zone: a.Zone, Key: a.Key}
 		wg.Add(1)
-		go func() { defer wg.Done(); out[i].ask(ctx, r) }()
+		go func() { defer wg.Done(); out[i].ask(ctx, a.Zone.resolver(r)) }()
 	}
 	wg.Wait()
 	for i := range out {
