@@ -1,6 +1,7 @@
 # Sourced by t/*.t that need real DNS servers on loopback: nsd serving
 # the zone "test" and 2.0.192.in-addr.arpa from $dns/test.zone and
-# $dns/rev.zone (records only; the SOA and NS are added here), rbldnsd
+# $dns/rev.zone, and each zone NAME of $dns_zones from $dns/NAME.zone
+# (records only; the SOA and NS are added here), rbldnsd
 # serving DNS lists from data files in $dns/rbl, and a server that
 # never answers (a stopped rbldnsd), for timeouts. All stop at exit.
 dns=$tmp/dns
@@ -48,8 +49,8 @@ dns_wait() {
 # silent server on $mute_port.
 dns_start() {
 	nsd_port=$(dns_port 1)
-	for z in test rev; do
-		origin=test.
+	for z in test rev ${dns_zones:-}; do
+		origin=$z.
 		[ $z = rev ] && origin=2.0.192.in-addr.arpa.
 		{
 			echo "\$ORIGIN $origin"
@@ -85,6 +86,9 @@ zone:
 	name: 2.0.192.in-addr.arpa
 	zonefile: "$dns/rev.full"
 CONF
+	for z in ${dns_zones:-}; do
+		printf 'zone:\n\tname: %s\n\tzonefile: "%s"\n' "$z" "$dns/$z.full" >>"$dns/nsd.conf"
+	done
 	nsd -d -c "$dns/nsd.conf" >>"$dns/nsd.log" 2>&1 &
 	dns_pids="$dns_pids $!"
 	dns_wait "$nsd_port" ns.test || { cat "$dns/nsd.log"; return 1; }

@@ -119,11 +119,11 @@ func (r *run) dmarc(ctx context.Context) error {
 	}
 	dres, policy, fromDomain := r.evalDMARC(lookup, passed, mailfrom)
 	s := "dmarc=" + dres
+	if policy != "" {
+		s += " (p=" + policy + ")"
+	}
 	if fromDomain != "" {
 		s += " header.from=" + fromDomain
-	}
-	if policy != "" {
-		s += " policy.dmarc=" + policy
 	}
 	parts = append(parts, s)
 	id := p.AuthServID
