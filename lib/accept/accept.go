@@ -183,7 +183,7 @@ func (p *Policy) Evaluate(ctx context.Context, t *Txn) (*Outcome, error) {
 			go func() { defer wg.Done(); r.lists(dctx) }()
 			go func() { defer wg.Done(); r.rdns(dctx) }()
 		}
-		if !trusted && after(stream.Mail) && r.o.SPF == "" && (p.on("spf-fail", "spf-softfail", "spf-permerror", "spf-temperror") || p.DMARC || p.GreylistSkipSPF) {
+		if !trusted && after(stream.Mail) && r.o.SPF == "" && (p.on("spf-fail", "spf-softfail", "spf-permerror", "spf-temperror") || p.DMARC || p.GreylistSkipSPF && p.Rules["greylist"] != nil) {
 			wg.Add(1)
 			go func() { defer wg.Done(); r.spf(dctx) }()
 		}
