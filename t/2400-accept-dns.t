@@ -33,6 +33,13 @@ cat >"$dns/rev.zone" <<'Z'
 14 PTR mail.policy.test.
 15 PTR mail.wl.test.
 Z
+# IPv6 reverse DNS: 2001:db8::10 confirmed, 2001:db8::11 not.
+dns_zones=8.b.d.0.1.0.0.2.ip6.arpa
+cat >"$dns/8.b.d.0.1.0.0.2.ip6.arpa.zone" <<'Z'
+0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0 PTR mail6.good.test.
+1.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0 PTR mail.liar.test.
+Z
+echo 'mail6.good AAAA 2001:db8::10' >>"$dns/test.zone"
 cat >"$dns/rbl/bl.txt" <<'Z'
 :127.0.0.2:Listed by bl.test, see http://bl.test/$
 127.0.0.2
@@ -106,6 +113,9 @@ check_status 'PTR missing: tempfail as configured' tempfail "$(ac --client 192.0
 check_grep '... rdns-missing' "$tmp/out" 'check=rdns-missing'
 check_status 'PTR not forward-confirmed: refused' reject "$(ac --client 192.0.2.11 --helo mail.liar.test --from '""')"
 check_grep '... with the rule'"'"'s reply' "$tmp/out" '^Mf-Verdict: reject 550 5\.7\.25 Reverse DNS does not match$'
+check_status 'IPv6: a PTR that resolves back (AAAA) goes on' continue "$(ac --client 2001:db8::10 --helo mail6.good.test --from '""')"
+check_status 'IPv6: a PTR that does not: refused' reject "$(ac --client 2001:db8::11 --helo mail6.good.test --from '""')"
+check_grep '... by fcrdns' "$tmp/out" 'check=fcrdns'
 check_status 'a generic PTR name is tagged' continue "$(ac --client 192.0.2.12 --helo '[192.0.2.12]' --from '""')"
 check_grep '... in X-Mf-Accept' "$tmp/out" '^Mf-Add-Header: X-Mf-Accept: rdns-generic$'
 

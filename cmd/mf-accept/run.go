@@ -294,7 +294,14 @@ func check(ctx context.Context, c *cli, p *accept.Policy, stdin io.Reader, out i
 			t.Client = a.Unmap()
 		}
 		for _, tr := range env.Trace {
-			t.EarlierRun = t.EarlierRun || strings.HasPrefix(tr, "mf-accept ")
+			if strings.HasPrefix(tr, "mf-accept ") {
+				t.EarlierRun = true
+				for _, w := range strings.Fields(tr) {
+					if v, ok := strings.CutPrefix(w, "exempt="); ok {
+						t.EarlierExempt = v
+					}
+				}
+			}
 		}
 		for _, mc := range env.Macros {
 			if mc.Name == "{msg_size}" {

@@ -63,18 +63,19 @@ var DefaultGeneric = []string{
 
 // Txn is what the checks look at.
 type Txn struct {
-	Phase      stream.Phase
-	Client     netip.Addr // invalid when unknown
-	Helo       string
-	Sender     string
-	Rcpts      []string // all so far; at rcpt the last is decided on
-	AuthUser   string
-	Size       int64 // announced (SIZE=, {msg_size}) before data, real at data; 0: unknown
-	Header     *stream.Header
-	Open       func() (io.Reader, error) // the message at data
-	Pending    []string                  // Mf-Add-Header fields earlier stages left
-	EarlierRun bool                      // mf-accept ran at an earlier phase of this message
-	DryRun     bool                      // write no state
+	Phase         stream.Phase
+	Client        netip.Addr // invalid when unknown
+	Helo          string
+	Sender        string
+	Rcpts         []string // all so far; at rcpt the last is decided on
+	AuthUser      string
+	Size          int64 // announced (SIZE=, {msg_size}) before data, real at data; 0: unknown
+	Header        *stream.Header
+	Open          func() (io.Reader, error) // the message at data
+	Pending       []string                  // Mf-Add-Header fields earlier stages left
+	EarlierRun    bool                      // mf-accept ran at an earlier phase of this message
+	EarlierExempt string                    // what exempted the client then (exempt= of its trace)
+	DryRun        bool                      // write no state
 }
 
 // Hit is one check that fired.
@@ -174,27 +175,32 @@ func (p *Policy) Evaluate(ctx context.Context, t *Txn) (*Outcome, error) {
 	if spf := carriedSPF(t.Pending); spf != "" {
 		r.o.SPF = spf
 	}
+	if !pre && r.o.Exempt == "" && strings.HasPrefix(t.EarlierExempt, "dnswl:") {
+		r.o.Exempt = t.EarlierExempt // the lists are not asked again
+	}
 	trusted := r.o.Exempt == "auth" || r.o.Exempt == "allow-net"
-	if pre && r.o.Exempt != "auth" {
+	needSPF := !trusted && after(stream.Mail) && r.o.SPF == "" &&
+		(p.on("spf-fail", "spf-softfail", "spf-permerror", "spf-temperror") && pre || p.DMARC || p.GreylistSkipSPF && p.Rules["greylist"] != nil)
+	if pre && r.o.Exempt != "auth" || needSPF {
 		dctx, cancel := context.WithTimeout(ctx, p.Timeout)
 		var wg sync.WaitGroup
-		if r.o.Exempt == "" {
+		if pre && r.o.Exempt == "" {
 			wg.Add(2)
 			go func() { defer wg.Done(); r.lists(dctx) }()
 			go func() { defer wg.Done(); r.rdns(dctx) }()
 		}
-		if !trusted && after(stream.Mail) && r.o.SPF == "" && (p.on("spf-fail", "spf-softfail", "spf-permerror", "spf-temperror") || p.DMARC || p.GreylistSkipSPF && p.Rules["greylist"] != nil) {
+		if needSPF {
 			wg.Add(1)
 			go func() { defer wg.Done(); r.spf(dctx) }()
 		}
 		wg.Wait()
 		cancel()
-		if r.o.Exempt == "" && after(stream.Helo) && t.Helo != "" {
+		if pre && r.o.Exempt == "" && after(stream.Helo) && t.Helo != "" {
 			r.helo()
 		}
 	}
-	if !trusted && after(stream.Mail) {
-		r.applySPF()
+	if pre && !trusted && after(stream.Mail) {
+		r.applySPF() // an earlier phase applied it already
 	}
 	r.limits()
 	if t.Phase == stream.Data {

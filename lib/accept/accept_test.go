@@ -329,3 +329,22 @@ func FuzzHeaderAddress(f *testing.F) {
 		r.evalDMARC(func(string) ([]string, error) { return nil, dns.NotFound("x") }, nil, domainOf(addr))
 	})
 }
+
+func TestDataAfterEarlierRun(t *testing.T) {
+	f := zone()
+	p := policy(t, f, "header-missing", "spf-softfail action=tag", "dnsbl bl.test", "rdns-missing")
+	h, _ := stream.ReadHeader(bufioReader("From: a@soft.example\n\n"))
+	tx := txn("192.0.2.7", "x", "bob@soft.example", "a@x.test")
+	tx.Phase, tx.Header, tx.EarlierRun = stream.Data, h, true
+	tx.Pending = []string{"Received-SPF: softfail client-ip=192.0.2.7;", "X-Mf-Accept: spf-softfail"}
+	o := eval(t, p, tx)
+	// The listed client was judged at RCPT; at data only the header counts,
+	// and the SPF tag is not put on again.
+	if hits(o) != "header-missing" || f.Queries != 0 {
+		t.Errorf("data after rcpt: [%s] %d queries", hits(o), f.Queries)
+	}
+	tx.EarlierExempt = "dnswl:wl.test"
+	if o = eval(t, p, tx); o.Verdict.Action != verdict.Continue || o.Exempt != "dnswl:wl.test" {
+		t.Errorf("dnswl carried: %v %s", o.Verdict, o.Exempt)
+	}
+}
