@@ -113,5 +113,18 @@ check_status 'redis, host B: retry after the delay passes' continue "$B </dev/nu
 check_status 'redis, host A: the tuple is allowed there too' continue "$A </dev/null"
 run "mf-accept --config $tmp/mf.conf --state $url greylist show"
 check_grep 'redis: greylist show reads the shared tuple' "$tmp/out" '^tuple 192\.0\.2\.0/24 x@other\.test a@example\.test allowed'
+
+# Host A is now the Postfix with mf-bridge, on Redis; host B answers
+# by hand from another state directory.
+mkdir -p "$tmp/a"; chown nobody "$tmp/a"
+sed -i "s|^state-dir .*|state-dir $tmp/a\nstate $url|" "$tmp/mf.conf"
+kill -HUP $bridge_pid; sleep 0.5
+send redis1 frank@other.test
+grey 'redis, through Postfix on host A: first attempt 4xx' redis1
+B="mf-accept --config $tmp/mf.conf --state $url --state-dir $tmp/b check --phase rcpt --client 127.0.0.9 --from frank@other.test --rcpt alice@example.test"
+check_status 'redis, host B: the same tuple before the delay tempfails' tempfail "$B </dev/null"
+check_status 'redis, host B: greylist release there' continue "mf-accept --config $tmp/mf.conf --state $url --state-dir $tmp/b greylist release 127.0.0.0/24 frank@other.test alice@example.test"
+send redis2 frank@other.test
+taken 'redis, through Postfix on host A: the released retry is taken' redis2
 if [ ! -e "$tmp/a/kv" ] && [ ! -e "$tmp/b/kv" ]; then ok 'redis: nothing in the state directories'; else not_ok 'redis: nothing in the state directories' "$(ls -R "$tmp/a" "$tmp/b" 2>&1)"; fi
 done_testing
