@@ -137,6 +137,16 @@ printf 'Mf-Stream: 1\nMf-Stage: rcpt\nMf-Client-Addr: 192.0.2.10\nMf-Helo: mail.
 check_status 'a Received-SPF carried from the mail phase is believed' continue "mf-accept --config $conf check --input stream <$tmp/carried"
 check_out '... and not added again' 1 "mf-accept --config $conf check --input stream <$tmp/carried | grep -c Received-SPF"
 
+# The next recipient of the same message: what the first run found
+# stands, nothing is asked again (the resolver here never answers).
+run "$(ac --client 192.0.2.12 --helo '[192.0.2.12]' --from '""')"
+sed '$d' "$tmp/out" >"$tmp/next"; printf 'Mf-Rcpt-To: <bob@example.test>\n\n' >>"$tmp/next"
+sed "s/^accept.resolver .*/accept.resolver 127.0.0.1:$mute_port/; s/server=127.0.0.1:$rbl_port/server=127.0.0.1:$mute_port/" "$conf" >"$tmp/next.conf"
+start=$(date +%s)
+check_status 'the second recipient: decided without a lookup' continue "mf-accept --config $tmp/next.conf check --input stream <$tmp/next"
+[ $(( $(date +%s) - start )) -le 1 ] && ok '... at once' || not_ok '... at once' "took $(( $(date +%s) - start ))s"
+check_grep '... the tag of the first run stands' "$tmp/out" '^Mf-Trace: mf-accept continue hits=rdns-generic spf=none phase=rcpt'
+
 # Dry-run, per check and for the whole stage.
 printf 'accept.resolver 127.0.0.1:%s\naccept.dnsbl bl.test server=127.0.0.1:%s\n' $nsd_port $rbl_port >"$tmp/dry.conf"
 dry="mf-accept --config $tmp/dry.conf check --phase rcpt --rcpt a@example.test --client 192.0.2.7 --helo mail.spammer.test --from bob@spammer.test </dev/null"

@@ -296,9 +296,16 @@ func check(ctx context.Context, c *cli, p *accept.Policy, stdin io.Reader, out i
 		for _, tr := range env.Trace {
 			if strings.HasPrefix(tr, "mf-accept ") {
 				t.EarlierRun = true
+				t.EarlierExempt, t.EarlierPhase, t.EarlierHits = "", "", nil
 				for _, w := range strings.Fields(tr) {
-					if v, ok := strings.CutPrefix(w, "exempt="); ok {
+					k, v, _ := strings.Cut(w, "=")
+					switch k {
+					case "exempt":
 						t.EarlierExempt = v
+					case "phase":
+						t.EarlierPhase = stream.Phase(v)
+					case "hits":
+						t.EarlierHits = strings.Split(v, ",")
 					}
 				}
 			}
@@ -369,6 +376,7 @@ func check(ctx context.Context, c *cli, p *accept.Policy, stdin io.Reader, out i
 		if o.Exempt != "" {
 			trace = append(trace, "exempt="+o.Exempt)
 		}
+		trace = append(trace, "phase="+string(env.Phase))
 		d.Trace = strings.Join(trace, " ")
 		if o.Verdict.Action.Final() {
 			d.Reason = strings.Join(why, "; ")

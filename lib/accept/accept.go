@@ -75,6 +75,8 @@ type Txn struct {
 	Pending       []string                  // Mf-Add-Header fields earlier stages left
 	EarlierRun    bool                      // mf-accept ran at an earlier phase of this message
 	EarlierExempt string                    // what exempted the client then (exempt= of its trace)
+	EarlierPhase  stream.Phase              // the phase of the last earlier run (phase= of its trace)
+	EarlierHits   []string                  // the checks that fired then (hits= of its trace)
 	DryRun        bool                      // write no state
 }
 
@@ -172,6 +174,14 @@ func (p *Policy) Evaluate(ctx context.Context, t *Txn) (*Outcome, error) {
 	}
 	// What an earlier phase checked is not checked again at data.
 	pre := !(t.Phase == stream.Data && t.EarlierRun)
+	// At the second recipient and later, what the connection and the
+	// sender gave at an earlier run for this message stands: the lookups
+	// are not made again, the checks that fired then count again.
+	carried := t.Phase == stream.Rcpt && t.EarlierRun && (t.EarlierPhase == stream.Mail || t.EarlierPhase == stream.Rcpt)
+	if carried {
+		pre = false
+		r.carry(t.EarlierHits)
+	}
 	if spf := carriedSPF(t.Pending); spf != "" {
 		r.o.SPF = spf
 	}
@@ -249,6 +259,22 @@ func rank(name string) int {
 		}
 	}
 	return 99
+}
+
+// carry puts back the hits an earlier run reported, by name: they were
+// not final, or the message would not be here.
+func (r *run) carry(names []string) {
+	for _, n := range names {
+		if rule := r.p.Rules[n]; rule != nil && !strings.HasPrefix(n, "max-") && n != "null-sender-rcpts" && n != "greylist" {
+			r.hitRule(rule, "carried from an earlier phase")
+			continue
+		}
+		for _, l := range r.p.Lists {
+			if l.Rule.Name == n {
+				r.hitRule(l.Rule, "carried from an earlier phase")
+			}
+		}
+	}
 }
 
 func inNets(nets []netip.Prefix, a netip.Addr) bool {

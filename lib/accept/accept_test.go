@@ -348,3 +348,26 @@ func TestDataAfterEarlierRun(t *testing.T) {
 		t.Errorf("dnswl carried: %v %s", o.Verdict, o.Exempt)
 	}
 }
+
+func TestCarriedAtNextRcpt(t *testing.T) {
+	f := zone()
+	p := policy(t, f, "fcrdns score=2", "rdns-generic score=1", "dnsbl bl.test action=tag", "max-rcpts")
+	p.MaxRcpts = 2
+	first := eval(t, p, txn("192.0.2.7", "x", "", "a@x.test"))
+	n := f.Queries
+	if hits(first) != "fcrdns,rdns-generic,dnsbl:bl.test" || n == 0 {
+		t.Fatalf("first: [%s] %d queries", hits(first), n)
+	}
+	tx := txn("192.0.2.7", "x", "", "a@x.test", "b@x.test", "c@x.test")
+	tx.EarlierRun, tx.EarlierPhase, tx.EarlierHits = true, stream.Rcpt, []string{"fcrdns", "rdns-generic", "dnsbl:bl.test", "max-rcpts", "gone"}
+	o := eval(t, p, tx)
+	if f.Queries != n || hits(o) != "fcrdns,rdns-generic,dnsbl:bl.test,max-rcpts" || o.Score != 3 {
+		t.Errorf("next rcpt: [%s] score %g, %d more queries", hits(o), o.Score, f.Queries-n)
+	}
+	// After a run at connect the sender's checks have not run yet.
+	tx.EarlierPhase = stream.Connect
+	p.R = dns.NewCache(f)
+	if eval(t, p, tx); f.Queries == n {
+		t.Error("after connect: nothing asked")
+	}
+}
