@@ -48,7 +48,7 @@ type cli struct {
 	TempfailScore float64 `placeholder:"N" help:"Tempfail when they add up to N (0: off)."`
 
 	MaxRcpts           int    `placeholder:"N" help:"Recipients per message (max-rcpts; 0: no limit)."`
-	MaxSize            string `placeholder:"SIZE" help:"Message size in bytes, k, M or G; the size announced at MAIL ({msg_size}, --size) and the real one at data (max-size)."`
+	MaxSize            string `placeholder:"SIZE" help:"Message size in bytes, k, M or G; the size announced at MAIL (sendmail's {msg_size} macro, --size) and the real one at data (max-size)."`
 	NullSenderMaxRcpts int    `default:"1" placeholder:"N" help:"Recipients a message from the null sender may have (null-sender-rcpts)."`
 
 	GreylistDelay     time.Duration `default:"5m" help:"A retry sooner than this after the first attempt is refused again."`
