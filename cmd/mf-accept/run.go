@@ -30,7 +30,7 @@ Checks are accept.check, accept.dnsbl, accept.rhsbl and accept.dnswl lines in mf
 type cli struct {
 	config.Globals
 	Check_     []string      `name:"check" sep:"none" placeholder:"CHECK" help:"A check and its outcome: NAME [action=reject|tempfail|quarantine|tag|score] [score=N] [reply=\"...\"] [dry-run]; repeat for several. A check not named is off."`
-	Dnsbl      []string      `sep:"none" placeholder:"ZONE" help:"A DNSBL asked for the client address: ZONE [codes=A,B-C,NET] [mask=N] [server=ADDR:PORT] [action=...] [score=N] [reply=\"...\"] [dry-run]; repeat for several."`
+	Dnsbl      []string      `sep:"none" placeholder:"ZONE" help:"A DNSBL asked for the client address: ZONE [codes=A,B-C,NET] [mask=N] [server=ADDR:PORT] [test=KEY] [probe=no] [action=...] [score=N] [reply=\"...\"] [dry-run]; repeat for several."`
 	Rhsbl      []string      `sep:"none" placeholder:"ZONE" help:"An RHSBL asked for the sender and HELO domains: ZONE [on=sender,helo] [codes=...] [action=...] [score=N] [reply=\"...\"] [dry-run]."`
 	Dnswl      []string      `sep:"none" placeholder:"ZONE" help:"A DNSWL: a client it lists skips the heuristic checks. ZONE [codes=...] [mask=N] [dry-run]."`
 	Resolver   []string      `sep:"none" placeholder:"ADDR[:PORT]" help:"Recursive DNS server to ask; repeat for several (default: the nameservers of --resolv-conf)."`

@@ -155,7 +155,7 @@ type List struct {
 }
 
 // ParseList reads an accept.dnsbl, accept.dnswl or accept.rhsbl value:
-// ZONE [codes=A,B-C,NET] [mask=N] [server=ADDR:PORT] [on=sender,helo] [action=...] [score=N] [reply="..."] [dry-run].
+// ZONE [codes=A,B-C,NET] [mask=N] [server=ADDR:PORT] [test=KEY] [probe=no] [on=sender,helo] [action=...] [score=N] [reply="..."] [dry-run].
 func ParseList(kind dnsbl.Kind, s string) (*List, error) {
 	words, err := split(s)
 	if err != nil {
@@ -184,6 +184,16 @@ func ParseList(kind dnsbl.Kind, s string) (*List, error) {
 				return fmt.Errorf("mask %q: a number from 1 to 255", v)
 			}
 			l.Zone.Mask = uint8(n)
+		case k == "test":
+			if _, err := l.Zone.Query(v); err != nil {
+				return fmt.Errorf("test=%s: %v", v, err)
+			}
+			l.Zone.Test = v
+		case k == "probe":
+			if v != "yes" && v != "no" {
+				return fmt.Errorf("probe=%q: yes or no", v)
+			}
+			l.Zone.NoProbe = v == "no"
 		case k == "server":
 			a, err := dns.ServerAddr(v)
 			l.Server = a

@@ -29,11 +29,13 @@ func (k Kind) String() string { return [...]string{"dnsbl", "dnswl", "rhsbl"}[k]
 
 // Zone is one list.
 type Zone struct {
-	Name  string // the zone, "zen.example"
-	Kind  Kind
-	Codes []netip.Prefix // answers that count; empty: any 127.0.0.0/8 answer but 127.0.0.1
-	Mask  uint8          // when set, an answer counts if its last octet has one of these bits
-	R     dns.Resolver   // when set, asked instead of the resolver of Lookup (a local rbldnsd mirror)
+	Name    string // the zone, "zen.example"
+	Kind    Kind
+	Codes   []netip.Prefix // answers that count; empty: any 127.0.0.0/8 answer but 127.0.0.1
+	Mask    uint8          // when set, an answer counts if its last octet has one of these bits
+	R       dns.Resolver   // when set, asked instead of the resolver of Lookup (a local rbldnsd mirror)
+	Test    string         // the listed test entry, when not RFC 5782's (Spamhaus DBL: dbltest.com)
+	NoProbe bool           // trust the zone without asking its test entries
 }
 
 func (z *Zone) resolver(r dns.Resolver) dns.Resolver {
@@ -224,9 +226,15 @@ func clean(s string) string {
 // otherwise, or not in time, lists everything or nothing and is not
 // trusted.
 func Healthy(ctx context.Context, r dns.Resolver, z *Zone) bool {
+	if z.NoProbe {
+		return true
+	}
 	yes, no := "127.0.0.2", "127.0.0.1"
 	if z.Kind == RHS {
 		yes, no = "test", "invalid"
+	}
+	if z.Test != "" {
+		yes = z.Test
 	}
 	var wg sync.WaitGroup
 	var listed, unlisted bool

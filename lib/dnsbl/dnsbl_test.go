@@ -40,6 +40,12 @@ func TestLookup(t *testing.T) {
 			t.Errorf("%s in %s: listed %v healthy %v, want %v %v (%v)", res[i].Key, res[i].Zone.Name, res[i].Listed, res[i].Healthy, w.listed, w.healthy, res[i].Err)
 		}
 	}
+	// A zone with its own test entry, and one not probed at all.
+	own := &Zone{Name: "rhs.test", Kind: RHS, Test: "spam.example"}
+	none := &Zone{Name: "bad.test", NoProbe: true}
+	if !Healthy(ctx, f, own) || !Healthy(ctx, f, none) || Healthy(ctx, f, &Zone{Name: "bad.test"}) {
+		t.Error("test= or probe=no not honoured")
+	}
 	if res[0].Text != "listed see" {
 		t.Errorf("txt %q", res[0].Text)
 	}
