@@ -53,7 +53,8 @@ Z
 printf '127.0.0.2 :127.0.10.2:\n192.0.2.15 :127.0.10.2:\n' >"$dns/rbl/wl.txt"
 printf ':127.0.0.2:Domain listed\ntest\nspammer.test\n.spammer.test\n' >"$dns/rbl/rhs.txt"
 printf '127.0.0.0/24 :127.0.0.2:\n192.0.2.10 :127.0.0.2:\n' >"$dns/rbl/bad.txt"
-dns_start bl.test:ip4set:bl.txt bl.test:ip6trie:bl6.txt wl.test:ip4set:wl.txt rhs.test:dnset:rhs.txt bad.test:ip4set:bad.txt ||
+printf ':127.0.0.2:\ndbltest.test\nbad.example\n' >"$dns/rbl/rhs2.txt"
+dns_start bl.test:ip4set:bl.txt bl.test:ip6trie:bl6.txt wl.test:ip4set:wl.txt rhs.test:dnset:rhs.txt bad.test:ip4set:bad.txt rhs2.test:dnset:rhs2.txt ||
 	{ not_ok 'DNS servers start'; done_testing; exit 1; }
 ok "nsd on $nsd_port and rbldnsd on $rbl_port answer"
 
@@ -180,6 +181,14 @@ check_grep '... with a DNS reply' "$tmp/out" '^Mf-Verdict: tempfail 451 4\.4\.3 
 check_grep '... the lists skipped' "$tmp/err" 'dnsbl:bl\.test: 192\.0\.2\.7 skipped: .*timeout'
 echo "accept.dns-error continue" >>"$tmp/mute.conf"
 check_status 'DNS timeout with dns-error continue: goes on' continue "mf-accept --config $tmp/mute.conf check --phase rcpt --rcpt a@example.test --client 192.0.2.7 --helo mail.good.test --from bob@good.test </dev/null"
+
+# A list whose test entry is its own.
+printf 'accept.resolver 127.0.0.1:%s\naccept.rhsbl rhs2.test server=127.0.0.1:%s\n' $nsd_port $rbl_port >"$tmp/rhs2.conf"
+R="mf-accept --config $tmp/rhs2.conf check --phase mail --client 192.0.2.10 --helo mail.good.test --from bob@bad.example </dev/null"
+check_status 'an RHSBL without the RFC 5782 "test" entry is not trusted' continue "$R"
+check_grep '... unhealthy' "$tmp/err" 'rhsbl:rhs2\.test: unhealthy'
+sed -i 's/$/ test=dbltest.test/' "$tmp/rhs2.conf"; sed -i '1s/ test=dbltest.test$//' "$tmp/rhs2.conf"
+check_status '... with test= naming its own, it is' reject "$R"
 
 # Authenticated clients skip the heuristics.
 check_status 'an authenticated client from a listed address goes on' continue "$(ac --client 192.0.2.7 --helo localhost --from bob@spammer.test --auth-user bob)"
