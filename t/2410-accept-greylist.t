@@ -85,6 +85,16 @@ check_status 'dry run: greylist would tempfail, goes on' continue "$A --dry-run 
 check_grep '... traced as would-tempfail' "$tmp/out" '^Mf-Trace: mf-accept would-tempfail check=greylist'
 check_out '... and left no tuple' 'no greylist entries' "mf-accept --config $tmp/mf.conf greylist show"
 
+# The retry window: a retry after it is a first attempt again.
+printf 'state-dir %s\naccept.resolver 127.0.0.1:%s\naccept.check greylist\naccept.greylist-delay 1s\naccept.greylist-window 2s\n' "$tmp/w" $nsd_port >"$tmp/w.conf"
+W="mf-accept --config $tmp/w.conf check --phase rcpt --client 192.0.2.30 --from late@other.test --rcpt a@example.test </dev/null"
+check_status 'window: first attempt' tempfail "$W"
+sleep 3
+check_status '... a retry after the window: greylisted again' tempfail "$W"
+check_grep '... the log says new' "$tmp/err" 'status=new'
+sleep 1.2
+check_status '... its retry within the new window passes' continue "$W"
+
 # Two hosts, one Redis: host A sees the first attempt, host B the retry.
 if ! command -v redis-server >/dev/null; then
 	if [ -n "${CI:-}" ]; then not_ok 'redis-server installed' 'apt-get install redis-server'; else skip 'greylist in Redis' 'redis-server missing'; fi

@@ -210,7 +210,7 @@ func (p *Policy) Evaluate(ctx context.Context, t *Txn) (*Outcome, error) {
 		}
 	}
 	if pre && !trusted && after(stream.Mail) {
-		r.applySPF() // an earlier phase applied it already
+		r.applySPF() // unless an earlier run applied it already
 	}
 	r.limits()
 	if t.Phase == stream.Data {

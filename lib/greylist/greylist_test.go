@@ -93,3 +93,26 @@ func FuzzParseTuple(f *testing.F) {
 		}
 	})
 }
+
+// TestExpiry uses the store's own clock: an allowed tuple not used for
+// Expiry is gone, and its next attempt is a first one again.
+func TestExpiry(t *testing.T) {
+	st, err := state.OpenDir(t.TempDir(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := Defaults
+	opt.Delay, opt.Expiry, opt.AutoAllow = 0, time.Second, 0
+	l := &List{St: st, Opt: opt}
+	ctx := context.Background()
+	tp := l.TupleOf(netip.MustParseAddr("192.0.2.7"), "a@example.org", "b@example.test")
+	for _, want := range []Status{New, Passed, Allowed} {
+		if s, _, err := l.Check(ctx, tp, false); s != want || err != nil {
+			t.Fatalf("%v %v, want %v", s, err, want)
+		}
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if s, _, _ := l.Check(ctx, tp, false); s != New {
+		t.Fatalf("after expiry: %v", s)
+	}
+}
