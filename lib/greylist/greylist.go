@@ -142,7 +142,8 @@ const (
 	clientPrefix = "gl:c "
 )
 
-// record is a tuple's entry: "first last passes released allowed".
+// record is a tuple's entry: "first last passes released allowed", the
+// times in Unix milliseconds (a delay of seconds must not round).
 type record struct {
 	first, last time.Time
 	passes      int
@@ -157,7 +158,7 @@ func (r record) encode() []byte {
 		}
 		return 0
 	}
-	return fmt.Appendf(nil, "%d %d %d %d %d", r.first.Unix(), r.last.Unix(), r.passes, b(r.released), b(r.allowed))
+	return fmt.Appendf(nil, "%d %d %d %d %d", r.first.UnixMilli(), r.last.UnixMilli(), r.passes, b(r.released), b(r.allowed))
 }
 
 func decode(v []byte) (record, bool) {
@@ -173,7 +174,7 @@ func decode(v []byte) (record, bool) {
 		}
 		n[i] = x
 	}
-	return record{time.Unix(n[0], 0), time.Unix(n[1], 0), int(n[2]), n[3] == 1, n[4] == 1}, true
+	return record{time.UnixMilli(n[0]), time.UnixMilli(n[1]), int(n[2]), n[3] == 1, n[4] == 1}, true
 }
 
 func (l *List) now() time.Time {
