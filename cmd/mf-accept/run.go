@@ -29,7 +29,7 @@ Checks are accept.check, accept.dnsbl, accept.rhsbl and accept.dnswl lines in mf
 
 type cli struct {
 	config.Globals
-	Check_     []string      `name:"check" sep:"none" placeholder:"CHECK" help:"A check and its outcome: NAME [action=reject|tempfail|quarantine|tag|score] [score=N] [reply=\"...\"] [dry-run]; repeat for several. A check not named is off."`
+	Checks     []string      `name:"check" sep:"none" placeholder:"CHECK" help:"A check and its outcome: NAME [action=reject|tempfail|quarantine|tag|score] [score=N] [reply=\"...\"] [dry-run]; repeat for several. A check not named is off."`
 	Dnsbl      []string      `sep:"none" placeholder:"ZONE" help:"A DNSBL asked for the client address: ZONE [codes=A,B-C,NET] [mask=N] [server=ADDR:PORT] [test=KEY] [probe=no] [action=...] [score=N] [reply=\"...\"] [dry-run]; repeat for several."`
 	Rhsbl      []string      `sep:"none" placeholder:"ZONE" help:"An RHSBL asked for the sender and HELO domains: ZONE [on=sender,helo] [codes=...] [action=...] [score=N] [reply=\"...\"] [dry-run]."`
 	Dnswl      []string      `sep:"none" placeholder:"ZONE" help:"A DNSWL: a client it lists skips the heuristic checks. ZONE [codes=...] [mask=N] [dry-run]."`
@@ -143,7 +143,7 @@ func policy(c *cli, res *config.Result, checking bool) (*accept.Policy, error) {
 	if c.DNSTimeout <= 0 || c.DNSTimeout > time.Minute {
 		return nil, bad("dns-timeout", 0, "%s: want more than 0 and at most 1m", c.DNSTimeout)
 	}
-	for i, s := range c.Check_ {
+	for i, s := range c.Checks {
 		r, err := accept.ParseRule(s)
 		if err != nil {
 			return nil, bad("check", i, "%v", err)
@@ -234,11 +234,12 @@ func policy(c *cli, res *config.Result, checking bool) (*accept.Policy, error) {
 	if p.Hostname == "" {
 		p.Hostname, _ = os.Hostname()
 	}
-	if h := accept.ParseHelo(p.Hostname); h.Kind == accept.FQDN || h.Kind == accept.Invalid && p.Hostname != "" && !strings.ContainsAny(p.Hostname, " ;\"\\\r\n") {
-		p.AuthServID = p.Hostname
-	} else {
+	// The name goes into header fields: a host name, if not a fully
+	// qualified one ("localhost" on a bare machine).
+	if p.Hostname == "" || strings.Trim(strings.ToLower(p.Hostname), "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" {
 		return nil, bad("hostname", 0, "%q is not a host name", p.Hostname)
 	}
+	p.AuthServID = p.Hostname
 	if checking {
 		cl, err := dns.NewClient(c.Resolver, c.ResolvConf, c.DNSTimeout)
 		if err != nil {
