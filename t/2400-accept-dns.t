@@ -98,6 +98,8 @@ check_status 'RHSBL: a listed HELO domain is refused' reject "$(ac --client 192.
 check_grep '... by rhs.test' "$tmp/err" 'rhsbl:rhs.test .*key=host\.spammer\.test'
 check_status 'a zone listing its own 127.0.0.1 test entry is not trusted' continue "$(ac --client 192.0.2.10 --helo mail.good.test --from bob@good.test)"
 check_grep '... and said unhealthy in the log' "$tmp/err" 'dnsbl:bad\.test: unhealthy'
+check_grep '... remembered for the next messages' "$tmp/state/dnsbl-health" "^dnsbl:bad\\.test@127\\.0\\.0\\.1:$rbl_port [0-9]+ 0\$"
+check_grep '... as the healthy ones are' "$tmp/state/dnsbl-health" "^dnsbl:bl\\.test@127\\.0\\.0\\.1:$rbl_port [0-9]+ 1\$"
 check_status 'DNSWL: a listed client with a bad HELO goes on' continue "$(ac --client 192.0.2.15 --helo localhost --from bob@mail.wl.test)"
 check_grep '... exempt by the DNSWL' "$tmp/out" 'exempt=dnswl:wl\.test'
 check_status '... the same HELO from another client is refused' reject "$(ac --client 192.0.2.10 --helo localhost --from bob@good.test)"

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -36,6 +37,7 @@ type cli struct {
 	Resolver   []string      `sep:"none" placeholder:"ADDR[:PORT]" help:"Recursive DNS server to ask; repeat for several (default: the nameservers of --resolv-conf)."`
 	ResolvConf string        `default:"/etc/resolv.conf" placeholder:"FILE" help:"Where the nameservers are when no --resolver is given."`
 	DNSTimeout time.Duration `name:"dns-timeout" default:"5s" help:"One deadline for all lookups of a phase, run at once."`
+	HealthTTL  time.Duration `name:"dns-health-ttl" default:"1m" help:"How long the answers of the DNS lists' test entries are believed, shared in state-dir/dnsbl-health (0: ask them for every message)."`
 	DNSError   string        `name:"dns-error" enum:"tempfail,continue" default:"tempfail" help:"What a lookup a check needs and does not get (timeout, SERVFAIL) does: tempfail, or continue without that check. An unhealthy DNS list is skipped either way."`
 
 	OwnName        []string `sep:"none" placeholder:"HOST" help:"One of our host names: a client giving it as HELO lies (helo-own)."`
@@ -246,6 +248,9 @@ func policy(c *cli, res *config.Result, checking bool) (*accept.Policy, error) {
 			return nil, bad("resolver", 0, "%v", err)
 		}
 		p.R = dns.NewCache(cl)
+		if c.HealthTTL > 0 && len(p.Lists) > 0 {
+			p.Health = &dnsbl.HealthFile{Path: filepath.Join(c.StateDir, "dnsbl-health"), TTL: c.HealthTTL}
+		}
 		for _, l := range p.Lists {
 			if l.Server != "" {
 				l.Zone.R = dns.NewCache(&dns.Client{Servers: []string{l.Server}, Timeout: c.DNSTimeout})
@@ -336,6 +341,11 @@ func check(ctx context.Context, c *cli, p *accept.Policy, stdin io.Reader, out i
 		o, err := p.Evaluate(ctx, t)
 		if err != nil {
 			return nil, err
+		}
+		if !m.DryRun {
+			if err := p.Health.Save(); err != nil {
+				log.Warnf("dnsbl health: %v", err) // only costs a probe next time
+			}
 		}
 		for _, n := range o.Notes {
 			log.Infof("%s", n)

@@ -30,8 +30,9 @@ type Policy struct {
 	Timeout  time.Duration // the one deadline of all lookups of a phase
 	DNSError Action        // what a failed lookup the verdict needs does: Tempfail, or Tag to go on
 
-	Rules map[string]*Rule // by check name; a check without a rule is off
-	Lists []*List          // DNSBLs, DNSWLs and RHSBLs, in configuration order
+	Rules  map[string]*Rule  // by check name; a check without a rule is off
+	Lists  []*List           // DNSBLs, DNSWLs and RHSBLs, in configuration order
+	Health *dnsbl.HealthFile // the lists' health probes, shared for a while; nil: probe every time
 
 	OwnNames   []string       // our host names (helo-own)
 	OwnAddrs   []netip.Addr   // our addresses (helo-own)
@@ -499,7 +500,7 @@ func (r *run) lists(ctx context.Context) {
 	if len(asks) == 0 {
 		return
 	}
-	for i, res := range dnsbl.Lookup(ctx, p.R, asks) {
+	for i, res := range dnsbl.Lookup(ctx, p.R, asks, p.Health) {
 		l := lists[i]
 		switch {
 		case !res.Healthy && res.Err != nil:

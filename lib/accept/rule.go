@@ -196,7 +196,7 @@ func ParseList(kind dnsbl.Kind, s string) (*List, error) {
 			l.Zone.NoProbe = v == "no"
 		case k == "server":
 			a, err := dns.ServerAddr(v)
-			l.Server = a
+			l.Server, l.Zone.Server = a, a
 			return err
 		case k == "on" && kind == dnsbl.RHS:
 			l.On = nil

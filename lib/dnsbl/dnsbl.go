@@ -34,6 +34,7 @@ type Zone struct {
 	Codes   []netip.Prefix // answers that count; empty: any 127.0.0.0/8 answer but 127.0.0.1
 	Mask    uint8          // when set, an answer counts if its last octet has one of these bits
 	R       dns.Resolver   // when set, asked instead of the resolver of Lookup (a local rbldnsd mirror)
+	Server  string         // the address of R, for HealthFile
 	Test    string         // the listed test entry, when not RFC 5782's (Spamhaus DBL: dbltest.com)
 	NoProbe bool           // trust the zone without asking its test entries
 }
@@ -153,7 +154,10 @@ type Ask struct {
 // name, all at once; ctx carries the one deadline. The results are in
 // the order of asks. A zone that is unhealthy has Listed false in all
 // its results, whatever it answered.
-func Lookup(ctx context.Context, r dns.Resolver, asks []Ask) []Result {
+//
+// hf, when not nil, holds the probes' answers of other processes, and is
+// told the answers of the probes made here.
+func Lookup(ctx context.Context, r dns.Resolver, asks []Ask, hf *HealthFile) []Result {
 	out := make([]Result, len(asks))
 	health := map[*Zone]*probe{}
 	var wg sync.WaitGroup
@@ -161,8 +165,18 @@ func Lookup(ctx context.Context, r dns.Resolver, asks []Ask) []Result {
 		if health[a.Zone] == nil {
 			p := &probe{}
 			health[a.Zone] = p
+			if ok, known := hf.Get(a.Zone); known {
+				p.ok = ok
+				continue
+			}
 			wg.Add(1)
-			go func() { defer wg.Done(); p.ok = Healthy(ctx, a.Zone.resolver(r), a.Zone) }()
+			go func() {
+				defer wg.Done()
+				p.ok = Healthy(ctx, a.Zone.resolver(r), a.Zone)
+				if ctx.Err() == nil {
+					hf.Put(a.Zone, p.ok) // a probe cut short says nothing for later
+				}
+			}()
 		}
 	}
 	for i, a := range asks {

@@ -3,6 +3,8 @@ package dnsbl
 import (
 	"context"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -30,7 +32,7 @@ func TestLookup(t *testing.T) {
 	res := Lookup(ctx, f, []Ask{
 		{bl, "192.0.2.7"}, {bl, "192.0.2.9"}, {bl, "192.0.2.8"}, {bl, "2001:db8::1"},
 		{bad, "192.0.2.7"}, {slow, "192.0.2.7"}, {rhs, "Spam.Example"}, {rhs, "ham.example"},
-	})
+	}, nil)
 	if d := time.Since(start); d > 400*time.Millisecond {
 		t.Errorf("lookups took %v: not in parallel under one deadline", d)
 	}
@@ -101,4 +103,34 @@ func FuzzQuery(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestHealthFile(t *testing.T) {
+	f := dns.NewFake("2.0.0.127.bl.test. A 127.0.0.2", "7.2.0.192.bl.test. A 127.0.0.2",
+		"2.0.0.127.bad.test. A 127.0.0.2", "1.0.0.127.bad.test. A 127.0.0.2")
+	path := filepath.Join(t.TempDir(), "sub", "health")
+	bl, bad := &Zone{Name: "bl.test"}, &Zone{Name: "bad.test"}
+	asks := []Ask{{bl, "192.0.2.7"}, {bad, "192.0.2.7"}}
+	hf := &HealthFile{Path: path, TTL: time.Minute}
+	res := Lookup(context.Background(), f, asks, hf)
+	if err := hf.Save(); err != nil || !res[0].Listed || res[1].Healthy {
+		t.Fatalf("first: %+v %v", res, err)
+	}
+	n := f.Queries
+	// Another process: the probes are not asked again (A and TXT of the
+	// listing, A of the other).
+	res = Lookup(context.Background(), f, asks, &HealthFile{Path: path, TTL: time.Minute})
+	if f.Queries-n != 3 || !res[0].Listed || res[1].Healthy {
+		t.Errorf("second: %d queries, %+v", f.Queries-n, res)
+	}
+	// Expired: the four probes are asked again.
+	n = f.Queries
+	Lookup(context.Background(), f, asks, &HealthFile{Path: path, TTL: time.Nanosecond})
+	if f.Queries-n != 7 {
+		t.Errorf("expired: %d queries", f.Queries-n)
+	}
+	os.WriteFile(path, []byte("garbage\nbl.test x 1\n"), 0o644)
+	if _, known := (&HealthFile{Path: path, TTL: time.Minute}).Get(bl); known {
+		t.Error("garbage believed")
+	}
 }
