@@ -89,13 +89,13 @@ check_grep '... traced as would-tempfail' "$tmp/out" '^Mf-Trace: mf-accept would
 check_out '... and left no tuple' 'no greylist entries' "mf-accept --config $tmp/mf.conf greylist show"
 
 # The retry window: a retry after it is a first attempt again.
-printf 'state-dir %s\naccept.resolver 127.0.0.1:%s\naccept.check greylist\naccept.greylist-delay 1s\naccept.greylist-window 2s\n' "$tmp/w" $nsd_port >"$tmp/w.conf"
+printf 'state-dir %s\naccept.resolver 127.0.0.1:%s\naccept.check greylist\naccept.greylist-delay 1s\naccept.greylist-window 4s\n' "$tmp/w" $nsd_port >"$tmp/w.conf"
 W="mf-accept --config $tmp/w.conf check --phase rcpt --client 192.0.2.30 --from late@other.test --rcpt a@example.test </dev/null"
 check_status 'window: first attempt' tempfail "$W"
-sleep 3
+sleep 5
 check_status '... a retry after the window: greylisted again' tempfail "$W"
 check_grep '... the log says new' "$tmp/err" 'status=new'
-sleep 1.2
+sleep 1.5
 check_status '... its retry within the new window passes' continue "$W"
 
 # Two hosts, one Redis: host A sees the first attempt, host B the retry.

@@ -69,6 +69,6 @@ check_out '... spf, dkim and dmarc pass' "Authentication-Results: mx.example.tes
 printf 'From: CEO <ceo@forged.test>\nTo: alice@example.test\nSubject: forged\nDate: Tue, 01 Dec 2026 10:00:00 +0000\nMessage-ID: <forged@forged.test>\n\nPay now.\n' >"$tmp/forged.eml"
 send forged --from ceo@forged.test --data "$tmp/forged.eml"
 check_grep 'a forged From with p=reject: refused at the end of data' "$tmp/forged" '<\*\* +550 5\.7\.1 Rejected by the sender domain'"'"'s DMARC policy'
-sleep 0.5
+i=0; until grep -q 'ceo@forged' "$tmp/decisions.log" || [ $i -gt 50 ]; do sleep 0.1; i=$((i + 1)); done
 check_grep 'the decision log records the refusal at data by the accept stage' "$tmp/decisions.log" '"mail_from":"ceo@forged\.test".*\{"name":"accept","phase":"data","action":"reject","exit":100,.*"reply":"550 5\.7\.1 Rejected by the sender'
 done_testing
