@@ -371,3 +371,39 @@ func TestCarriedAtNextRcpt(t *testing.T) {
 		t.Error("after connect: nothing asked")
 	}
 }
+
+// FuzzEvaluate runs every check on a stranger's envelope and header
+// against the fake zone: no panic, and a verdict that is one of ours.
+func FuzzEvaluate(f *testing.F) {
+	f.Add("192.0.2.7", "mail.example.org", "bob@example.org", "a@x.test", "From: a@example.org\nDate: x\n\n")
+	f.Add("2001:db8::1", "[IPv6:2001:db8::1]", "", "<>", "From: a@example.test, b@x\n\n")
+	f.Add("192.0.2.10", "192.0.2.10", "x@soft.example", "a@x.test", "From: =?utf-8?b?eA==?= <x@soft.example>\nFrom: y\n\n")
+	all := []string{"helo-syntax", "helo-bare-ip", "helo-own", "helo-literal", "rdns-missing", "fcrdns", "rdns-generic",
+		"dnsbl bl.test", "rhsbl rhs.test", "dnswl wl.test", "spf-fail", "spf-softfail", "spf-permerror", "max-rcpts",
+		"null-sender-rcpts", "header-missing", "header-duplicate", "header-from-sender", "header-own-domain", "dmarc-reject"}
+	f.Fuzz(func(t *testing.T, client, helo, sender, rcpt, hdr string) {
+		p := policy(t, zone(), all...)
+		p.DMARC, p.MaxRcpts, p.Timeout = true, 1, 50*time.Millisecond
+		a, _ := netip.ParseAddr(client)
+		h, err := stream.ReadHeader(bufioReader(hdr))
+		if err != nil {
+			return
+		}
+		tx := &Txn{Phase: stream.Data, Client: a, Helo: helo, Sender: sender, Rcpts: []string{rcpt, rcpt}, Header: h,
+			Open: func() (io.Reader, error) { return strings.NewReader(hdr), nil }}
+		o, err := p.Evaluate(context.Background(), tx)
+		if err != nil {
+			return
+		}
+		switch o.Verdict.Action {
+		case verdict.Continue, verdict.Reject, verdict.Tempfail, verdict.Quarantine:
+		default:
+			t.Fatalf("verdict %v", o.Verdict)
+		}
+		for _, f := range o.AddHeaders {
+			if strings.ContainsAny(strings.ReplaceAll(f, "\n\t", ""), "\r\n") {
+				t.Fatalf("field breaks the header: %q", f)
+			}
+		}
+	})
+}
