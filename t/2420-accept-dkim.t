@@ -51,7 +51,7 @@ check_grep 'the helper signed the message' "$tmp/signed.eml" '^DKIM-Signature: '
 check_status 'signed, aligned, SPF pass: taken' continue "$(data bob@signed.test 192.0.2.10) <$tmp/signed.eml"
 check_out 'Authentication-Results, field by field' "Authentication-Results: mx.example.test;
 	spf=pass smtp.mailfrom=signed.test;
-	dkim=pass header.d=signed.test;
+	dkim=pass header.d=signed.test header.s=sel;
 	dmarc=pass (p=reject) header.from=signed.test" "$(data bob@signed.test 192.0.2.10) <$tmp/signed.eml | sed -n '/^Authentication-Results:/,/^[^	]/p' | sed '\$d'"
 run "$(data bob@signed.test 192.0.2.10) <$tmp/signed.eml"
 cp "$tmp/out" "$tmp/signed.out"
@@ -71,7 +71,7 @@ check_grep '... dmarc=pass for header.from=news.signed.test' "$tmp/out" '^	dmarc
 # A body changed after signing.
 sed 's/this is a test/this is a changed test/' "$tmp/signed.eml" >"$tmp/changed.eml"
 check_status 'body changed after signing, SPF fail: DMARC reject' reject "$(data bob@signed.test 198.51.100.9) <$tmp/changed.eml"
-check_grep '... dkim=fail with a reason' "$tmp/out" '^	dkim=fail header\.d=signed\.test reason="[^"]*body hash'
+check_grep '... dkim=fail with a reason' "$tmp/out" '^	dkim=fail header\.d=signed\.test header\.s=sel reason="[^"]*body hash'
 check_grep '... dmarc=fail' "$tmp/out" '^	dmarc=fail \(p=reject\) header\.from=signed\.test'
 check_grep '... refused with the reply configured' "$tmp/out" '^Mf-Verdict: reject 550 5\.7\.1 DMARC policy says no$'
 
@@ -99,7 +99,7 @@ real=$top/../shared/data/spamassassin/t/data/nice/dmarc/rejectok.eml
 [ -r "$real" ] || real=/work/shared/data/spamassassin/t/data/nice/dmarc/rejectok.eml
 if [ -r "$real" ]; then
 	check_status 'real signed message, key gone, p=reject: refused' reject "$(data test@dmarc3.spamassassin.org 64.142.3.173) <$real"
-	check_grep '... dkim=permerror for header.d=dmarc3.spamassassin.org' "$tmp/out" '^	dkim=permerror header\.d=dmarc3\.spamassassin\.org reason="'
+	check_grep '... dkim=permerror for header.d=dmarc3.spamassassin.org' "$tmp/out" '^	dkim=permerror header\.d=dmarc3\.spamassassin\.org header\.s=selector1 reason="'
 	check_grep '... spf=none' "$tmp/out" '^	spf=none smtp\.mailfrom=dmarc3\.spamassassin\.org;$'
 	check_grep '... dmarc=fail' "$tmp/out" '^	dmarc=fail \(p=reject\) header\.from=dmarc3\.spamassassin\.org$'
 else

@@ -63,7 +63,7 @@ check_out '... with one Authentication-Results' 1 "grep -c '^Authentication-Resu
 sed -n '/^Authentication-Results:/,/^[^	]/p' "$m" | sed '$d' >"$tmp/ar"
 check_out '... spf, dkim and dmarc pass' "Authentication-Results: mx.example.test;
 	spf=pass smtp.mailfrom=signed.test;
-	dkim=pass header.d=signed.test;
+	dkim=pass header.d=signed.test header.s=sel;
 	dmarc=pass (p=reject) header.from=signed.test" "cat $tmp/ar"
 
 printf 'From: CEO <ceo@forged.test>\nTo: alice@example.test\nSubject: forged\nDate: Tue, 01 Dec 2026 10:00:00 +0000\nMessage-ID: <forged@forged.test>\n\nPay now.\n' >"$tmp/forged.eml"

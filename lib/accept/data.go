@@ -93,7 +93,8 @@ func (r *run) dmarc(ctx context.Context) error {
 		parts = append(parts, s)
 	}
 	var passed []string
-	for _, v := range vs {
+	sels := selectors(t.Header.Fields.Values("DKIM-Signature"), len(vs))
+	for i, v := range vs {
 		res := "pass"
 		switch {
 		case v.Err == nil:
@@ -108,6 +109,9 @@ func (r *run) dmarc(ctx context.Context) error {
 		s := "dkim=" + res
 		if ParseHelo(v.Domain).Kind == FQDN {
 			s += " header.d=" + strings.ToLower(v.Domain)
+		}
+		if sels[i] != "" {
+			s += " header.s=" + sels[i]
 		}
 		if v.Err != nil {
 			s += fmt.Sprintf(" reason=%q", reasonOf(v.Err))
@@ -140,6 +144,29 @@ func (r *run) dmarc(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// selectors are the s= tags of the signatures, in the order verified, when
+// there is one verification per field; "" where a tag is not a plain
+// selector (RFC 6376 3.1: labels of a domain name).
+func selectors(fields []string, n int) []string {
+	out := make([]string, n)
+	if len(fields) != n {
+		return out
+	}
+	for i, f := range fields {
+		for _, tag := range strings.Split(f, ";") {
+			k, v, ok := strings.Cut(tag, "=")
+			if !ok || strings.TrimSpace(k) != "s" {
+				continue
+			}
+			v = strings.Join(strings.Fields(v), "")
+			if h := ParseHelo(v + ".x"); h.Kind == FQDN && len(v) <= 63*4 {
+				out[i] = strings.ToLower(v)
+			}
+		}
+	}
+	return out
 }
 
 func reasonOf(err error) string {
