@@ -17,7 +17,7 @@ other           TXT   "v=spf1 ip4:192.0.2.1 -all"
 Z
 printf '127.0.0.2\n' >"$dns/rbl/bl.txt"
 dns_start bl.test:ip4set:bl.txt || { not_ok 'DNS servers start'; done_testing; exit 1; }
-mkdir -p "$tmp/state"; chown nobody "$tmp/state"
+mkdir -p "$tmp/state"; chown games "$tmp/state"
 cat >"$tmp/mf.conf" <<CONF
 state-dir $tmp/state
 accept.resolver 127.0.0.1:$nsd_port
@@ -130,7 +130,7 @@ check_grep 'redis: greylist show reads the shared tuple' "$tmp/out" '^tuple 192\
 
 # Host A is now the Postfix with mf-bridge, on Redis; host B answers
 # by hand from another state directory.
-mkdir -p "$tmp/a"; chown nobody "$tmp/a"
+mkdir -p "$tmp/a"; chown games "$tmp/a"
 sed -i "s|^state-dir .*|state-dir $tmp/a\nstate $url|" "$tmp/mf.conf"
 kill -HUP $bridge_pid; sleep 0.5
 send redis1 frank@other.test

@@ -24,7 +24,7 @@ Z
 printf '127.0.0.2\n127.0.0.5 :127.0.0.2:Listed for the test\n' >"$dns/rbl/bl.txt"
 printf 'test\nspammer.test\n' >"$dns/rbl/rhs.txt"
 dns_start bl.test:ip4set:bl.txt rhs.test:dnset:rhs.txt || { not_ok 'DNS servers start'; done_testing; exit 1; }
-mkdir -p "$tmp/state"; chown nobody "$tmp/state"
+mkdir -p "$tmp/state"; chown games "$tmp/state"
 touch "$tmp/decisions.log"; chown nobody "$tmp/decisions.log"
 cat >"$tmp/mf.conf" <<CONF
 state-dir $tmp/state

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mf/lib/accept"
+	"mf/lib/cli"
 	"mf/lib/config"
 	"mf/lib/dns"
 	"mf/lib/dnsbl"
@@ -21,14 +22,13 @@ import (
 	"mf/lib/stage"
 	"mf/lib/state"
 	"mf/lib/stream"
-	"mf/lib/verdict"
 )
 
 const description = `Decide whether a client and its envelope deserve to be accepted: HELO, reverse DNS, DNS lists, SPF, greylisting, limits, header sanity, and at data DKIM and DMARC.
 
 Checks are accept.check, accept.dnsbl, accept.rhsbl and accept.dnswl lines in mf.conf. Exit status: 0 continue, 99 quarantine, 100 reject, 111 tempfail, 75 error. See mf-accept(1).`
 
-type cli struct {
+type root struct {
 	config.Globals
 	Checks     []string      `name:"check" sep:"none" placeholder:"CHECK" help:"A check and its outcome: NAME [action=reject|tempfail|quarantine|tag|score] [score=N] [reply=\"...\"] [dry-run]; repeat for several. A check not named is off."`
 	Dnsbl      []string      `sep:"none" placeholder:"ZONE" help:"A DNSBL asked for the client address: ZONE [codes=A,B-C,NET] [mask=N] [server=ADDR:PORT] [test=KEY] [probe=no] [action=...] [score=N] [reply=\"...\"] [dry-run]; repeat for several."`
@@ -75,63 +75,76 @@ type checkCmd struct {
 }
 
 type greylistCmd struct {
-	Show struct {
-		Pattern string `arg:"" optional:"" help:"Only tuples containing this text or matching this shell pattern."`
-	} `cmd:"" help:"Print the greylisted and allowed tuples and the client counts."`
-	Release struct {
-		Tuple []string `arg:"" help:"NETWORK SENDER RECIPIENT as greylist show prints it (one argument or three)."`
-	} `cmd:"" help:"Let the next retry of a tuple through at once."`
-	Expire struct{} `cmd:"" help:"Drop expired tuples (and other expired state) now."`
+	Show    showCmd    `cmd:"" help:"Print the greylisted and allowed tuples and the client counts."`
+	Release releaseCmd `cmd:"" help:"Let the next retry of a tuple through at once."`
+	Expire  expireCmd  `cmd:"" help:"Drop expired tuples (and other expired state) now."`
 }
 
-func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
-	log := logger.New("mf-accept", stderr)
-	defer config.Recover(log, &code)
-	var c cli
-	res, code, done := config.Start(&c, &c.Globals, log, "mf-accept", "accept", description, args, stdout, stderr, lookupEnv)
-	defer log.Close()
-	if done {
-		return code
-	}
-	cmd := res.Ctx.Command()
-	p, err := policy(&c, res, cmd == "check")
+type showCmd struct {
+	Pattern string `arg:"" optional:"" help:"Only tuples containing this text or matching this shell pattern."`
+}
+
+type releaseCmd struct {
+	Tuple []string `arg:"" help:"NETWORK SENDER RECIPIENT as greylist show prints it (one argument or three)."`
+}
+
+type expireCmd struct{}
+
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
+	return cli.Main(ctx, cli.Program{Name: "mf-accept", Section: "accept", Description: description}, &root{}, stdin, stdout, stderr, args, lookupEnv)
+}
+
+// withPolicy builds the policy, and closes the greylist's store after f.
+func withPolicy(env *cli.Env, c *root, checking bool, f func(*accept.Policy) error) error {
+	p, err := policy(c, env.Config, checking)
 	if err != nil {
-		log.Errorf("%v", err)
-		return verdict.ExitError
+		return err
 	}
 	if p.Greylist != nil {
 		defer p.Greylist.St.Close()
 	}
-	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
-	switch {
-	case cmd == "check":
-		code, err = check(ctx, &c, p, stdin, stdout, getenv, log)
-	case strings.HasPrefix(cmd, "greylist show"):
-		err = show(ctx, p.Greylist, c.Greylist.Show.Pattern, stdout)
-	case strings.HasPrefix(cmd, "greylist release"):
-		var t greylist.Tuple
-		if t, err = greylist.ParseTuple(strings.Join(c.Greylist.Release.Tuple, " ")); err == nil {
-			if err = p.Greylist.Release(ctx, t); err == nil {
-				fmt.Fprintf(stdout, "released %s\n", t)
-			}
+	return f(p)
+}
+
+func (cmd *checkCmd) Run(env *cli.Env, c *root) error {
+	return withPolicy(env, c, true, func(p *accept.Policy) (err error) {
+		env.Code, err = check(env.Ctx, c, p, env.Stdin, env.Stdout, env.Getenv, env.Log)
+		return err
+	})
+}
+
+func (cmd *showCmd) Run(env *cli.Env, c *root) error {
+	return withPolicy(env, c, false, func(p *accept.Policy) error { return show(env.Ctx, p.Greylist, cmd.Pattern, env.Stdout) })
+}
+
+func (cmd *releaseCmd) Run(env *cli.Env, c *root) error {
+	return withPolicy(env, c, false, func(p *accept.Policy) error {
+		t, err := greylist.ParseTuple(strings.Join(cmd.Tuple, " "))
+		if err != nil {
+			return err
 		}
-	case cmd == "greylist expire":
-		var n int
-		if n, err = p.Greylist.St.Expire(ctx); err == nil {
-			fmt.Fprintf(stdout, "%d expired entries dropped\n", n)
+		if err := p.Greylist.Release(env.Ctx, t); err != nil {
+			return err
 		}
-	}
-	if err != nil {
-		log.Errorf("%v", err)
-		return verdict.ExitError
-	}
-	return code
+		_, err = fmt.Fprintf(env.Stdout, "released %s\n", t)
+		return err
+	})
+}
+
+func (cmd *expireCmd) Run(env *cli.Env, c *root) error {
+	return withPolicy(env, c, false, func(p *accept.Policy) error {
+		n, err := p.Greylist.St.Expire(env.Ctx)
+		if err == nil {
+			fmt.Fprintf(env.Stdout, "%d expired entries dropped\n", n)
+		}
+		return err
+	})
 }
 
 // policy builds the checks from the settings, each bad value refused
 // with the file and line it came from. The state store is opened only
 // when the greylist needs it.
-func policy(c *cli, res *config.Result, checking bool) (*accept.Policy, error) {
+func policy(c *root, res *config.Result, checking bool) (*accept.Policy, error) {
 	p := &accept.Policy{Rules: map[string]*accept.Rule{}, Timeout: c.DNSTimeout, DNSError: accept.Tempfail,
 		RejectScore: c.RejectScore, TempfailScore: c.TempfailScore, MaxRcpts: c.MaxRcpts,
 		NullSenderMaxRcpts: c.NullSenderMaxRcpts, GreylistSkipSPF: c.GreylistSkipSPF, DMARC: c.DMARC,
@@ -286,7 +299,7 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-func check(ctx context.Context, c *cli, p *accept.Policy, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
+func check(ctx context.Context, c *root, p *accept.Policy, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
 	c.Check.Log = log.Infof
 	return stage.Run(ctx, "mf-accept", &c.Check.Flags, stdin, out, getenv, func(ctx context.Context, m *stage.Message) (*stage.Decision, error) {
 		env := m.Env

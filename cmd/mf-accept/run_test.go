@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	mdns "github.com/miekg/dns"
+
+	"mf/lib/cli"
 )
 
 // dnsServer answers on loopback from zone-file records, for run's tests;
@@ -87,5 +89,11 @@ func TestRefused(t *testing.T) {
 	}
 	if code, _, errs := runIt(t, "", "", "greylist", "release", "not a tuple"); code != 75 || !strings.Contains(errs, "tuple") {
 		t.Errorf("release: %d %q", code, errs)
+	}
+}
+
+func TestEverySubcommandRuns(t *testing.T) {
+	if m := cli.Missing(&root{}); len(m) > 0 {
+		t.Errorf("sub-commands without a Run method: %v", m)
 	}
 }
