@@ -197,7 +197,8 @@ check_status 'an authenticated client from a listed address goes on' continue "$
 
 # Bad settings are refused with their line.
 for bad in 'accept.check nonsense' 'accept.dnsbl bl.test codes=10.0.0.1' 'accept.check fcrdns action=maybe' \
-	'accept.resolver example.org' 'accept.max-size ten' 'accept.dnsbl bl.test server=nowhere' 'accept.check greylist action=reject'; do
+	'accept.resolver example.org' 'accept.max-size ten' 'accept.dnsbl bl.test server=nowhere' 'accept.check greylist action=reject' \
+	'accept.allow-net 10.0.0.1/8' 'accept.hostname "a b"'; do
 	printf 'accept.dns-timeout 1s\n%s\n' "$bad" >"$tmp/bad.conf"
 	check_refused "refused: $bad" "bad\.conf:2: accept\." "mf-accept --config $tmp/bad.conf check --phase rcpt --client 192.0.2.1 </dev/null"
 done

@@ -18,6 +18,7 @@ import (
 	"mf/lib/dns"
 	"mf/lib/dnsbl"
 	"mf/lib/greylist"
+	"mf/lib/lists"
 	"mf/lib/logger"
 	"mf/lib/stage"
 	"mf/lib/state"
@@ -203,15 +204,11 @@ func policy(c *root, res *config.Result, checking bool) (*accept.Policy, error) 
 		p.OwnDomains = append(p.OwnDomains, h.Name)
 	}
 	for i, s := range c.AllowNet {
-		n, err := netip.ParsePrefix(s)
+		n, err := lists.ParseNet(s) // the one network syntax, as mf-lists reads it
 		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				return nil, bad("allow-net", i, "%q is not an IP network", s)
-			}
-			n = netip.PrefixFrom(a, a.BitLen())
+			return nil, bad("allow-net", i, "%v", err)
 		}
-		p.AllowNets = append(p.AllowNets, n.Masked())
+		p.AllowNets = append(p.AllowNets, n)
 	}
 	pats := c.GenericPattern
 	if len(pats) == 0 {
