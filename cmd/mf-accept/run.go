@@ -191,7 +191,7 @@ func policy(c *root, res *config.Result, checking bool) (*accept.Policy, error) 
 	}
 	for i, s := range c.OwnAddr {
 		a, err := netip.ParseAddr(s)
-		if err != nil {
+		if err != nil || a.Zone() != "" {
 			return nil, bad("own-addr", i, "%q is not an IP address", s)
 		}
 		p.OwnAddrs = append(p.OwnAddrs, a.Unmap())
