@@ -1,0 +1,107 @@
+# Sourced by t/*.t that need real DNS servers on loopback: nsd serving
+# the zone "test" and 2.0.192.in-addr.arpa from $dns/test.zone and
+# $dns/rev.zone, and each zone NAME of $dns_zones from $dns/NAME.zone
+# (records only; the SOA and NS are added here), rbldnsd
+# serving DNS lists from data files in $dns/rbl, and a server that
+# never answers (a stopped rbldnsd), for timeouts. All stop at exit.
+dns=$tmp/dns
+mkdir -p "$dns/rbl"
+dns_pids=
+
+need_dns() {
+	why=
+	command -v rbldnsd >/dev/null || [ -x /usr/sbin/rbldnsd ] || why="rbldnsd is not installed (t/deps installs it as root)"
+	command -v nsd >/dev/null || [ -x /usr/sbin/nsd ] || why="${why:-nsd is not installed (t/deps installs it as root)}"
+	command -v dig >/dev/null || why="${why:-dig is not installed (bind9-dnsutils)}"
+	[ "$(id -u)" = 0 ] || why="${why:-needs root to start rbldnsd as nobody}"
+	[ -z "$why" ] && return 0
+	if [ -n "${CI:-}" ]; then not_ok "DNS servers available" "$why"; done_testing; exit 1; fi
+	echo "1..0 # SKIP $why"
+	exit 0
+}
+PATH=$PATH:/usr/sbin
+
+dns_stop() {
+	for p in $dns_pids; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
+	for p in $dns_pids; do wait "$p" 2>/dev/null; done
+	dns_pids=
+}
+trap 'dns_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+
+# dns_port: a UDP and TCP port nothing listens on.
+dns_port() {
+	p=$((20000 + ($$ * 13 + ${1:-0} * 101) % 30000))
+	while ss -lnuH "sport = :$p" | grep -q . || ss -lntH "sport = :$p" | grep -q .; do p=$((p + 1)); done
+	echo $p
+}
+
+# dns_wait PORT NAME: until the server on PORT answers a question for NAME.
+dns_wait() {
+	i=0
+	until dig +time=1 +tries=1 -p "$1" @127.0.0.1 "$2" A >/dev/null 2>&1; do
+		i=$((i + 1)); [ $i -gt 50 ] && return 1
+		sleep 0.1
+	done
+}
+
+# dns_start ZONESPEC...: starts nsd on $nsd_port and rbldnsd on
+# $rbl_port serving ZONESPECs (bl.test:ip4set:bl.txt ...), and the
+# silent server on $mute_port.
+dns_start() {
+	nsd_port=$(dns_port 1)
+	for z in test rev ${dns_zones:-}; do
+		origin=$z.
+		[ $z = rev ] && origin=2.0.192.in-addr.arpa.
+		{
+			echo "\$ORIGIN $origin"
+			echo "\$TTL 60"
+			echo "@ IN SOA ns.test. hostmaster.test. 1 3600 600 86400 60"
+			echo "@ IN NS ns.test."
+			[ $z = test ] && echo "ns IN A 127.0.0.1"
+			cat "$dns/$z.zone" 2>/dev/null
+		} >"$dns/$z.full"
+	done
+	cat >"$dns/nsd.conf" <<CONF
+server:
+	ip-address: 127.0.0.1@$nsd_port
+	port: $nsd_port
+	do-ip6: no
+	username: ""
+	chroot: ""
+	zonesdir: "$dns"
+	database: ""
+	zonelistfile: "$dns/zone.list"
+	xfrdfile: "$dns/xfrd.state"
+	xfrdir: "$dns"
+	pidfile: "$dns/nsd.pid"
+	logfile: "$dns/nsd.log"
+	server-count: 1
+	verbosity: 1
+remote-control:
+	control-enable: no
+zone:
+	name: test
+	zonefile: "$dns/test.full"
+zone:
+	name: 2.0.192.in-addr.arpa
+	zonefile: "$dns/rev.full"
+CONF
+	for z in ${dns_zones:-}; do
+		printf 'zone:\n\tname: %s\n\tzonefile: "%s"\n' "$z" "$dns/$z.full" >>"$dns/nsd.conf"
+	done
+	nsd -d -c "$dns/nsd.conf" >>"$dns/nsd.log" 2>&1 &
+	dns_pids="$dns_pids $!"
+	dns_wait "$nsd_port" ns.test || { cat "$dns/nsd.log"; return 1; }
+	rbl_port=$(dns_port 2)
+	chmod 755 "$tmp" "$dns" "$dns/rbl"; chmod 644 "$dns/rbl/"* 2>/dev/null
+	rbldnsd -n -q -u nobody -w "$dns/rbl" -b "127.0.0.1/$rbl_port" "$@" >>"$dns/rbldnsd.log" 2>&1 &
+	dns_pids="$dns_pids $!"
+	zone=${1%%:*}
+	dns_wait "$rbl_port" "2.0.0.127.$zone" || { cat "$dns/rbldnsd.log"; return 1; }
+	mute_port=$(dns_port 3)
+	rbldnsd -n -q -u nobody -w "$dns/rbl" -b "127.0.0.1/$mute_port" "$@" >>"$dns/rbldnsd.log" 2>&1 &
+	mute_pid=$!
+	dns_pids="$dns_pids $mute_pid"
+	dns_wait "$mute_port" "2.0.0.127.$zone" || return 1
+	kill -STOP "$mute_pid"
+}
