@@ -16,5 +16,7 @@ require (
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/gabriel-vasile/mimetype v1.4.16 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/text v0.14.0 // indirect
 )
