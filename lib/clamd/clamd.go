@@ -194,8 +194,8 @@ func ParseReply(s string) (Result, error) {
 	switch {
 	case s == "stream: OK":
 		return Result{}, nil
-	case strings.HasPrefix(s, "stream: ") && strings.HasSuffix(s, " FOUND"):
-		sig := strings.TrimSuffix(strings.TrimPrefix(s, "stream: "), " FOUND")
+	case strings.HasPrefix(s, "stream: ") && strings.HasSuffix(s, " FOUND") && len(s) > len("stream:  FOUND"):
+		sig := strings.TrimSpace(s[len("stream: ") : len(s)-len(" FOUND")])
 		if sig == "" || bytes.ContainsAny([]byte(sig), "\x00\n") {
 			return Result{}, fmt.Errorf("malformed reply %q", s)
 		}

@@ -123,10 +123,13 @@ func ParseLine(line string) (*Rule, error) {
 		if end < 0 {
 			return nil, errors.New("a /pattern/ without its closing /")
 		}
-		flags, after := cut(rest[end+1:])
-		if len(after) == len(rest[end+1:]) && after != "" && after[0] != ' ' && after[0] != '\t' {
-			return nil, errors.New("junk after the closing /")
+		after := rest[end+1:]
+		j := strings.IndexAny(after, " \t")
+		if j < 0 {
+			j = len(after)
 		}
+		flags := after[:j]
+		after = after[j:]
 		if strings.Trim(flags, "ims") != "" {
 			return nil, fmt.Errorf("unknown regexp flag in %q (want i, m, s)", flags)
 		}
