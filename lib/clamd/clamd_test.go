@@ -13,7 +13,7 @@ import (
 
 func TestParseReply(t *testing.T) {
 	for in, want := range map[string]Result{
-		"stream: OK\x00":                                    {},
+		"stream: OK\x00": {},
 		"stream: Eicar-Test-Signature.UNOFFICIAL FOUND\x00": {Infected: true, Signature: "Eicar-Test-Signature.UNOFFICIAL"},
 		"2: stream: Win.Test.EICAR_HDB-1 FOUND\x00":         {Infected: true, Signature: "Win.Test.EICAR_HDB-1"},
 		"INSTREAM size limit exceeded. ERROR\x00":           {TooBig: true},
