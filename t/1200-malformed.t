@@ -3,7 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 
 printf 'match: client-addr\naction: block\n192.0.2.0/24\n' >"$tmp/b.list"
-L="mf-lists --list $tmp/b.list check"
+M="mf-lists --list $tmp/b.list check" L="$M --input stream"
 
 bad() { # bad DESC PATTERN-IN-STDERR STREAM-TEXT
 	printf "$3" >"$tmp/in"
@@ -32,11 +32,11 @@ data=$top/../shared/data
 [ -d "$data" ] || data=/work/shared/data
 for f in "$data"/enmime/testdata/mail/*.raw "$data"/cpython-test_email/msg_1*.txt; do
 	[ -f "$f" ] || continue
-	run "$L --output message --client 203.0.113.1 <'$f' | cmp - '$f'"
+	run "$M --output message --client 203.0.113.1 <'$f' | cmp - '$f'"
 	[ "$rc" = 0 ] || { not_ok "odd message $(basename "$f") passes unchanged" "$(cat "$tmp/err")"; continue; }
 	n=$((${n:-0} + 1))
 done
 [ "${n:-0}" -gt 5 ] && ok "$n odd real-world messages pass unchanged" || not_ok 'odd real-world messages pass unchanged' "only ${n:-0} found"
 head -c 100000 /dev/urandom >"$tmp/noise"
-check 'random bytes pass through as a message' "$L --output message --input message --client 203.0.113.1 <$tmp/noise | cmp - $tmp/noise"
+check 'random bytes pass through as a message' "$M --output message --client 203.0.113.1 <$tmp/noise | cmp - $tmp/noise"
 done_testing

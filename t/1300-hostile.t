@@ -17,16 +17,16 @@ check_grep 'an empty line in a value cannot end the envelope' "$tmp/env" '^Mf-He
 [ "$(grep -c . "$tmp/env")" = 6 ] && ok 'exactly the six fields written' || not_ok 'exactly the six fields written' "$(cat "$tmp/env")"
 sed '1,/^$/d' "$tmp/s" >"$tmp/body"
 check 'message unchanged after the hostile envelope' "cmp $tmp/body $msg/plain.eml"
-check_exit 'a second stage reads the encoded values and does not accept' 0 "$L <$tmp/s"
-check_exit 'the second stage writes the values encoded again' 0 "$L <$tmp/s | sed '/^\$/q' | grep -c '^Mf-Verdict' | grep -qx 0"
+check_exit 'a second stage reads the encoded values and does not accept' 0 "$L --input stream <$tmp/s"
+check_exit 'the second stage writes the values encoded again' 0 "$L --input stream <$tmp/s | sed '/^\$/q' | grep -c '^Mf-Verdict' | grep -qx 0"
 
 # Non-UTF-8, NUL, '%' and edge spaces survive a stage exactly.
 printf 'Mf-Stream: 1\nMf-Stage: rcpt\nMf-Client-Addr: 203.0.113.1\nMf-Helo: %%20sp%%00ace%%FF%%20\nMf-Mail-From: <100%%25@example.org>\nMf-Rcpt-To: <u@example.com>\n\n' >"$tmp/e"
-run "$L <$tmp/e"
+run "$L --input stream <$tmp/e"
 cp "$tmp/out" "$tmp/e2"
 check_grep 'NUL, 0xFF and edge spaces stay encoded' "$tmp/e2" '^Mf-Helo: %20sp%00ace%FF%20$'
 check_grep 'a percent sign stays %25' "$tmp/e2" '^Mf-Mail-From: <100%25@example\.org>$'
-check_exit 'a raw CR inside an envelope line is read as part of the value' 0 "printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Helo: a\rb\n\n' | $L"
+check_exit 'a raw CR inside an envelope line is read as part of the value' 0 "printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Helo: a\rb\n\n' | $L --input stream"
 check_grep '... and written on encoded' "$tmp/out" '^Mf-Helo: a%0Db$'
 check_nogrep '... so no raw CR reaches stdout' "$tmp/out" "$cr"
 

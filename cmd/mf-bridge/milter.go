@@ -13,7 +13,9 @@ import (
 
 	"github.com/emersion/go-milter"
 
+	"mf/lib/bridge"
 	"mf/lib/edit"
+	"mf/lib/spool"
 	"mf/lib/verdict"
 )
 
@@ -26,15 +28,16 @@ const actions = milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeB
 // serveConn speaks milter on one MTA connection until it closes. Each
 // connection gets a go-milter server of its own whose milter objects,
 // however often the library makes new ones, all work on the one session.
-func (b *bridge) serveConn(ctx context.Context, conn net.Conn) {
-	s := newSession(b)
+func (srv *server) serveConn(ctx context.Context, conn net.Conn) {
+	g := srv.gen.Load()
+	s := bridge.NewSession(g.cfg)
 	defer s.Close()
-	srv := &milter.Server{
-		NewMilter: func() milter.Milter { return &backend{ctx: ctx, s: s} },
+	m := &milter.Server{
+		NewMilter: func() milter.Milter { return &backend{ctx: ctx, s: s, g: g} },
 		Actions:   actions,
 	}
 	ln := &oneConn{conn: conn, done: make(chan struct{})}
-	srv.Serve(ln)
+	m.Serve(ln)
 }
 
 // oneConn is a listener that hands out one connection, then waits for it
@@ -78,16 +81,14 @@ func (c *closeNotify) Close() error {
 // backend turns go-milter's callbacks into session calls.
 type backend struct {
 	ctx context.Context
-	s   *session
+	s   *bridge.Session
+	g   *generation
 }
 
 func (m *backend) Connect(host, family string, port uint16, addr net.IP, mod *milter.Modifier) (milter.Response, error) {
 	s := m.s
-	if s.b.cfg.MTA == "auto" {
-		s.hidden = 0
-		if strings.HasPrefix(mod.Macros["v"], "Postfix") {
-			s.hidden = 1 // Postfix's own Received: is not shown but counts for inserts
-		}
+	if m.g.cli.MTA == "auto" {
+		s.Hidden = hidden(mod.Macros)
 	}
 	a := ""
 	if addr != nil {
@@ -119,7 +120,7 @@ func (m *backend) Header(name, value string, mod *milter.Modifier) (milter.Respo
 
 func (m *backend) Headers(h textproto.MIMEHeader, mod *milter.Modifier) (milter.Response, error) {
 	if err := m.s.EOH(); err != nil {
-		m.s.b.log.Errorf("%v", err)
+		m.g.cfg.Log.Errorf("%v", err)
 		return tempfail(), nil
 	}
 	return milter.RespContinue, nil
@@ -127,7 +128,7 @@ func (m *backend) Headers(h textproto.MIMEHeader, mod *milter.Modifier) (milter.
 
 func (m *backend) BodyChunk(chunk []byte, mod *milter.Modifier) (milter.Response, error) {
 	if err := m.s.Body(chunk); err != nil {
-		m.s.b.log.Errorf("%v", err)
+		m.g.cfg.Log.Errorf("%v", err)
 		return tempfail(), nil
 	}
 	return milter.RespContinue, nil
@@ -136,7 +137,7 @@ func (m *backend) BodyChunk(chunk []byte, mod *milter.Modifier) (milter.Response
 func (m *backend) Body(mod *milter.Modifier) (milter.Response, error) {
 	r, err := m.s.EOM(m.ctx, mod.Macros)
 	if err != nil {
-		m.s.b.log.Errorf("%v", err)
+		m.g.cfg.Log.Errorf("%v", err)
 		m.s.Abort()
 		return tempfail(), nil
 	}
@@ -158,7 +159,7 @@ func (m *backend) Abort(mod *milter.Modifier) error {
 
 // reply maps a verdict to a milter reply. Refusals go as reply codes, so
 // the stage's text reaches the client.
-func (m *backend) reply(r *Reply, mod *milter.Modifier) (milter.Response, error) {
+func (m *backend) reply(r *bridge.Reply, mod *milter.Modifier) (milter.Response, error) {
 	v := r.Verdict
 	switch v.Action {
 	case verdict.Accept, verdict.Quarantine:
@@ -169,6 +170,18 @@ func (m *backend) reply(r *Reply, mod *milter.Modifier) (milter.Response, error)
 		return milter.NewResponseStr('y', smtpReply(v.Reply)), nil
 	}
 	return milter.RespContinue, nil
+}
+
+// hidden is how many header fields the MTA keeps above the header it
+// shows a milter and counts in insert indexes: its own Received:.
+// Postfix says "Postfix 3.7.11" in macro v, sendmail its version number
+// ("8.17.1"); both keep the field (PROTOCOLS.md §12 measured sendmail).
+func hidden(macros map[string]string) int {
+	v := macros["v"]
+	if strings.HasPrefix(v, "Postfix") || v != "" && v[0] >= '0' && v[0] <= '9' {
+		return 1
+	}
+	return 0
 }
 
 // smtpReply is the reply as the MTA takes it: sendmail reads '%' as a
@@ -184,7 +197,7 @@ func tempfail() milter.Response {
 // apply sends the edits of an end-of-message reply. The body goes last,
 // in pieces of at most 65535 bytes with nothing between them, as both
 // sendmail and Postfix require.
-func apply(r *Reply, mod *milter.Modifier) error {
+func apply(r *bridge.Reply, mod *milter.Modifier) error {
 	for _, e := range r.Edits {
 		var err error
 		switch e.Kind {
@@ -219,7 +232,7 @@ func apply(r *Reply, mod *milter.Modifier) error {
 	if err != nil {
 		return err
 	}
-	body := newLF(rd)
+	body := spool.LF(rd)
 	buf := make([]byte, milter.MaxBodyChunk)
 	sent := false
 	for {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
@@ -14,13 +13,17 @@ import (
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-milter"
 
+	"mf/lib/bridge"
 	"mf/lib/chain"
 	"mf/lib/logger"
 )
 
+// recPath is the decision log of the last test bridge.
+var recPath string
+
 // newTestBridge serves the milter protocol on loopback with the given
 // stage lines, and returns its address.
-func newTestBridge(t *testing.T, lines ...string) (string, *bridge) {
+func newTestBridge(t *testing.T, lines ...string) (string, *server) {
 	t.Helper()
 	ch := &chain.Chain{Runner: &chain.Runner{Env: []string{"PATH=/usr/bin:/bin"}}}
 	for _, l := range lines {
@@ -30,13 +33,13 @@ func newTestBridge(t *testing.T, lines ...string) (string, *bridge) {
 		}
 		ch.Stages = append(ch.Stages, st)
 	}
-	b := &bridge{cfg: &cli{MTA: "auto"}, log: logger.New("mf-bridge", io.Discard)}
-	b.chain.Store(ch)
-	rec := filepath.Join(t.TempDir(), "decisions")
-	var err error
-	if b.rec, err = openRecorder(rec, nil); err != nil {
+	b := &server{log: logger.New("mf-bridge", io.Discard)}
+	recPath = filepath.Join(t.TempDir(), "decisions")
+	rec, err := bridge.OpenRecorder(recPath, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
+	b.gen.Store(&generation{cli: &cli{MTA: "auto"}, cfg: &bridge.Config{Chain: ch, Log: b.log, Records: rec, InFlight: &b.inFlight}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +148,7 @@ printf '%s\n\n' "$env"
 	if n := b.inFlight.Load(); n != 0 {
 		t.Errorf("%d messages still in flight", n)
 	}
-	log, _ := os.ReadFile(b.rec.path)
+	log, _ := os.ReadFile(recPath)
 	if n := strings.Count(string(log), `"phase":"data","client_addr"`); n != 2 {
 		t.Errorf("%d data records:\n%s", n, log)
 	}
@@ -194,28 +197,5 @@ func TestMilterBigBody(t *testing.T) {
 	want := strings.Repeat(strings.Repeat("X", 99)+"\n", 3000)
 	if edits != 2 || pieces != 5 || body.String() != want {
 		t.Errorf("%d edits, %d pieces, body of %d bytes (want 2 edits, 5 pieces, %d bytes)", edits, pieces, body.Len(), len(want))
-	}
-}
-
-func TestLF(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{"a\r\nb\r\n", "a\nb\n"},
-		{"a\rb\r", "a\rb\r"},
-		{"\r\n\r\n\r\r\n", "\n\n\r\n"},
-		{strings.Repeat("x", 4095) + "\r\n" + "y", strings.Repeat("x", 4095) + "\ny"},
-	} {
-		for _, size := range []int{16, 4096} {
-			got, _ := io.ReadAll(newLF(bufio.NewReaderSize(strings.NewReader(c.in), size)))
-			if string(got) != c.want {
-				t.Errorf("newLF(%q) = %q, want %q", c.in[:min(len(c.in), 20)], got[:min(len(got), 20)], c.want[:min(len(c.want), 20)])
-			}
-		}
-		same, err := sameBody(strings.NewReader(c.want), newLF(strings.NewReader(c.in)))
-		if !same || err != nil {
-			t.Errorf("sameBody(%q): %v %v", c.want[:min(len(c.want), 20)], same, err)
-		}
-	}
-	if same, _ := sameBody(strings.NewReader("a\n"), strings.NewReader("a\nb")); same {
-		t.Error("a longer body is the same")
 	}
 }

@@ -9,10 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mf/lib/bridge"
 	"mf/lib/chain"
 	"mf/lib/config"
 	"mf/lib/logger"
-	"mf/lib/stream"
 	"mf/lib/verdict"
 )
 
@@ -32,7 +32,7 @@ type cli struct {
 	User        string   `default:"mf" placeholder:"USER" help:"When started as root: the user to become once the socket is open. Stages never run as root."`
 	SpoolDir    string   `type:"path" placeholder:"DIR" help:"Where a message and stage output are kept while filtered (default $$TMPDIR or /tmp); files there are unlinked at once."`
 	DecisionLog string   `placeholder:"FILE" help:"Append one JSON line per decision to FILE (\"-\" is stdout); see DECISION RECORD in mf-bridge(8). Reopened on SIGHUP."`
-	MTA         string   `enum:"auto,postfix,sendmail" default:"auto" help:"The MTA, for header insert positions: auto tells Postfix by its v macro."`
+	MTA         string   `enum:"auto,postfix,sendmail" default:"auto" help:"The MTA, for header insert positions: auto tells Postfix and sendmail by their v macro."`
 
 	Milter milterCmd `cmd:"" help:"Serve the milter protocol to sendmail or Postfix."`
 	Test   testCmd   `cmd:"" help:"Run the chain on a message as the milter would, and print what the MTA would be told."`
@@ -56,45 +56,23 @@ type testCmd struct {
 	File       string   `arg:"" optional:"" type:"path" help:"The message (\"-\" or none: stdin). A stream gives the envelope the flags do not."`
 }
 
-// bridge is what every session shares.
-type bridge struct {
-	cfg      *cli
+// server is the running mf-bridge: the configuration generation new
+// sessions start under, and what outlives a reload.
+type server struct {
 	log      *logger.Logger
-	chain    atomic.Pointer[chain.Chain]
-	rec      *recorder
-	hidden   int
+	gen      atomic.Pointer[generation]
 	inFlight atomic.Int64
 	stdout   io.Writer
 }
 
-func (b *bridge) record(r *record) {
-	if err := b.rec.write(r); err != nil {
-		b.log.Errorf("decision log: %v", err)
-	}
-}
-
-// logResult logs a stage that failed or decided.
-func (b *bridge) logResult(env stream.Envelope, r *chain.Result) {
-	id := queueID(env)
-	switch {
-	case r.Err != nil:
-		msg := fmt.Sprintf("%s: stage %s at %s failed: %v; on-error gives %s", id, r.Stage.Name, r.Phase, r.Err, r.Verdict.Action)
-		if r.Stderr != "" {
-			msg += "; it said: " + lastLine(r.Stderr)
-		}
-		b.log.Warnf("%s", msg)
-	case r.Verdict.Action.Final():
-		b.log.Infof("%s: stage %s at %s: %s", id, r.Stage.Name, r.Phase, r.Verdict)
-	default:
-		b.log.Debugf("%s: stage %s at %s: %s in %s", id, r.Stage.Name, r.Phase, r.Verdict, r.Duration)
-	}
-}
-
-func lastLine(s string) string {
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
+// generation is one reading of the configuration: the command line and
+// mf.conf as parsed, and the session configuration built from them. Start
+// and SIGHUP build it by the same function, so after a reload every
+// setting is the new one, or none is.
+type generation struct {
+	cli *cli
+	res *config.Result
+	cfg *bridge.Config
 }
 
 func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
@@ -106,20 +84,17 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if done {
 		return code
 	}
-	b := &bridge{cfg: c, log: log, stdout: stdout}
-	ch, err := newChain(c, res)
+	srv := &server{log: log, stdout: stdout}
+	g, err := srv.newGeneration(c, res, lookupEnv)
 	if err != nil {
 		log.Errorf("%v", err)
 		return verdict.ExitError
 	}
-	b.chain.Store(ch)
-	if c.MTA == "postfix" {
-		b.hidden = 1
-	}
+	srv.gen.Store(g)
 	if res.Ctx.Command() == "milter" {
-		err = b.serve(ctx, args, lookupEnv)
+		err = srv.serve(ctx, args, lookupEnv)
 	} else {
-		code, err = b.test(ctx, stdin, stdout)
+		code, err = srv.test(ctx, stdin, stdout)
 	}
 	if err != nil {
 		log.Errorf("%v", err)
@@ -137,9 +112,23 @@ func parse(args []string, stdout, stderr io.Writer, lookupEnv func(string) (stri
 	return &c, res, nil
 }
 
+// newGeneration builds what sessions need from one reading of the
+// configuration. The decision log is opened by the caller that serves.
+func (srv *server) newGeneration(c *cli, res *config.Result, lookupEnv func(string) (string, bool)) (*generation, error) {
+	ch, err := newChain(c, res, lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &bridge.Config{Chain: ch, SpoolDir: c.SpoolDir, Log: srv.log, InFlight: &srv.inFlight}
+	if c.MTA == "postfix" || c.MTA == "sendmail" {
+		cfg.Hidden = 1
+	}
+	return &generation{cli: c, res: res, cfg: cfg}, nil
+}
+
 // newChain reads the stage lines. Every error names where the line was.
-func newChain(c *cli, res *config.Result) (*chain.Chain, error) {
-	ch := &chain.Chain{Runner: &chain.Runner{TempDir: c.SpoolDir, Env: stageEnv(c)}}
+func newChain(c *cli, res *config.Result, lookupEnv func(string) (string, bool)) (*chain.Chain, error) {
+	ch := &chain.Chain{Runner: &chain.Runner{TempDir: c.SpoolDir, Env: stageEnv(c, lookupEnv)}}
 	seen := map[string]string{}
 	for i, line := range c.Stage {
 		where := res.Origin("stage", i)
@@ -159,12 +148,29 @@ func newChain(c *cli, res *config.Result) (*chain.Chain, error) {
 	return ch, nil
 }
 
-// stageEnv is the environment stages start with: the bridge's own, and
-// the configuration and state it uses, so mf stages read the same file
-// and count in the same store. The runner adds the envelope; a later
-// value of a name wins (os/exec), so nothing inherited can stand in for it.
-func stageEnv(c *cli) []string {
-	env := os.Environ()
+// inherited are the names a stage takes from the bridge's environment.
+// Nothing else is passed on: the bridge's own MF_ variables would be read
+// by an mf stage as its own flags (MF_STAGE, a chain line for the bridge,
+// would be an SMTP phase to mf-lists), and HOME would be the bridge's.
+var inherited = []string{"PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TMPDIR"}
+
+// stageEnv is the environment stages start with: the inherited names, and
+// the settings meant for mf stages, so they read the same file and count
+// in the same store as the bridge. The runner adds the envelope and
+// MF_INPUT.
+func stageEnv(c *cli, lookupEnv func(string) (string, bool)) []string {
+	var env []string
+	for _, k := range inherited {
+		if v, ok := lookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	if _, ok := lookupEnv("PATH"); !ok {
+		env = append(env, "PATH=/usr/local/bin:/usr/bin:/bin")
+	}
+	if c.SpoolDir != "" {
+		env = append(env, "TMPDIR="+c.SpoolDir) // where mf stages spool too
+	}
 	if _, err := os.Stat(c.Config); err == nil {
 		env = append(env, "MF_CONFIG="+c.Config)
 	}

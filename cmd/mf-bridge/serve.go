@@ -15,33 +15,35 @@ import (
 	"syscall"
 	"time"
 
-	"mf/lib/chain"
+	"mf/lib/bridge"
+	"mf/lib/logger"
 )
 
 // serve runs the milter server until SIGTERM or SIGINT.
-func (b *bridge) serve(ctx context.Context, args []string, lookupEnv func(string) (string, bool)) error {
-	c := b.cfg
+func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(string) (string, bool)) error {
+	g := srv.gen.Load()
+	c := g.cli
 	// go-milter logs through the standard logger.
 	log.SetFlags(0)
-	log.SetOutput(logWriter{b})
+	log.SetOutput(logWriter{srv.log})
 
 	ln, err := listen(c.Milter.Listen)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	if err := b.ownSocket(); err != nil {
+	if err := ownSocket(c.Milter); err != nil {
 		return err
 	}
-	if err := b.dropPrivileges(); err != nil {
+	if err := srv.dropPrivileges(c.User); err != nil {
 		return err
 	}
-	rec, err := openRecorder(c.DecisionLog, b.stdout)
+	rec, err := bridge.OpenRecorder(c.DecisionLog, srv.stdout)
 	if err != nil {
 		return err
 	}
-	defer rec.Close()
-	b.rec = rec
+	g.cfg.Records = rec
+	defer func() { srv.gen.Load().cfg.Records.Close() }()
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -50,17 +52,17 @@ func (b *bridge) serve(ctx context.Context, args []string, lookupEnv func(string
 	go func() {
 		for sig := range sigs {
 			if sig == syscall.SIGHUP {
-				b.reload(args, lookupEnv)
+				srv.reload(args, lookupEnv)
 				continue
 			}
-			b.log.Infof("%s: no new connections; waiting up to %s for %d message(s) under way", sig, c.Milter.ShutdownTimeout, b.inFlight.Load())
+			srv.log.Infof("%s: no new connections; waiting up to %s for %d message(s) under way", sig, c.Milter.ShutdownTimeout, srv.inFlight.Load())
 			close(stopping)
 			ln.Close()
 			return
 		}
 	}()
 
-	b.log.Infof("listening on %s:%s with %d stage(s)", ln.Addr().Network(), ln.Addr(), len(b.chain.Load().Stages))
+	srv.log.Infof("listening on %s:%s with %d stage(s)", ln.Addr().Network(), ln.Addr(), len(g.cfg.Chain.Stages))
 	var conns sync.Map
 	var wg sync.WaitGroup
 	for {
@@ -69,7 +71,7 @@ func (b *bridge) serve(ctx context.Context, args []string, lookupEnv func(string
 			if errors.Is(err, net.ErrClosed) {
 				break
 			}
-			b.log.Errorf("accept: %v", err)
+			srv.log.Errorf("accept: %v", err)
 			time.Sleep(100 * time.Millisecond) // out of descriptors: let some close
 			continue
 		}
@@ -78,21 +80,21 @@ func (b *bridge) serve(ctx context.Context, args []string, lookupEnv func(string
 		go func() {
 			defer wg.Done()
 			defer conns.Delete(conn)
-			b.serveConn(ctx, conn)
+			srv.serveConn(ctx, conn)
 		}()
 	}
 	<-stopping
 	deadline := time.Now().Add(c.Milter.ShutdownTimeout)
-	for b.inFlight.Load() > 0 && time.Now().Before(deadline) {
+	for srv.inFlight.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := b.inFlight.Load(); n > 0 {
-		b.log.Warnf("%d message(s) still under way at the deadline: the MTA will retry them", n)
+	if n := srv.inFlight.Load(); n > 0 {
+		srv.log.Warnf("%d message(s) still under way at the deadline: the MTA will retry them", n)
 	}
 	// Idle MTA connections hold no message; closing them loses nothing.
 	conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
 	wg.Wait()
-	b.log.Infof("stopped")
+	srv.log.Infof("stopped")
 	return nil
 }
 
@@ -132,8 +134,7 @@ func listen(addr string) (net.Listener, error) {
 }
 
 // ownSocket gives a unix socket the owner and mode the MTA needs.
-func (b *bridge) ownSocket() error {
-	c := b.cfg.Milter
+func ownSocket(c milterCmd) error {
 	path, ok := strings.CutPrefix(c.Listen, "unix:")
 	if !ok {
 		path, ok = strings.CutPrefix(c.Listen, "local:")
@@ -177,18 +178,18 @@ func lookupOwner(s string) (uid, gid int, err error) {
 
 // dropPrivileges becomes --user when running as root, so neither the
 // bridge nor any stage runs as root past this point.
-func (b *bridge) dropPrivileges() error {
+func (srv *server) dropPrivileges(name string) error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	u, err := user.Lookup(b.cfg.User)
+	u, err := user.Lookup(name)
 	if err != nil {
-		return fmt.Errorf("user %q: %w: stages never run as root; create the user (useradd --system %s) or name another with --user", b.cfg.User, err, b.cfg.User)
+		return fmt.Errorf("user %q: %w: stages never run as root; create the user (useradd --system %s) or name another with --user", name, err, name)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	if uid == 0 {
-		return fmt.Errorf("user %q is root: stages never run as root", b.cfg.User)
+		return fmt.Errorf("user %q is root: stages never run as root", name)
 	}
 	gids := []int{gid}
 	if ids, err := u.GroupIds(); err == nil {
@@ -207,33 +208,46 @@ func (b *bridge) dropPrivileges() error {
 	if err := syscall.Setuid(uid); err != nil {
 		return fmt.Errorf("setuid: %w", err)
 	}
-	b.log.Debugf("running as %s (uid %d, gid %d)", u.Username, uid, gid)
+	srv.log.Debugf("running as %s (uid %d, gid %d)", u.Username, uid, gid)
 	return nil
 }
 
-// reload reads the configuration anew. A bad one is refused and the
-// chain in use kept.
-func (b *bridge) reload(args []string, lookupEnv func(string) (string, bool)) {
-	c, res, err := parse(args, b.stdout, b.stdout, lookupEnv)
+// reload reads the configuration anew and builds a new generation by the
+// same function as at start. A bad one is refused and the one in use kept.
+// New connections get the new one; those under way finish with theirs.
+func (srv *server) reload(args []string, lookupEnv func(string) (string, bool)) {
+	old := srv.gen.Load()
+	c, res, err := parse(args, srv.stdout, srv.stdout, lookupEnv)
+	var g *generation
 	if err == nil {
-		var ch *chain.Chain
-		ch, err = newChain(c, res)
-		if err == nil {
-			b.chain.Store(ch)
-			if err := b.rec.reopen(); err != nil {
-				b.log.Errorf("%v", err)
-			}
-			b.log.Infof("SIGHUP: configuration reloaded: %d stage(s), for new connections", len(ch.Stages))
-			return
+		g, err = srv.newGeneration(c, res, lookupEnv)
+	}
+	if err == nil && c.DecisionLog != old.cli.DecisionLog {
+		g.cfg.Records, err = bridge.OpenRecorder(c.DecisionLog, srv.stdout)
+	} else if err == nil {
+		g.cfg.Records = old.cfg.Records
+		if e := g.cfg.Records.Reopen(); e != nil {
+			srv.log.Errorf("%v", e)
 		}
 	}
-	b.log.Errorf("SIGHUP: configuration refused, the old one stays: %v", err)
+	if err != nil {
+		srv.log.Errorf("SIGHUP: configuration refused, the old one stays: %v", err)
+		return
+	}
+	srv.gen.Store(g)
+	if g.cfg.Records != old.cfg.Records {
+		// Sessions under way still hold the old one; a record written
+		// to it after this is lost to the new path but lands in the old
+		// file's inode, so it is left open.
+		srv.log.Infof("SIGHUP: decision log now %s", c.DecisionLog)
+	}
+	srv.log.Infof("SIGHUP: configuration reloaded: %d stage(s), for new connections", len(g.cfg.Chain.Stages))
 }
 
 // logWriter sends go-milter's log lines to the bridge's log.
-type logWriter struct{ b *bridge }
+type logWriter struct{ log *logger.Logger }
 
 func (w logWriter) Write(p []byte) (int, error) {
-	w.b.log.Warnf("milter: %s", strings.TrimSpace(string(p)))
+	w.log.Warnf("milter: %s", strings.TrimSpace(string(p)))
 	return len(p), nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"mf/lib/bridge"
 	"mf/lib/chain"
-	"mf/lib/edit"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
@@ -19,8 +18,9 @@ import (
 // test runs the chain on one message through the same session the milter
 // uses, and prints each phase's reply and every change. The exit status
 // is the final verdict.
-func (b *bridge) test(ctx context.Context, stdin io.Reader, stdout io.Writer) (int, error) {
-	t := b.cfg.Test
+func (srv *server) test(ctx context.Context, stdin io.Reader, stdout io.Writer) (int, error) {
+	g := srv.gen.Load()
+	t := g.cli.Test
 	in := stdin
 	if t.File != "" && t.File != "-" {
 		f, err := os.Open(t.File)
@@ -51,27 +51,26 @@ func (b *bridge) test(ctx context.Context, stdin io.Reader, stdout io.Writer) (i
 	if env.ClientName == "" {
 		env.ClientName = "unknown"
 	}
-	if err := b.dropPrivileges(); err != nil {
+	if err := srv.dropPrivileges(g.cli.User); err != nil {
 		return 0, err
 	}
-	b.rec = nil // a test leaves no decision record
 
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	sess := newSession(b)
+	sess := bridge.NewSession(g.cfg) // a test leaves no decision record
 	defer sess.Close()
 	macros := map[string]string{}
 	if env.QueueID != "" {
 		macros["i"] = env.QueueID
 	}
-	show := func(what string, r *Reply) bool {
+	show := func(what string, r *bridge.Reply) bool {
 		fmt.Fprintf(out, "%s: %s\n", what, r.Verdict)
 		for _, res := range r.Results {
 			fmt.Fprintf(out, "  stage %s: %s\n", res.Stage.Name, describe(res))
 		}
 		return !r.Verdict.Action.Final() || r.Verdict.Action == verdict.Quarantine || r.Verdict.Action == verdict.Discard
 	}
-	final := func(r *Reply) int {
+	final := func(r *bridge.Reply) int {
 		return r.Verdict.ExitCode()
 	}
 	// A saved stream of an earlier phase is replayed up to that phase.
@@ -101,13 +100,13 @@ func (b *bridge) test(ctx context.Context, stdin io.Reader, stdout io.Writer) (i
 	if !show("mail <"+env.MailFrom+">", r) || upTo("mail") {
 		return final(r), nil
 	}
-	var refusal *Reply
+	var refusal *bridge.Reply
 	taken := 0
 	for _, rc := range env.Rcpts {
 		r = sess.Rcpt(ctx, rc, macros)
 		show("rcpt <"+rc+">", r)
 		switch {
-		case refused(r.Verdict):
+		case r.Verdict.Action.Refuses():
 			refusal = r
 		case r.Verdict.Action == verdict.Accept:
 			return final(r), nil
@@ -157,14 +156,10 @@ func override(dst *string, v string) {
 
 // feed hands the message to the session as an MTA would: each header
 // field, then the body in pieces.
-func feed(sess *session, msg *bufio.Reader) error {
-	head, first, err := splitHeader(msg)
+func feed(sess *bridge.Session, msg *bufio.Reader) error {
+	fields, first, err := bridge.ReadHeader(msg)
 	if err != nil {
 		return err
-	}
-	fields, err := edit.ReadFields(bufio.NewReader(bytes.NewReader(head)))
-	if err != nil {
-		return fmt.Errorf("message header: %w", err)
 	}
 	for _, f := range fields {
 		sess.Header(f.Name, f.Value)
@@ -192,48 +187,6 @@ func feed(sess *session, msg *bufio.Reader) error {
 	}
 }
 
-// splitHeader reads the header as an MTA does: up to the empty line, or
-// up to the first line that cannot be a header line, which then starts
-// the body, so a stranger's broken header is replayed, not refused. head
-// ends with an empty line; first is the start of the body, if it was read.
-func splitHeader(msg *bufio.Reader) (head, first []byte, err error) {
-	for {
-		line, err := msg.ReadBytes('\n')
-		if err != nil && err != io.EOF {
-			return nil, nil, err
-		}
-		switch {
-		case len(line) == 0:
-			return append(head, '\n'), nil, nil
-		case bytes.Equal(line, []byte("\n")) || bytes.Equal(line, []byte("\r\n")):
-			return append(head, line...), nil, nil
-		case (line[0] == ' ' || line[0] == '\t') && len(head) > 0, fieldStart(line):
-			head = append(head, line...)
-			if err == io.EOF {
-				return append(head, '\n'), nil, nil
-			}
-		default:
-			return append(head, '\n'), line, nil
-		}
-	}
-}
-
-// fieldStart reports whether line begins a header field: a name of
-// printable characters, then a colon.
-func fieldStart(line []byte) bool {
-	name, _, ok := bytes.Cut(line, []byte(":"))
-	name = bytes.TrimRight(name, " \t")
-	if !ok || len(name) == 0 {
-		return false
-	}
-	for _, c := range name {
-		if c <= ' ' || c >= 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // describe says what one stage did, for a person.
 func describe(r *chain.Result) string {
 	var b strings.Builder
@@ -248,7 +201,7 @@ func describe(r *chain.Result) string {
 		b.WriteString(")")
 	}
 	if r.Stderr != "" {
-		fmt.Fprintf(&b, ": %s", lastLine(r.Stderr))
+		fmt.Fprintf(&b, ": %s", bridge.LastLine(r.Stderr))
 	}
 	return b.String()
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/user"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"mf/lib/config"
 	"mf/lib/lists"
 	"mf/lib/logger"
+	"mf/lib/stage"
 	"mf/lib/state"
 	"mf/lib/stream"
 	"mf/lib/verdict"
@@ -60,8 +60,7 @@ type showCmd struct {
 type expireCmd struct{}
 
 type checkCmd struct {
-	stream.Flags
-	Output string `enum:"stream,message,none" default:"stream" help:"What to write on stdout: the stream (filter mode), the message alone (for procmail or maildrop), or nothing."`
+	stage.Flags
 }
 
 type whyCmd struct {
@@ -83,7 +82,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	var err error
 	switch cmd := res.Ctx.Command(); {
 	case cmd == "check":
-		code, err = check(&c, stdin, out, getenv, log)
+		code, err = check(ctx, &c, stdin, out, getenv, log)
 	case strings.HasPrefix(cmd, "why"):
 		code, err = why(&c, stdin, out, getenv, log)
 	default:
@@ -133,87 +132,34 @@ func (c *cli) load(log *logger.Logger) ([]*lists.List, error) {
 	return append(ls, dyn...), nil
 }
 
-func check(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
-	start := time.Now()
-	s, err := stream.Read(stdin, c.Check.InputKind(), c.Check.Envelope(getenv))
-	if err != nil {
-		return 0, fmt.Errorf("stdin: %w", err)
-	}
-	if s.Final() {
-		// Decided upstream: pass it on as it came, say the same.
-		return s.Env.Verdict.ExitCode(), emit(out, c.Check.Output, s, nil)
-	}
-	ls, err := c.load(log)
-	if err != nil {
-		return 0, err
-	}
-	var hdr *stream.Header
-	if s.Env.HasMessage() {
-		if hdr, err = stream.ReadHeader(s.Message); err != nil {
-			return 0, fmt.Errorf("stdin: %w", err)
+func check(ctx context.Context, c *cli, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
+	c.Check.Log = log.Infof
+	return stage.Run(ctx, "mf-lists", &c.Check.Flags, stdin, out, getenv, func(ctx context.Context, m *stage.Message) (*stage.Decision, error) {
+		ls, err := c.load(log)
+		if err != nil {
+			return nil, err
 		}
-	}
-	q := query(&s.Env, hdr)
-	r := lists.Check(ls, &q)
-
-	v := verdict.Verdict{Action: verdict.Continue}
-	var adds []string
-	for _, h := range r.Tags {
-		f := h.List.Header + ": " + h.List.Name
-		if slices.Contains(s.Env.AddHeaders, f) || slices.Contains(adds, f) {
-			continue // tagged at an earlier phase already: one field is enough
+		hdr, err := m.Header()
+		if err != nil {
+			return nil, err
 		}
-		adds = append(adds, f)
-		log.Debugf("tag: %s %s in list %s (%s)", h.Target, h.Value, h.List.Name, h)
-	}
-	trace := "mf-lists continue"
-	for _, h := range r.Tags {
-		trace += " tag=" + h.List.Name
-	}
-	if r.Final != nil {
-		h := r.Final
-		v = h.List.Verdict()
-		trace = fmt.Sprintf("mf-lists %s list=%s %s=%s", v.Action, h.List.Name, h.Target, h.Value) + strings.TrimPrefix(trace, "mf-lists continue")
-		log.Infof("%s: %s %s in list %s (%s)", v.Action, h.Target, h.Value, h.List.Name, h)
-	}
-	s.Env.Trace = append(s.Env.Trace, fmt.Sprintf("%s %.1fms", trace, time.Since(start).Seconds()*1000))
-	if v.Action.Final() {
-		s.Env.Verdict = &v
-	}
-	if hdr == nil {
-		s.Env.AddHeaders = append(s.Env.AddHeaders, adds...)
-	}
-	var head []byte
-	if hdr != nil {
-		if c.Check.Output == "message" {
-			// No envelope goes out to carry earlier stages' pending
-			// fields, so they go into the message now.
-			adds = append(append([]string(nil), s.Env.AddHeaders...), adds...)
+		q := query(m.Env, hdr)
+		r := lists.Check(ls, &q)
+		d := &stage.Decision{}
+		var tags []string
+		for _, h := range r.Tags {
+			d.AddHeaders = append(d.AddHeaders, h.List.Header+": "+h.List.Name)
+			tags = append(tags, "tag="+h.List.Name)
+			log.Debugf("tag: %s %s in list %s (%s)", h.Target, h.Value, h.List.Name, h)
 		}
-		head = hdr.Prepend(adds)
-	}
-	s.Raw = nil // the envelope changed: write it anew
-	return v.ExitCode(), emit(out, c.Check.Output, s, head)
-}
-
-// emit writes the result: the envelope (in stream mode), the message
-// header (head, or nothing if the header was not read) and the rest of the
-// message as it came.
-func emit(out io.Writer, mode string, s *stream.Stream, head []byte) error {
-	if mode == "none" {
-		_, err := io.Copy(io.Discard, s.Message) // drain, so the writer sees no broken pipe
-		return err
-	}
-	if mode == "stream" {
-		if err := s.WriteEnvelope(out); err != nil {
-			return err
+		if h := r.Final; h != nil {
+			d.Verdict = h.List.Verdict()
+			d.Trace = fmt.Sprintf("list=%s %s=%s", h.List.Name, h.Target, h.Value)
+			d.Reason = fmt.Sprintf("%s %s in list %s (%s)", h.Target, h.Value, h.List.Name, h)
 		}
-	}
-	if _, err := out.Write(head); err != nil {
-		return err
-	}
-	_, err := io.Copy(out, s.Message)
-	return err
+		d.Trace = strings.TrimSpace(d.Trace + " " + strings.Join(tags, " "))
+		return d, nil
+	})
 }
 
 // query collects what lists are matched against. At rcpt only the

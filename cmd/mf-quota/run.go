@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"mf/lib/config"
 	"mf/lib/logger"
 	"mf/lib/quota"
+	"mf/lib/stage"
 	"mf/lib/state"
 	"mf/lib/stream"
 	"mf/lib/verdict"
@@ -43,10 +43,7 @@ type cli struct {
 }
 
 type checkCmd struct {
-	stream.Flags
-	QueueID string `group:"envelope" placeholder:"ID" help:"Queue ID of a bare message."`
-	Output  string `enum:"stream,message,none" default:"stream" help:"What to write on stdout: the stream (filter mode), the message alone, or nothing."`
-	DryRun  bool   `help:"Count and log what every rule would do, but refuse nothing."`
+	stage.Flags
 }
 
 type showCmd struct {
@@ -59,7 +56,6 @@ type resetCmd struct {
 
 type releaseCmd struct {
 	stream.Flags
-	QueueID string `group:"envelope" placeholder:"ID" help:"Queue ID of a bare message."`
 }
 
 func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
@@ -173,60 +169,44 @@ func msgOf(env *stream.Envelope, size int64) quota.Msg {
 	}
 }
 
-func check(ctx context.Context, c *cli, e *quota.Engine, stdin io.Reader, out *bufio.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
-	start := time.Now()
-	bare := c.Check.Envelope(getenv)
-	bare.QueueID = c.Check.QueueID
-	s, err := stream.Read(stdin, c.Check.InputKind(), bare)
-	if err != nil {
-		return 0, fmt.Errorf("stdin: %w", err)
-	}
-	if s.Final() {
-		return s.Env.Verdict.ExitCode(), emit(out, c.Check.Output, s)
-	}
-	// The verdict goes in the envelope, before the message, so a rule
-	// counting bytes needs the message held to be measured first; it
-	// goes on unchanged. Without such a rule it streams through.
-	var size int64
-	if s.Env.HasMessage() && countsBytes(e) {
-		msg, err := io.ReadAll(s.Message)
+func check(ctx context.Context, c *cli, e *quota.Engine, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
+	c.Check.Log = log.Infof
+	return stage.Run(ctx, "mf-quota", &c.Check.Flags, stdin, out, getenv, func(ctx context.Context, m *stage.Message) (*stage.Decision, error) {
+		// Only a rule counting bytes needs the message measured; without
+		// one it streams through.
+		var size int64
+		if m.Env.HasMessage() && countsBytes(e) {
+			var err error
+			if size, err = m.Size(); err != nil {
+				return nil, err
+			}
+		}
+		o, err := e.Check(ctx, msgOf(m.Env, size))
 		if err != nil {
-			return 0, fmt.Errorf("stdin: %w", err)
+			return nil, err
 		}
-		size = int64(len(msg))
-		s.Message = bufio.NewReader(bytes.NewReader(msg))
-	}
-	o, err := e.Check(ctx, msgOf(&s.Env, size))
-	if err != nil {
-		return 0, err
-	}
-	for _, n := range o.Notes {
-		log.Infof("%s", n)
-	}
-	if o.Exempt != "" {
-		log.Debugf("exempt: %s", o.Exempt)
-	}
-	trace := "mf-quota continue"
-	if o.Verdict.Action.Final() {
-		v := o.Verdict
-		s.Env.Verdict = &v
-		name := "concurrency"
-		if o.Rule != nil {
-			name = o.Rule.Name
+		for _, n := range o.Notes {
+			log.Infof("%s", n)
 		}
-		trace = fmt.Sprintf("mf-quota %s rule=%s", v.Action, name)
+		if o.Exempt != "" {
+			log.Debugf("exempt: %s", o.Exempt)
+		}
+		d := &stage.Decision{Verdict: o.Verdict}
+		if !o.Verdict.Action.Final() {
+			return d, nil
+		}
 		if o.Rule == nil {
-			log.Infof("%s: concurrency: %.0f slots held, %d open to this sender", v.Action, o.Count, o.Limit.N)
+			d.Trace = "rule=concurrency"
+			d.Reason = fmt.Sprintf("concurrency: %.0f slots held, %d open to this sender", o.Count, o.Limit.N)
 		} else {
-			log.Infof("%s: rule %s key %s: %.0f > %s", v.Action, name, o.Key, o.Count, o.Limit)
+			d.Trace = "rule=" + o.Rule.Name
+			d.Reason = fmt.Sprintf("rule %s key %s: %.0f > %s", o.Rule.Name, o.Key, o.Count, o.Limit)
 		}
 		if o.Blocked != "" {
 			log.Infof("%s added to dynamic list %s for %s", o.Blocked, o.Rule.Block, quota.FormatDuration(o.Rule.For))
 		}
-	}
-	s.Env.Trace = append(s.Env.Trace, fmt.Sprintf("%s %.1fms", trace, time.Since(start).Seconds()*1000))
-	s.Raw = nil
-	return o.Verdict.ExitCode(), emit(out, c.Check.Output, s)
+		return d, nil
+	})
 }
 
 func countsBytes(e *quota.Engine) bool {
@@ -236,31 +216,6 @@ func countsBytes(e *quota.Engine) bool {
 		}
 	}
 	return false
-}
-
-// emit writes the result: the envelope in stream mode, then the message
-// as it came. In message mode the fields earlier stages asked to add go
-// into the header.
-func emit(out io.Writer, mode string, s *stream.Stream) error {
-	if mode == "none" {
-		_, err := io.Copy(io.Discard, s.Message)
-		return err
-	}
-	if mode == "stream" {
-		if err := s.WriteEnvelope(out); err != nil {
-			return err
-		}
-	} else if len(s.Env.AddHeaders) > 0 && s.Env.HasMessage() {
-		hdr, err := stream.ReadHeader(s.Message)
-		if err != nil {
-			return err
-		}
-		if _, err := out.Write(hdr.Prepend(s.Env.AddHeaders)); err != nil {
-			return err
-		}
-	}
-	_, err := io.Copy(out, s.Message)
-	return err
 }
 
 func show(ctx context.Context, e *quota.Engine, key string, out io.Writer) error {
@@ -297,7 +252,6 @@ func windowName(r *quota.Rule) string {
 
 func release(ctx context.Context, c *cli, e *quota.Engine, stdin io.Reader, getenv func(string) string) error {
 	bare := c.Release.Envelope(getenv)
-	bare.QueueID = c.Release.QueueID
 	s, err := stream.Read(stdin, c.Release.InputKind(), bare)
 	if err != nil {
 		return fmt.Errorf("stdin: %w", err)

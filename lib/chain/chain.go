@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 
+	"mf/lib/spool"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
@@ -29,7 +30,7 @@ type Outcome struct {
 	Verdict verdict.Verdict // the first final verdict, or Continue
 	Results []*Result       // one per stage that ran, in order
 	Env     stream.Envelope // the envelope as the stages left it
-	Message *Message        // the message as the stages left it (data phase)
+	Message *spool.Message  // the message as the stages left it (data phase)
 	files   []*os.File      // spooled outputs, closed by Close
 }
 
@@ -46,7 +47,7 @@ func (o *Outcome) Close() {
 // recorded but not heeded. Each stage sees the envelope and message as
 // the stages before it left them. msg is the message at the data phase
 // and is not closed.
-func (c *Chain) Run(ctx context.Context, env stream.Envelope, msg *Message) *Outcome {
+func (c *Chain) Run(ctx context.Context, env stream.Envelope, msg *spool.Message) *Outcome {
 	o := &Outcome{Verdict: verdict.Verdict{Action: verdict.Continue}, Env: env, Message: msg}
 	decided := false
 	for _, st := range c.Stages {

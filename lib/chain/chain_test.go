@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"mf/lib/spool"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
@@ -65,17 +66,17 @@ func script(t *testing.T, body string) string {
 	return p
 }
 
-func spool(t *testing.T, msg string) *Message {
+func spooled(t *testing.T, msg string) *spool.Message {
 	f, err := os.CreateTemp(t.TempDir(), "msg")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.WriteString(msg)
 	t.Cleanup(func() { f.Close() })
-	return &Message{File: f}
+	return &spool.Message{File: f}
 }
 
-func read(t *testing.T, m *Message) string {
+func read(t *testing.T, m *spool.Message) string {
 	r, err := m.Reader()
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +88,7 @@ func read(t *testing.T, m *Message) string {
 var env = stream.Envelope{Phase: "data", ClientAddr: "192.0.2.7", ClientName: "unknown", Helo: "h.example",
 	MailFrom: "a@example.org", Rcpts: []string{"b@example.com", "c@example.com"}, QueueID: "4Bx"}
 
-func runStage(t *testing.T, opts, body string, msg *Message) *Result {
+func runStage(t *testing.T, opts, body string, msg *spool.Message) *Result {
 	t.Helper()
 	st, err := Parse("t data " + opts + " " + script(t, body))
 	if err != nil {
@@ -99,7 +100,7 @@ func runStage(t *testing.T, opts, body string, msg *Message) *Result {
 }
 
 func TestRunExitCodes(t *testing.T) {
-	msg := spool(t, "Subject: x\n\nbody\n")
+	msg := spooled(t, "Subject: x\n\nbody\n")
 	for _, c := range []struct {
 		opts, body string
 		want       verdict.Action
@@ -131,7 +132,7 @@ func TestRunExitCodes(t *testing.T) {
 func TestRunTimeoutKillsGroup(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Now()
-	r := runStage(t, "output=exit timeout=300ms", "sleep 30 & echo $! >"+dir+"/pid; wait", spool(t, "S: x\n\n"))
+	r := runStage(t, "output=exit timeout=300ms", "sleep 30 & echo $! >"+dir+"/pid; wait", spooled(t, "S: x\n\n"))
 	if r.Err == nil || !strings.Contains(r.Err.Error(), "timeout after 300ms") {
 		t.Fatalf("err %v", r.Err)
 	}
@@ -152,7 +153,7 @@ func TestRunTimeoutKillsGroup(t *testing.T) {
 }
 
 func TestRunOutputs(t *testing.T) {
-	msg := spool(t, "Subject: x\n\nbody\n")
+	msg := spooled(t, "Subject: x\n\nbody\n")
 	// A stream stage sees the envelope and may change it and the message.
 	r := runStage(t, "", `sed 's/^Mf-Mail-From: .*/Mf-Mail-From: <new@example.org>/; s/^body$/new body/'`, msg)
 	if r.Err != nil || r.Env == nil || r.Env.MailFrom != "new@example.org" || read(t, r.Message) != "Subject: x\n\nnew body\n" {
@@ -196,7 +197,7 @@ func TestRunOutputs(t *testing.T) {
 		t.Error("an empty message is taken")
 	}
 	// A stage that does not read its input is fine.
-	big := spool(t, "Subject: x\n\n"+strings.Repeat("x", 1<<20))
+	big := spooled(t, "Subject: x\n\n"+strings.Repeat("x", 1<<20))
 	r = runStage(t, "input=message output=exit", "exit 0", big)
 	if r.Err != nil {
 		t.Errorf("unread stdin: %v", r.Err)
@@ -218,7 +219,7 @@ func TestChainStopsAtFirstDecision(t *testing.T) {
 		line("three", `cat >/dev/null; printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Verdict: reject\n\n'; exit 100`),
 		line("four", `cat; touch `+dir+`/four`),
 	}}
-	o := c.Run(context.Background(), env, spool(t, "S: x\n\nbody\n"))
+	o := c.Run(context.Background(), env, spooled(t, "S: x\n\nbody\n"))
 	defer o.Close()
 	if o.Verdict.Action != verdict.Reject || len(o.Results) != 3 {
 		t.Errorf("verdict %s after %d stages", o.Verdict, len(o.Results))
@@ -245,7 +246,7 @@ func TestChainAlways(t *testing.T) {
 		line("skipped data output=exit -- touch " + dir + "/skipped"),
 		line("cleanup data output=exit always=yes -- sh -c 'cat >/dev/null; touch " + dir + "/cleanup; exit 111'"),
 	}}
-	o := c.Run(context.Background(), env, spool(t, "S: x\n\nbody\n"))
+	o := c.Run(context.Background(), env, spooled(t, "S: x\n\nbody\n"))
 	defer o.Close()
 	if o.Verdict.Action != verdict.Reject || len(o.Results) != 2 || o.Results[1].Verdict.Action != verdict.Tempfail {
 		t.Errorf("verdict %s after %d stages", o.Verdict, len(o.Results))
@@ -263,7 +264,7 @@ func TestChainAlways(t *testing.T) {
 
 func TestRunOutputLimit(t *testing.T) {
 	start := time.Now()
-	r := runStage(t, "timeout=60s", "cat >/dev/null; exec yes 'a stage gone wild'", spool(t, "S: x\n\nbody\n"))
+	r := runStage(t, "timeout=60s", "cat >/dev/null; exec yes 'a stage gone wild'", spooled(t, "S: x\n\nbody\n"))
 	if r.Err == nil || !strings.Contains(r.Err.Error(), "signal 25") || r.Verdict.Action != verdict.Tempfail {
 		t.Errorf("a stage writing without end: %v, %s", r.Err, r.Verdict)
 	}

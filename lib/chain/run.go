@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"mf/lib/edit"
+	"mf/lib/spool"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
@@ -24,21 +25,6 @@ import (
 type Runner struct {
 	Env     []string // environment of every stage; the envelope is added
 	TempDir string   // where a stage's output is spooled ("" = os.TempDir)
-}
-
-// Message is a message spooled on disk: File from Offset to its end.
-type Message struct {
-	File   *os.File
-	Offset int64
-}
-
-// Reader reads the message from its first byte, however often it is called.
-func (m *Message) Reader() (io.Reader, error) {
-	st, err := m.File.Stat()
-	if err != nil {
-		return nil, err
-	}
-	return io.NewSectionReader(m.File, m.Offset, st.Size()-m.Offset), nil
 }
 
 // Result is what one stage said at one phase.
@@ -50,7 +36,7 @@ type Result struct {
 	Duration time.Duration
 	Err      error            // the stage failed; Verdict is what on-error chose
 	Env      *stream.Envelope // the envelope it wrote (output=stream)
-	Message  *Message         // the message it wrote (data phase, output stream or message)
+	Message  *spool.Message   // the message it wrote (data phase, output stream or message)
 	Headers  []string         // fields it asked to add (output=headers)
 	Stderr   string           // the end of what it said on stderr
 }
@@ -64,7 +50,7 @@ const maxHeaderOutput = 64 << 10
 // outputLimit bounds what a stage may write: room for a message several
 // times the size of the one it was given (a filter that wraps it as an
 // attachment grows it by a third), and 64 MiB besides.
-func outputLimit(msg *Message) int64 {
+func outputLimit(msg *spool.Message) int64 {
 	const floor = 64 << 20
 	if msg == nil {
 		return floor
@@ -79,7 +65,7 @@ func outputLimit(msg *Message) int64 {
 // Run runs one stage on env (and msg at the data phase). It never fails:
 // a stage that cannot be started, times out, is killed or writes what
 // cannot be read has failed, and its on-error policy is the verdict.
-func (r *Runner) Run(ctx context.Context, st *Stage, env *stream.Envelope, msg *Message) *Result {
+func (r *Runner) Run(ctx context.Context, st *Stage, env *stream.Envelope, msg *spool.Message) *Result {
 	start := time.Now()
 	res := &Result{Stage: st, Phase: env.Phase, Exit: -1}
 	if err := r.run(ctx, st, env, msg, res); err != nil {
@@ -115,14 +101,11 @@ func (st *Stage) reply(a verdict.Action) verdict.Reply {
 	return def
 }
 
-func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *Message, res *Result) error {
-	out, err := os.CreateTemp(r.TempDir, "mf-out-*")
+func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *spool.Message, res *Result) error {
+	out, err := spool.Create(r.TempDir, "mf-out-*")
 	if err != nil {
-		return fmt.Errorf("spool: %w", err)
+		return err
 	}
-	// Unlinked at once: the open file is all there is, so nothing is left
-	// behind whatever happens to the bridge.
-	os.Remove(out.Name())
 	keep := false
 	defer func() {
 		if !keep {
@@ -137,7 +120,9 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	ctx, cancel := context.WithTimeout(ctx, st.TimeoutAt(env.Phase))
 	defer cancel()
 	cmd := exec.CommandContext(ctx, st.Argv[0], st.Argv[1:]...)
-	cmd.Env = append(append([]string(nil), r.Env...), envVars(env)...)
+	// MF_INPUT tells an mf stage what its stdin is: a bare message is
+	// never taken for a stream unless the bridge says so.
+	cmd.Env = append(append(append([]string(nil), r.Env...), envVars(env)...), "MF_INPUT="+inputNames[st.Input])
 	cmd.Stdin, cmd.Stdout = stdin, out
 	var stderr tail
 	cmd.Stderr = &stderr
@@ -209,7 +194,7 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 		if st.Size() == 0 && !refused {
 			return errors.New("output: no message on stdout (output=message)")
 		}
-		res.Message, keep = &Message{File: out}, true
+		res.Message, keep = &spool.Message{File: out}, true
 	case HeaderOutput:
 		fields, err := readHeaders(out)
 		if err != nil {
@@ -221,7 +206,7 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 }
 
 // feed writes the stage's stdin: the stream, or the bare message.
-func (r *Runner) feed(w io.Writer, st *Stage, env *stream.Envelope, msg *Message) error {
+func (r *Runner) feed(w io.Writer, st *Stage, env *stream.Envelope, msg *spool.Message) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if st.Input == StreamInput {
 		if err := stream.Write(bw, env); err != nil {
@@ -260,7 +245,7 @@ func (r *Runner) readStream(out *os.File, env *stream.Envelope, res *Result) err
 	s.Env.Verdict = nil
 	res.Env = &s.Env
 	if env.HasMessage() {
-		res.Message = &Message{File: out, Offset: int64(len(s.Raw))}
+		res.Message = &spool.Message{File: out, Offset: int64(len(s.Raw))}
 	}
 	return nil
 }

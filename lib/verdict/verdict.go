@@ -54,6 +54,9 @@ func ParseAction(s string) (Action, error) {
 // Final reports whether the action ends the chain.
 func (a Action) Final() bool { return a != Continue }
 
+// Refuses reports whether the client is told no: reject or tempfail.
+func (a Action) Refuses() bool { return a == Reject || a == Tempfail }
+
 // ExitCode maps the action to the exit code a stage ends with.
 func (a Action) ExitCode() int {
 	switch a {

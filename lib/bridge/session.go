@@ -1,33 +1,52 @@
-package main
+// Package bridge is the SMTP transaction as the chain sees it, whatever
+// the MTA: the session and its phases, early decisions, pending discard
+// and quarantine, per-recipient refusal and the decision record. The
+// milter, qmail-queue, policy and test front-ends of mf-bridge are
+// adapters that feed it and carry its replies back.
+package bridge
 
 import (
 	"bufio"
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"mf/lib/chain"
 	"mf/lib/edit"
+	"mf/lib/logger"
+	"mf/lib/spool"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
 
-// session is one SMTP connection as the chain sees it: what the MTA said
-// at each phase, and what the stages made of it. The milter server and
-// "mf-bridge test" drive it the same way, so a test shows what the milter
-// would do.
-//
-// It lives outside go-milter's per-connection object, which the library
-// replaces after every final reply.
-type session struct {
-	b      *bridge
-	chain  *chain.Chain
-	hidden int // fields the MTA keeps above the header it shows (Postfix's Received:)
+// Config is one configuration generation: built at start and at each
+// reload by the same function, and shared by the sessions started under
+// it, so a session never sees half of an old configuration and half of a
+// new one.
+type Config struct {
+	Chain    *chain.Chain
+	SpoolDir string // where messages are spooled ("" = $TMPDIR)
+	Hidden   int    // header fields the MTA keeps above the header it shows
+	Log      *logger.Logger
+	Records  *Recorder     // the decision log; nil writes none
+	InFlight *atomic.Int64 // transactions under way; may be nil
+}
+
+// Session is one SMTP connection as the chain sees it: what the MTA said
+// at each phase, and what the stages made of it. Every front-end drives it
+// the same way, so "mf-bridge test" shows what the milter would do.
+type Session struct {
+	cfg   *Config
+	chain *chain.Chain
+	// Hidden is how many fields the MTA keeps above the header it shows
+	// and counts in insert indexes (Postfix's and sendmail's Received:);
+	// an adapter that tells the MTA sets it at connect.
+	Hidden int
 
 	// Connection: kept across messages.
 	env         stream.Envelope // the chain's view at connect and helo
@@ -50,11 +69,10 @@ type message struct {
 	pending  *verdict.Verdict // discard or quarantine decided before DATA
 	fields   []edit.Field     // the header as the MTA showed it, in order
 	eoh      bool             // the header is complete
-	spool    *os.File         // header and body, LF line ends; nil when no data stage runs
-	w        *bufio.Writer
-	cr       bool  // the last body chunk ended in CR
-	bodyAt   int64 // offset of the body in spool
-	size     int64 // bytes as the MTA sent them, CRLF line ends
+	spool    *spool.Writer    // header and body, LF line ends; nil when no data stage runs
+	orig     *spool.Message   // the spool, finished at EOM
+	bodyAt   int64            // offset of the body in spool
+	size     int64            // bytes as the MTA sent them, CRLF line ends
 }
 
 // Reply is what the MTA is told at one phase.
@@ -62,8 +80,14 @@ type Reply struct {
 	Verdict verdict.Verdict // Continue, Accept, Discard, Reject or Tempfail; Quarantine at EOM
 	Results []*chain.Result // the stages that ran at this phase
 	Edits   []edit.Edit     // at EOM
-	Body    *chain.Message  // a new body (from its first byte), at EOM; nil when unchanged
+	Body    *spool.Message  // a new body (from its first byte), at EOM; nil when unchanged
+	// At EOM, for a front-end that hands the message on itself: the
+	// envelope as the chain left it, refused recipients already out.
+	Sender  string
+	Rcpts   []string
 	outcome *chain.Outcome
+	orig    *spool.Message // the message as the MTA gave it
+	hdr     []edit.Field   // and its header
 }
 
 // Close lets go of spooled files. Call it once the reply has been used.
@@ -71,14 +95,80 @@ func (r *Reply) Close() {
 	if r.outcome != nil {
 		r.outcome.Close()
 	}
+	if r.orig != nil {
+		r.orig.File.Close()
+		r.orig = nil
+	}
 }
 
-func newSession(b *bridge) *session {
-	return &session{b: b, chain: b.chain.Load(), hidden: b.hidden, connMacros: map[string]string{}}
+// WriteMessage writes the message as the chain left it, LF line ends:
+// the header as the stages changed it with the fields they asked to add
+// at its end, as an MTA appends them, then the body. It is for front-ends
+// that hand the message on themselves; valid at EOM until Close.
+func (r *Reply) WriteMessage(w io.Writer) error {
+	msg := r.orig
+	if r.outcome != nil && r.outcome.Message != nil {
+		msg = r.outcome.Message
+	}
+	if msg == nil {
+		return errors.New("no message: no data stage spooled it")
+	}
+	fields, body, _, err := split(msg)
+	if err != nil {
+		return err
+	}
+	if r.outcome != nil {
+		for _, h := range r.outcome.Env.AddHeaders {
+			name, value, _ := strings.Cut(h, ":")
+			fields = append(fields, edit.Field{Name: name, Value: strings.TrimPrefix(value, " ")})
+		}
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	for _, f := range fields {
+		bw.WriteString(f.Name + ": " + f.Value + "\n")
+	}
+	bw.WriteString("\n")
+	if _, err := io.Copy(bw, body); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// NewSession starts a connection under cfg.
+func NewSession(cfg *Config) *Session {
+	return &Session{cfg: cfg, chain: cfg.Chain, Hidden: cfg.Hidden, connMacros: map[string]string{}}
 }
 
 // Close ends the connection.
-func (s *session) Close() { s.Abort() }
+func (s *Session) Close() { s.Abort() }
+
+func (c *Config) inFlight(n int64) {
+	if c.InFlight != nil {
+		c.InFlight.Add(n)
+	}
+}
+
+// Step runs the stages of env's phase with no transaction around them,
+// as the policy front-end asks, and records the decision when one is
+// made.
+func (c *Config) Step(ctx context.Context, env stream.Envelope) *Reply {
+	s := NewSession(c)
+	r := s.run(ctx, env, nil)
+	if r.Verdict.Action.Final() {
+		c.record(&record{phase: string(env.Phase), env: env, start: time.Now().Add(-sum(r.Results)), results: r.Results, verdict: r.Verdict})
+	}
+	r.outcome.Close()
+	r.outcome = nil
+	return r
+}
+
+func sum(rs []*chain.Result) time.Duration {
+	var d time.Duration
+	for _, r := range rs {
+		d += r.Duration
+	}
+	return d
+}
 
 func cont() *Reply {
 	return &Reply{Verdict: verdict.Verdict{Action: verdict.Continue}}
@@ -86,7 +176,7 @@ func cont() *Reply {
 
 // Connect: the client connected from addr, named host ("" or "unknown"
 // when it has no verified name).
-func (s *session) Connect(ctx context.Context, host, addr string, macros map[string]string) *Reply {
+func (s *Session) Connect(ctx context.Context, host, addr string, macros map[string]string) *Reply {
 	s.Abort()
 	s.env = stream.Envelope{Phase: "connect", ClientAddr: addr, ClientName: host}
 	s.connResults, s.connPending, s.accepted = nil, nil, false
@@ -96,13 +186,13 @@ func (s *session) Connect(ctx context.Context, host, addr string, macros map[str
 }
 
 // Helo: the client said HELO or EHLO name.
-func (s *session) Helo(ctx context.Context, name string, macros map[string]string) *Reply {
+func (s *Session) Helo(ctx context.Context, name string, macros map[string]string) *Reply {
 	s.env.Helo = name
 	merge(s.connMacros, macros)
 	return s.connPhase(ctx, "helo")
 }
 
-func (s *session) connPhase(ctx context.Context, phase stream.Phase) *Reply {
+func (s *Session) connPhase(ctx context.Context, phase stream.Phase) *Reply {
 	if s.accepted || s.connPending != nil {
 		return cont()
 	}
@@ -128,7 +218,7 @@ func (s *session) connPhase(ctx context.Context, phase stream.Phase) *Reply {
 }
 
 // Mail: a transaction starts with sender from ("" for <>).
-func (s *session) Mail(ctx context.Context, from string, macros map[string]string) *Reply {
+func (s *Session) Mail(ctx context.Context, from string, macros map[string]string) *Reply {
 	s.Abort()
 	m := &message{start: time.Now(), mtaFrom: from, macros: map[string]string{}}
 	merge(m.macros, macros)
@@ -137,12 +227,12 @@ func (s *session) Mail(ctx context.Context, from string, macros map[string]strin
 	m.env.AuthUser = m.macros["{auth_authen}"]
 	m.pending = s.connPending
 	s.msg = m
-	s.b.inFlight.Add(1)
+	s.cfg.inFlight(1)
 	return s.msgPhase(ctx, "mail", "")
 }
 
 // Rcpt: the client asks for recipient rcpt.
-func (s *session) Rcpt(ctx context.Context, rcpt string, macros map[string]string) *Reply {
+func (s *Session) Rcpt(ctx context.Context, rcpt string, macros map[string]string) *Reply {
 	if s.msg == nil {
 		return cont()
 	}
@@ -150,7 +240,7 @@ func (s *session) Rcpt(ctx context.Context, rcpt string, macros map[string]strin
 	return s.msgPhase(ctx, "rcpt", rcpt)
 }
 
-func (s *session) msgPhase(ctx context.Context, phase stream.Phase, rcpt string) *Reply {
+func (s *Session) msgPhase(ctx context.Context, phase stream.Phase, rcpt string) *Reply {
 	m := s.msg
 	if s.accepted || m.pending != nil {
 		if phase == "rcpt" {
@@ -200,7 +290,7 @@ func rcptOf(phase stream.Phase, rcpt string) []string {
 }
 
 // Header: one header field, in order. Folded lines are joined by LF.
-func (s *session) Header(name, value string) {
+func (s *Session) Header(name, value string) {
 	if s.msg == nil {
 		return
 	}
@@ -211,7 +301,7 @@ func (s *session) Header(name, value string) {
 
 // EOH: the header is complete; the spool starts, if a data stage is to
 // read the message.
-func (s *session) EOH() error {
+func (s *Session) EOH() error {
 	m := s.msg
 	if m == nil || m.eoh {
 		return nil
@@ -221,25 +311,21 @@ func (s *session) EOH() error {
 	if !s.chain.Any("data") || m.pending != nil || s.accepted {
 		return nil
 	}
-	f, err := os.CreateTemp(s.b.cfg.SpoolDir, "mf-msg-*")
+	w, err := spool.NewWriter(s.cfg.SpoolDir)
 	if err != nil {
-		return fmt.Errorf("spool: %w", err)
+		return err
 	}
-	os.Remove(f.Name()) // the open file is all there is
-	m.spool, m.w = f, bufio.NewWriterSize(f, 64<<10)
+	m.spool = w
 	for _, fl := range m.fields {
-		m.w.WriteString(fl.Name)
-		m.w.WriteString(": ")
-		m.w.WriteString(fl.Value)
-		m.w.WriteByte('\n')
+		io.WriteString(w, fl.Name+": "+fl.Value+"\n")
 	}
-	m.w.WriteByte('\n')
-	m.bodyAt = int64(m.w.Buffered())
+	w.Write([]byte("\n"))
+	m.bodyAt = w.Stored()
 	return nil
 }
 
 // Body: a chunk of the body, CRLF line ends, cut anywhere.
-func (s *session) Body(chunk []byte) error {
+func (s *Session) Body(chunk []byte) error {
 	m := s.msg
 	if m == nil {
 		return nil
@@ -252,31 +338,13 @@ func (s *session) Body(chunk []byte) error {
 		return nil
 	}
 	// CRLF becomes LF, also when a chunk ends between the two.
-	if m.cr {
-		if len(chunk) == 0 || chunk[0] != '\n' {
-			m.w.WriteByte('\r')
-		}
-		m.cr = false
-	}
-	if n := len(chunk); n > 0 && chunk[n-1] == '\r' {
-		chunk, m.cr = chunk[:n-1], true
-	}
-	for len(chunk) > 0 {
-		i := bytes.Index(chunk, []byte("\r\n"))
-		if i < 0 {
-			m.w.Write(chunk)
-			break
-		}
-		m.w.Write(chunk[:i])
-		m.w.WriteByte('\n')
-		chunk = chunk[i+2:]
-	}
+	m.spool.Write(chunk)
 	return nil
 }
 
 // EOM: the message is complete. The data stages run and the reply says
 // what to change.
-func (s *session) EOM(ctx context.Context, macros map[string]string) (*Reply, error) {
+func (s *Session) EOM(ctx context.Context, macros map[string]string) (*Reply, error) {
 	m := s.msg
 	if m == nil {
 		return cont(), nil
@@ -285,17 +353,14 @@ func (s *session) EOM(ctx context.Context, macros map[string]string) (*Reply, er
 	if err := s.EOH(); err != nil {
 		return nil, err
 	}
-	var orig *chain.Message
-	if m.spool != nil {
-		if m.cr {
-			m.w.WriteByte('\r')
-			m.cr = false
+	if m.spool != nil && m.orig == nil {
+		msg, err := m.spool.Finish()
+		if err != nil {
+			return nil, err
 		}
-		if err := m.w.Flush(); err != nil {
-			return nil, fmt.Errorf("spool: %w", err)
-		}
-		orig = &chain.Message{File: m.spool}
+		m.orig = msg
 	}
+	orig := m.orig
 
 	env := m.env
 	env.Phase = "data"
@@ -311,11 +376,11 @@ func (s *session) EOM(ctx context.Context, macros map[string]string) (*Reply, er
 		r = s.run(ctx, env, orig)
 	}
 	m.results = append(m.results, r.Results...)
-	if r.outcome != nil && !refused(r.Verdict) && r.Verdict.Action != verdict.Discard {
+	if r.outcome != nil && !r.Verdict.Action.Refuses() && r.Verdict.Action != verdict.Discard {
 		if err := s.changes(r); err != nil {
 			// What a stage wrote cannot be applied: that is the stage
 			// failing, and the message is kept for another try.
-			s.b.log.Errorf("%s: %v", queueID(env), err)
+			s.cfg.Log.Errorf("%s: %v", queueID(env), err)
 			r.Verdict = verdict.New(verdict.Tempfail, verdict.DefaultTempfail)
 			r.Edits, r.Body = nil, nil
 		}
@@ -324,7 +389,14 @@ func (s *session) EOM(ctx context.Context, macros map[string]string) (*Reply, er
 	if final.Action == verdict.Continue {
 		final.Action = verdict.Accept // no stage objected: the MTA takes it
 	}
-	s.b.record(&record{
+	if r.outcome != nil {
+		r.Sender, r.Rcpts = r.outcome.Env.MailFrom, r.outcome.Env.Rcpts
+	} else {
+		r.Sender, r.Rcpts = env.MailFrom, env.Rcpts
+	}
+	r.orig, r.hdr = orig, m.fields
+	m.orig = nil // the reply has it now
+	s.cfg.record(&record{
 		phase: "data", env: env, size: m.size, start: m.start,
 		results: s.takeResults(), verdict: final,
 	})
@@ -332,30 +404,26 @@ func (s *session) EOM(ctx context.Context, macros map[string]string) (*Reply, er
 	return r, nil
 }
 
-func refused(v verdict.Verdict) bool {
-	return v.Action == verdict.Reject || v.Action == verdict.Tempfail
-}
-
 // changes finds what the data stages changed.
-func (s *session) changes(r *Reply) error {
+func (s *Session) changes(r *Reply) error {
 	m, o := s.msg, r.outcome
 	var edits []edit.Edit
-	if o.Message != nil && o.Message.File != m.spool {
+	if o.Message != nil && o.Message != m.orig {
 		after, body, bodyAt, err := split(o.Message)
 		if err != nil {
 			return fmt.Errorf("message from the stages: %w", err)
 		}
-		edits = edit.Headers(m.fields, after, s.hidden)
-		origBody, err := (&chain.Message{File: m.spool, Offset: m.bodyAt}).Reader()
+		edits = edit.Headers(m.fields, after, s.Hidden)
+		origBody, err := (&spool.Message{File: m.orig.File, Offset: m.bodyAt}).Reader()
 		if err != nil {
 			return err
 		}
-		same, err := sameBody(origBody, body)
+		same, err := spool.Same(origBody, body)
 		if err != nil {
 			return err
 		}
 		if !same {
-			r.Body = &chain.Message{File: o.Message.File, Offset: bodyAt}
+			r.Body = &spool.Message{File: o.Message.File, Offset: bodyAt}
 		}
 	}
 	for _, h := range o.Env.AddHeaders {
@@ -369,83 +437,52 @@ func (s *session) changes(r *Reply) error {
 
 // split reads the header of a spooled message and says where its body
 // starts.
-func split(msg *chain.Message) ([]edit.Field, io.Reader, int64, error) {
+func split(msg *spool.Message) ([]edit.Field, io.Reader, int64, error) {
 	rd, err := msg.Reader()
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	cr := &countReader{r: rd}
+	cr := &spool.Counter{R: rd}
 	br := bufio.NewReader(cr)
 	fields, err := edit.ReadFields(br)
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	at := msg.Offset + cr.n - int64(br.Buffered())
-	return fields, newLF(br), at, nil
-}
-
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// sameBody compares two bodies, the second with CRLF read as LF.
-func sameBody(a, b io.Reader) (bool, error) {
-	ba, bb := make([]byte, 64<<10), make([]byte, 64<<10)
-	for {
-		na, ea := io.ReadFull(a, ba)
-		nb, eb := io.ReadFull(b, bb)
-		if !bytes.Equal(ba[:na], bb[:nb]) {
-			return false, nil
-		}
-		aEnd := ea == io.EOF || ea == io.ErrUnexpectedEOF
-		bEnd := eb == io.EOF || eb == io.ErrUnexpectedEOF
-		switch {
-		case ea != nil && !aEnd:
-			return false, ea
-		case eb != nil && !bEnd:
-			return false, eb
-		case aEnd || bEnd:
-			return aEnd && bEnd, nil
-		}
-	}
+	at := msg.Offset + cr.N - int64(br.Buffered())
+	return fields, spool.LF(br), at, nil
 }
 
 // Abort: the transaction ends without a message (RSET, QUIT, or an error).
-func (s *session) Abort() { s.finish() }
+func (s *Session) Abort() { s.finish() }
 
-func (s *session) finish() {
+func (s *Session) finish() {
 	if s.msg == nil {
 		return
 	}
-	if s.msg.spool != nil {
+	if s.msg.orig != nil {
+		s.msg.orig.File.Close()
+	} else if s.msg.spool != nil {
 		s.msg.spool.Close()
 	}
 	s.msg = nil
-	s.b.inFlight.Add(-1)
+	s.cfg.inFlight(-1)
 }
 
 // run runs the phase's stages, if any.
-func (s *session) run(ctx context.Context, env stream.Envelope, msg *chain.Message) *Reply {
+func (s *Session) run(ctx context.Context, env stream.Envelope, msg *spool.Message) *Reply {
 	if !s.chain.Any(env.Phase) {
 		return &Reply{Verdict: verdict.Verdict{Action: verdict.Continue}, outcome: &chain.Outcome{Env: env, Message: msg}}
 	}
 	o := s.chain.Run(ctx, env, msg)
 	for _, res := range o.Results {
-		s.b.logResult(env, res)
+		s.cfg.logResult(env, res)
 	}
 	return &Reply{Verdict: o.Verdict, Results: o.Results, outcome: o}
 }
 
 // takeResults hands over the stage runs not yet in a record: each run is
 // in exactly one, so counting records counts runs.
-func (s *session) takeResults() []*chain.Result {
+func (s *Session) takeResults() []*chain.Result {
 	out := s.connResults
 	s.connResults = nil
 	if s.msg != nil {
@@ -456,7 +493,7 @@ func (s *session) takeResults() []*chain.Result {
 }
 
 // record writes a decision record for an early decision.
-func (s *session) record(phase stream.Phase, rcpt []string, v verdict.Verdict, results []*chain.Result) {
+func (s *Session) record(phase stream.Phase, rcpt []string, v verdict.Verdict, results []*chain.Result) {
 	env := s.env
 	start := time.Now()
 	if s.msg != nil {
@@ -468,12 +505,9 @@ func (s *session) record(phase stream.Phase, rcpt []string, v verdict.Verdict, r
 	}
 	env.Phase = phase
 	if len(results) > 0 {
-		start = time.Now()
-		for _, r := range results {
-			start = start.Add(-r.Duration)
-		}
+		start = time.Now().Add(-sum(results))
 	}
-	s.b.record(&record{phase: string(phase), env: env, start: start, results: results, verdict: v})
+	s.cfg.record(&record{phase: string(phase), env: env, start: start, results: results, verdict: v})
 }
 
 func queueID(env stream.Envelope) string {
@@ -507,40 +541,4 @@ func macroList(ms ...map[string]string) []stream.Macro {
 		out[i] = stream.Macro{Name: k, Value: all[k]}
 	}
 	return out
-}
-
-// lf reads r with each CRLF read as LF.
-type lf struct {
-	br *bufio.Reader
-}
-
-func newLF(r io.Reader) io.Reader {
-	if br, ok := r.(*bufio.Reader); ok {
-		return &lf{br}
-	}
-	return &lf{bufio.NewReaderSize(r, 64<<10)}
-}
-
-func (l *lf) Read(p []byte) (int, error) {
-	for {
-		n, err := l.br.Read(p)
-		w := 0
-		for i := 0; i < n; i++ {
-			if p[i] == '\r' {
-				if i+1 < n && p[i+1] == '\n' {
-					continue
-				}
-				if i+1 == n {
-					if next, e := l.br.Peek(1); e == nil && next[0] == '\n' {
-						continue
-					}
-				}
-			}
-			p[w] = p[i]
-			w++
-		}
-		if w > 0 || n == 0 || err != nil {
-			return w, err
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package bridge
 
 import (
 	"context"
@@ -46,11 +46,11 @@ func BenchmarkMessage(b *testing.B) {
 	})
 	b.Run("bridge-session-cat", func(b *testing.B) {
 		st, _ := chain.Parse("copy data -- " + cat)
-		br := &bridge{cfg: &cli{SpoolDir: dir}, log: logger.New("mf-bridge", io.Discard)}
-		br.chain.Store(&chain.Chain{Stages: []*chain.Stage{st}, Runner: &chain.Runner{TempDir: dir}})
+		cfg := &Config{SpoolDir: dir, Log: logger.New("mf-bridge", io.Discard),
+			Chain: &chain.Chain{Stages: []*chain.Stage{st}, Runner: &chain.Runner{TempDir: dir}}}
 		ctx := context.Background()
 		for b.Loop() {
-			s := newSession(br)
+			s := NewSession(cfg)
 			s.Connect(ctx, "unknown", "192.0.2.1", nil)
 			s.Helo(ctx, "h.example", nil)
 			s.Mail(ctx, "a@example.org", nil)

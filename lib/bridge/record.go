@@ -1,10 +1,11 @@
-package main
+package bridge
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,12 +40,12 @@ func (r *record) json(host string, now time.Time) decision.Record {
 		from := r.env.MailFrom
 		j.MailFrom = &from
 	}
-	if refused(r.verdict) || r.verdict.Action == verdict.Quarantine {
+	if r.verdict.Action.Refuses() || r.verdict.Action == verdict.Quarantine {
 		j.Reply = replyOf(r.verdict)
 	}
 	for _, res := range r.results {
 		s := decision.Stage{Name: res.Stage.Name, Phase: string(res.Phase), Action: res.Verdict.Action.String(), Exit: res.Exit, MS: ms(res.Duration)}
-		if refused(res.Verdict) {
+		if res.Verdict.Action.Refuses() {
 			s.Reply = res.Verdict.Reply.String()
 		}
 		if res.Err != nil {
@@ -62,8 +63,8 @@ func replyOf(v verdict.Verdict) string {
 	return v.Reply.String()
 }
 
-// recorder appends decision records to a file, one JSON line each.
-type recorder struct {
+// Recorder appends decision records to a file, one JSON line each.
+type Recorder struct {
 	mu   sync.Mutex
 	path string
 	w    io.Writer
@@ -71,9 +72,11 @@ type recorder struct {
 	host string
 }
 
-func openRecorder(path string, stdout io.Writer) (*recorder, error) {
+// OpenRecorder opens the decision log: a file, "-" for stdout, or ""
+// for none.
+func OpenRecorder(path string, stdout io.Writer) (*Recorder, error) {
 	host, _ := os.Hostname()
-	r := &recorder{path: path, host: host}
+	r := &Recorder{path: path, host: host}
 	switch path {
 	case "":
 		return r, nil
@@ -81,12 +84,12 @@ func openRecorder(path string, stdout io.Writer) (*recorder, error) {
 		r.w = stdout
 		return r, nil
 	}
-	return r, r.reopen()
+	return r, r.Reopen()
 }
 
-// reopen opens the file anew, after it was rotated away.
-func (r *recorder) reopen() error {
-	if r.path == "" || r.path == "-" {
+// Reopen opens the file anew, after it was rotated away.
+func (r *Recorder) Reopen() error {
+	if r == nil || r.path == "" || r.path == "-" {
 		return nil
 	}
 	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
@@ -103,7 +106,7 @@ func (r *recorder) reopen() error {
 	return nil
 }
 
-func (r *recorder) write(rec *record) error {
+func (r *Recorder) write(rec *record) error {
 	if r == nil || r.w == nil {
 		return nil
 	}
@@ -118,9 +121,41 @@ func (r *recorder) write(rec *record) error {
 	return err
 }
 
-func (r *recorder) Close() error {
-	if r.f != nil {
+// Close closes the file.
+func (r *Recorder) Close() error {
+	if r != nil && r.f != nil {
 		return r.f.Close()
 	}
 	return nil
+}
+
+func (c *Config) record(r *record) {
+	if err := c.Records.write(r); err != nil {
+		c.Log.Errorf("decision log: %v", err)
+	}
+}
+
+// logResult logs a stage that failed or decided.
+func (c *Config) logResult(env stream.Envelope, r *chain.Result) {
+	id := queueID(env)
+	switch {
+	case r.Err != nil:
+		msg := fmt.Sprintf("%s: stage %s at %s failed: %v; on-error gives %s", id, r.Stage.Name, r.Phase, r.Err, r.Verdict.Action)
+		if r.Stderr != "" {
+			msg += "; it said: " + LastLine(r.Stderr)
+		}
+		c.Log.Warnf("%s", msg)
+	case r.Verdict.Action.Final():
+		c.Log.Infof("%s: stage %s at %s: %s", id, r.Stage.Name, r.Phase, r.Verdict)
+	default:
+		c.Log.Debugf("%s: stage %s at %s: %s in %s", id, r.Stage.Name, r.Phase, r.Verdict, r.Duration)
+	}
+}
+
+// LastLine is the last line of what a stage said on stderr.
+func LastLine(s string) string {
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
 }

@@ -1,0 +1,190 @@
+// Package spool keeps a message on disk while it is filtered: written once
+// with LF line ends, read from its first byte as often as a stage needs,
+// and gone when closed, since the file is unlinked as soon as it exists.
+package spool
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Message is a message on disk: File from Offset to its end.
+type Message struct {
+	File   *os.File
+	Offset int64
+}
+
+// Reader reads the message from its first byte, however often it is called.
+func (m *Message) Reader() (io.Reader, error) {
+	n, err := m.Size()
+	if err != nil {
+		return nil, err
+	}
+	return io.NewSectionReader(m.File, m.Offset, n), nil
+}
+
+// Size is the message's length in bytes.
+func (m *Message) Size() (int64, error) {
+	st, err := m.File.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size() - m.Offset, nil
+}
+
+// Create makes an unlinked file in dir ("" is $TMPDIR): the open file is
+// all there is, so nothing is left behind whatever happens to the process.
+func Create(dir, pattern string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	os.Remove(f.Name())
+	return f, nil
+}
+
+// Writer stores what it is given with each CRLF written as LF, also when
+// a CR and its LF come in two writes, and counts the bytes it was given.
+type Writer struct {
+	f  *os.File
+	w  *bufio.Writer
+	cr bool  // the last write ended in CR
+	n  int64 // bytes given, as given
+}
+
+// NewWriter spools a message into a new unlinked file in dir.
+func NewWriter(dir string) (*Writer, error) {
+	f, err := Create(dir, "mf-msg-*")
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+}
+
+// Write stores p, CRLF as LF.
+func (w *Writer) Write(p []byte) (int, error) {
+	n := len(p)
+	w.n += int64(n)
+	if w.cr {
+		if len(p) == 0 || p[0] != '\n' {
+			w.w.WriteByte('\r')
+		}
+		w.cr = false
+	}
+	if k := len(p); k > 0 && p[k-1] == '\r' {
+		p, w.cr = p[:k-1], true
+	}
+	for len(p) > 0 {
+		i := bytes.Index(p, []byte("\r\n"))
+		if i < 0 {
+			w.w.Write(p)
+			break
+		}
+		w.w.Write(p[:i])
+		w.w.WriteByte('\n')
+		p = p[i+2:]
+	}
+	return n, nil
+}
+
+// Stored is how many bytes are in the file so far, after conversion.
+func (w *Writer) Stored() int64 {
+	st, err := w.f.Stat()
+	if err != nil {
+		return 0
+	}
+	return st.Size() + int64(w.w.Buffered())
+}
+
+// Given is how many bytes Write was given, line ends as they came.
+func (w *Writer) Given() int64 { return w.n }
+
+// Finish writes what is buffered and returns the message, from its first
+// byte. The Writer is done with; closing the message closes the file.
+func (w *Writer) Finish() (*Message, error) {
+	if w.cr {
+		w.w.WriteByte('\r')
+		w.cr = false
+	}
+	if err := w.w.Flush(); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return &Message{File: w.f}, nil
+}
+
+// Close lets go of the file without finishing.
+func (w *Writer) Close() error { return w.f.Close() }
+
+// lf reads with each CRLF read as LF.
+type lf struct {
+	br *bufio.Reader
+}
+
+// LF reads r with each CRLF read as LF.
+func LF(r io.Reader) io.Reader {
+	if br, ok := r.(*bufio.Reader); ok {
+		return &lf{br}
+	}
+	return &lf{bufio.NewReaderSize(r, 64<<10)}
+}
+
+func (l *lf) Read(p []byte) (int, error) {
+	for {
+		n, err := l.br.Read(p)
+		w := 0
+		for i := 0; i < n; i++ {
+			if p[i] == '\r' {
+				if i+1 < n && p[i+1] == '\n' {
+					continue
+				}
+				if i+1 == n {
+					if next, e := l.br.Peek(1); e == nil && next[0] == '\n' {
+						continue
+					}
+				}
+			}
+			p[w] = p[i]
+			w++
+		}
+		if w > 0 || n == 0 || err != nil {
+			return w, err
+		}
+	}
+}
+
+// Same reports whether two readers give the same bytes, a block at a time.
+func Same(a, b io.Reader) (bool, error) {
+	ba, bb := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		na, ea := io.ReadFull(a, ba)
+		nb, eb := io.ReadFull(b, bb)
+		if !bytes.Equal(ba[:na], bb[:nb]) {
+			return false, nil
+		}
+		aEnd := ea == io.EOF || ea == io.ErrUnexpectedEOF
+		bEnd := eb == io.EOF || eb == io.ErrUnexpectedEOF
+		switch {
+		case ea != nil && !aEnd:
+			return false, ea
+		case eb != nil && !bEnd:
+			return false, eb
+		case aEnd || bEnd:
+			return aEnd && bEnd, nil
+		}
+	}
+}
+
+// Counter counts the bytes read through it.
+type Counter struct {
+	R io.Reader
+	N int64
+}
+
+func (c *Counter) Read(p []byte) (int, error) {
+	n, err := c.R.Read(p)
+	c.N += int64(n)
+	return n, err
+}

@@ -1,0 +1,233 @@
+// Package stage is the stage side of the mf protocol, written once: a
+// stage command is its flags and one decide function, and Run does the
+// reading, the passing on of decided streams, the output, the trace and
+// --dry-run.
+package stage
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"time"
+
+	"mf/lib/stream"
+	"mf/lib/verdict"
+)
+
+// Flags are embedded in a stage command's check sub-command.
+type Flags struct {
+	stream.Flags
+	Output string `enum:"stream,message,none" default:"stream" help:"What to write on stdout: the stream (filter mode, for the next stage or mf-bridge), the message alone (for procmail or maildrop), or nothing (the exit status says it all)."`
+	DryRun bool   `help:"Decide and report, but change no state and refuse nothing: the verdict is logged and traced as \"would ACTION\", the exit status is 0."`
+
+	// Log, when set, is told why a stage decided (Decision.Reason).
+	Log func(format string, args ...any) `kong:"-"`
+}
+
+// Message is what a decide function looks at. The message is read only
+// as far as the function asks: Header reads the header block, Open the
+// whole message, once, into a spool file.
+type Message struct {
+	Env    *stream.Envelope // read-only for decide
+	DryRun bool             // write no state: counts, dynamic entries, caches
+
+	s     *stream.Stream
+	hdr   *stream.Header
+	spool *os.File
+	size  int64
+}
+
+// Header reads the message's header block once; nil before data.
+func (m *Message) Header() (*stream.Header, error) {
+	if m.hdr != nil || !m.Env.HasMessage() {
+		return m.hdr, nil
+	}
+	var r *bufio.Reader
+	if m.spool != nil {
+		r = bufio.NewReader(io.NewSectionReader(m.spool, 0, m.size))
+	} else {
+		r = m.s.Message
+	}
+	hdr, err := stream.ReadHeader(r)
+	if err != nil {
+		return nil, fmt.Errorf("message header: %w", err)
+	}
+	m.hdr = hdr
+	return hdr, nil
+}
+
+// Open returns the whole message, header and body as received, from its
+// first byte; every call returns a fresh reader. Before data it is empty.
+func (m *Message) Open() (io.Reader, error) {
+	if err := m.spoolAll(); err != nil {
+		return nil, err
+	}
+	return io.NewSectionReader(m.spool, 0, m.size), nil
+}
+
+// Size is the message's size in bytes.
+func (m *Message) Size() (int64, error) {
+	if err := m.spoolAll(); err != nil {
+		return 0, err
+	}
+	return m.size, nil
+}
+
+func (m *Message) spoolAll() error {
+	if m.spool != nil {
+		return nil
+	}
+	f, err := os.CreateTemp("", "mf-stage-*")
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	os.Remove(f.Name()) // the open file is all there is
+	w := bufio.NewWriterSize(f, 64<<10)
+	var n int64
+	if m.hdr != nil {
+		k, _ := w.Write(m.hdr.Raw)
+		n += int64(k)
+	}
+	k, err := io.Copy(w, m.s.Message)
+	n += k
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("spool: %w", err)
+	}
+	m.spool, m.size = f, n
+	return nil
+}
+
+// rest is the message after the header block, when that was read, or all
+// of it.
+func (m *Message) rest() io.Reader {
+	if m.spool == nil {
+		return m.s.Message
+	}
+	at := int64(0)
+	if m.hdr != nil {
+		at = int64(len(m.hdr.Raw))
+	}
+	return io.NewSectionReader(m.spool, at, m.size-at)
+}
+
+func (m *Message) close() {
+	if m.spool != nil {
+		m.spool.Close()
+	}
+}
+
+// Decision is what a decide function says.
+type Decision struct {
+	Verdict    verdict.Verdict // Continue unless the stage decides
+	AddHeaders []string        // "Name: value" fields to put on the message
+	Trace      string          // after "NAME ACTION" in Mf-Trace: "list=block client-addr=192.0.2.7"
+	Reason     string          // why, for the log; the SMTP reply must not need it
+}
+
+// Decide looks at a message and decides.
+type Decide func(ctx context.Context, m *Message) (*Decision, error)
+
+// Run runs one stage: it reads stdin as f says, calls decide unless an
+// earlier stage decided, writes stdout as f.Output says and returns the
+// exit status. An error, from reading or from decide, is the caller's to
+// log, and its exit status is 75. name is the command, for Mf-Trace.
+func Run(ctx context.Context, name string, f *Flags, stdin io.Reader, stdout io.Writer, getenv func(string) string, decide Decide) (int, error) {
+	start := time.Now()
+	s, err := stream.Read(stdin, f.InputKind(), f.Envelope(getenv))
+	if err != nil {
+		return 0, fmt.Errorf("stdin: %w", err)
+	}
+	m := &Message{Env: &s.Env, DryRun: f.DryRun, s: s}
+	defer m.close()
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	if s.Final() {
+		// Decided upstream: pass it on as it came, and say the same.
+		if err := m.emit(out, f.Output, nil); err != nil {
+			return 0, err
+		}
+		return s.Env.Verdict.ExitCode(), out.Flush()
+	}
+	d, err := decide(ctx, m)
+	if err != nil {
+		return 0, err
+	}
+	if d == nil {
+		d = &Decision{}
+	}
+	v := d.Verdict
+	word := v.Action.String()
+	if f.DryRun && v.Action.Final() {
+		word = "would-" + word
+		v = verdict.Verdict{Action: verdict.Continue}
+	}
+	if d.Reason != "" && f.Log != nil {
+		f.Log("%s: %s", word, d.Reason)
+	}
+	trace := name + " " + word
+	if d.Trace != "" {
+		trace += " " + d.Trace
+	}
+	s.Env.Trace = append(s.Env.Trace, fmt.Sprintf("%s %.1fms", trace, time.Since(start).Seconds()*1000))
+	if v.Action.Final() {
+		s.Env.Verdict = &v
+	}
+	var adds []string
+	for _, h := range d.AddHeaders {
+		if !slices.Contains(s.Env.AddHeaders, h) && !slices.Contains(adds, h) {
+			adds = append(adds, h) // one field is enough, whatever phase asked first
+		}
+	}
+	s.Raw = nil // the envelope changed: written anew
+	if err := m.emit(out, f.Output, adds); err != nil {
+		return 0, err
+	}
+	return v.ExitCode(), out.Flush()
+}
+
+// emit writes the result. In stream mode: the envelope, then the message,
+// with adds put on top of its header if the header was read, or else
+// carried as Mf-Add-Header. In message mode no envelope goes out to carry
+// the fields earlier phases asked for, so they go into the header too,
+// also when the stream was decided upstream and is passed on.
+func (m *Message) emit(out io.Writer, mode string, adds []string) error {
+	s := m.s
+	if mode == "none" {
+		_, err := io.Copy(io.Discard, m.rest()) // drain: the writer sees no broken pipe
+		return err
+	}
+	var top []string
+	if s.Env.HasMessage() {
+		if mode == "message" {
+			top = append(append(top, s.Env.AddHeaders...), adds...)
+		} else if m.hdr != nil {
+			top = adds
+		}
+	}
+	if len(top) > 0 && m.hdr == nil {
+		if _, err := m.Header(); err != nil {
+			return err
+		}
+	}
+	if mode == "stream" {
+		if m.hdr == nil || !s.Env.HasMessage() {
+			s.Env.AddHeaders = append(s.Env.AddHeaders, adds...)
+		}
+		if err := s.WriteEnvelope(out); err != nil {
+			return err
+		}
+	}
+	if m.hdr != nil {
+		if _, err := out.Write(m.hdr.Prepend(top)); err != nil {
+			return err
+		}
+	}
+	_, err := io.Copy(out, m.rest())
+	return err
+}
