@@ -119,11 +119,11 @@ func (s *Scanner) Scan(ctx context.Context, m *Msg) (*Report, error) {
 		for _, res := range rs {
 			rep.Results = append(rep.Results, res)
 			if res.Err != nil {
-				s.Logf("engine %s%s: %v", res.Engine.Name, forUser(res.User), res.Err)
 				if res.Engine.OnError == nil {
-					failed = append(failed, fmt.Errorf("engine %s: %w", res.Engine.Name, res.Err))
+					failed = append(failed, fmt.Errorf("engine %s%s: %w", res.Engine.Name, forUser(res.User), res.Err))
 					continue
 				}
+				s.Logf("engine %s%s: %v (on-error %s)", res.Engine.Name, forUser(res.User), res.Err, res.Engine.OnError.Action)
 			}
 			rep.Headers = append(rep.Headers, res.Headers...)
 			if res.Outcome == nil || res.Outcome.Action == outcome.Continue {
