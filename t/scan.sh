@@ -77,6 +77,7 @@ clamd_stop() {
 # Bayes, no user configuration files.
 spamd_start() {
 	sd_dir=$tmp/spamd
+	chmod 755 "$tmp"
 	mkdir -p "$sd_dir"
 	cp -r /etc/spamassassin "$sd_dir/etc"
 	printf 'use_bayes 0\nbayes_auto_learn 0\nskip_rbl_checks 1\ndns_available no\n' >>"$sd_dir/etc/local.cf"

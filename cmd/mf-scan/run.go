@@ -144,5 +144,6 @@ func decide(ctx context.Context, sc *scan.Scanner, m *stage.Message) (*stage.Dec
 		AddHeaders: rep.Headers,
 		Trace:      rep.Trace,
 		Reason:     rep.Reason,
+		Subject:    rep.Subject,
 	}, nil
 }

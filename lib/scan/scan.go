@@ -40,7 +40,8 @@ type Scanner struct {
 	Logf     func(string, ...any)  // informational notes
 	Now      func() time.Time      // for tests
 	Exec     func(*exec.Cmd) error // for tests; nil: cmd.Run
-	lockID   string
+	once     sync.Once
+	lockID   string // this process's slot holder name
 }
 
 // Msg is the message to scan.
@@ -171,7 +172,14 @@ func (s *Scanner) Scan(ctx context.Context, m *Msg) (*Report, error) {
 			rep.Headers = append(rep.Headers, ResultField+"-Undecoded: "+strconv.Itoa(len(rep.Problems)-5)+" more")
 			break
 		}
-		rep.Headers = append(rep.Headers, ResultField+"-Undecoded: "+clean(p))
+		rep.Headers = append(rep.Headers, ResultField+"-Undecoded: "+short(p))
+	}
+	// Fields go on one line each: none over the 998 bytes RFC 5322
+	// allows a line.
+	for i, h := range rep.Headers {
+		if len(h) > 998 {
+			rep.Headers[i] = strings.ToValidUTF8(h[:998], "")
+		}
 	}
 	rep.Reason = strings.Join(reasons, "; ")
 	if len(rep.Problems) > 0 {
@@ -197,9 +205,14 @@ func clean(s string) string {
 		}
 		return r
 	}, s)
+	return s
+}
+
+// short is clean for a header field: at most 200 bytes.
+func short(s string) string {
+	s = clean(s)
 	if len(s) > 200 {
-		s = s[:200]
-		s = strings.ToValidUTF8(s, "")
+		s = strings.ToValidUTF8(s[:200], "")
 	}
 	return s
 }
@@ -525,12 +538,20 @@ func users(e *Engine, env *stream.Envelope) []string {
 }
 
 func (s *Scanner) spamd(ctx context.Context, e *Engine, m *Msg, sum string) []*Result {
-	var out []*Result
+	us := users(e, m.Env)
+	out := make([]*Result, len(us))
+	var wg sync.WaitGroup
+	for i, u := range us {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = s.spamdUser(ctx, e, m, sum, u)
+		}()
+	}
+	wg.Wait()
 	var top *Result
 	var topScore float64
-	for _, u := range users(e, m.Env) {
-		res := s.spamdUser(ctx, e, m, sum, u)
-		out = append(out, res)
+	for _, res := range out {
 		if res.Err == nil && res.Skipped == "" && res.Status != "busy" {
 			if sc := res.score(); top == nil || sc > topScore {
 				top, topScore = res, sc
@@ -587,7 +608,11 @@ func (s *Scanner) spamdUser(ctx context.Context, e *Engine, m *Msg, sum, user st
 			c.Fields = spamFields(sr.Body)
 		}
 		if e.Command == spamd.Report && len(sr.Body) > 0 {
-			s.Logf("spamd report for %q: %s", user, clean(strings.Join(strings.Fields(string(sr.Body)), " ")))
+			rep := strings.Join(strings.Fields(strings.ToValidUTF8(string(sr.Body), "?")), " ")
+			if len(rep) > 4000 {
+				rep = rep[:4000]
+			}
+			s.Logf("spamd report for %q: %s", user, clean(rep))
 		}
 		s.store(ctx, e, user, sum, c)
 	}
@@ -618,11 +643,11 @@ func (s *Scanner) spamdUser(ctx context.Context, e *Engine, m *Msg, sum, user st
 // slot takes one of the engine's concurrency slots of user, waiting up
 // to SlotWait; release is nil when none came free.
 func (s *Scanner) slot(ctx context.Context, e *Engine, user string) (release func(), err error) {
-	if s.lockID == "" {
+	s.once.Do(func() {
 		var b [8]byte
 		rand.Read(b[:])
 		s.lockID = strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
-	}
+	})
 	key := "ss:" + e.Name + ":" + keyPart(user)
 	id := s.lockID
 	ttl := e.ConnectTimeout*time.Duration(len(e.Addrs)) + e.Timeout + 10*time.Second
