@@ -45,6 +45,7 @@ check_status '... the ham is not prefixed' continue "$S --output message <$ham"
 check_nogrep '... (no prefix)' "$tmp/out" '^Subject: \[SPAM\]'
 check_status 'a stream: the prefix is on the message too' continue "$S --output stream <$spam"
 check_grep '... ' "$tmp/out" '^Subject: \[SPAM\] Test spam mail \(GTUBE\)$'
+check_grep '... with the X-Spam fields on it' "$tmp/out" '^X-Spam-Flag: YES$'
 
 conf 'tag=2000'
 check_status 'tag=2000: GTUBE is not tagged' continue "$S --output message <$spam"

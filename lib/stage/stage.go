@@ -208,6 +208,13 @@ func (m *Message) emit(out io.Writer, mode string, adds []string) error {
 		_, err := io.Copy(io.Discard, m.rest()) // drain: the writer sees no broken pipe
 		return err
 	}
+	if m.subject != "" && s.Env.HasMessage() && m.hdr == nil {
+		// The Subject is changed in the header itself, which the fields
+		// to add then go on top of.
+		if _, err := m.Header(); err != nil {
+			return err
+		}
+	}
 	var top []string
 	if s.Env.HasMessage() {
 		if mode == "message" {
@@ -216,7 +223,7 @@ func (m *Message) emit(out io.Writer, mode string, adds []string) error {
 			top = adds
 		}
 	}
-	if (len(top) > 0 || m.subject != "" && s.Env.HasMessage()) && m.hdr == nil {
+	if len(top) > 0 && m.hdr == nil {
 		if _, err := m.Header(); err != nil {
 			return err
 		}
