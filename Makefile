@@ -54,6 +54,7 @@ bench: all
 	$(GO) test -run=NONE -bench=. -benchtime=1x -count=1 ./lib/state/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 	MF_STAT_BENCH=1 $(GO) test -run=NONE -bench=. -benchtime=5x -count=1 -timeout=10m ./cmd/mf-stat/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 	@sh t/bench-postfix
+	@sh t/bench-scan
 
 fuzz:
 	@for p in $$($(GO) list ./...); do \

@@ -77,7 +77,18 @@ func CheckAddr(a string) error {
 	return nil
 }
 
-var userRE = regexp.MustCompile(`^[^\x00-\x20\x7f]{1,256}$`)
+// userOK: a User: value is one word of printable bytes, as spamc sends.
+func userOK(u string) bool {
+	if u == "" || len(u) > 256 {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		if u[i] <= 0x20 || u[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
 
 // Scan sends the size bytes of msg with cmd for user ("" for spamd's
 // default) and reads the answer. An error means no verdict.
@@ -87,7 +98,7 @@ func (c *Client) Scan(ctx context.Context, cmd, user string, msg io.Reader, size
 	default:
 		return Response{}, fmt.Errorf("spamd: unknown command %q", cmd)
 	}
-	if user != "" && !userRE.MatchString(user) {
+	if user != "" && !userOK(user) {
 		return Response{}, fmt.Errorf("spamd: bad user name %q", user)
 	}
 	var errs []error
