@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 30s
 
 CMDS    = mf-lists mf-bridge mf-stat mf-quota mf-scan
-MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-state.5 man/mf-lists.1 man/mf-bridge.8 man/mf-stat.1 man/mf-quota.1
+MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-state.5 man/mf-lists.1 man/mf-bridge.8 man/mf-stat.1 man/mf-quota.1 man/mf-scan.1
 LDFLAGS = -X mf/lib/config.Version=$(VERSION)
 
 .PHONY: all run test unit t lint deps bench fuzz install clean
