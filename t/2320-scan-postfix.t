@@ -70,6 +70,9 @@ check_grep '... saying who and why' "$tmp/out" '^virus-hosts	127\.0\.0\.2	expire
 # The decision log names the stage and its reply.
 check_grep 'decision log: scan rejected the virus' "$tmp/decisions.log" '"name":"scan","phase":"data","action":"reject","exit":100,.*"reply":"554 5.7.1 Virus found"'
 
+mf-stat "$tmp/decisions.log" >"$tmp/stat.txt" 2>&1
+check_grep 'mf-stat summarizes the scan stage' "$tmp/stat.txt" 'scan.*reject'
+
 # Nothing lost: two delivered, four refused to the client (who keeps them).
 sleep 0.5
 check_out 'two delivered' 2 "ls $tmp/pf/mail/inbox/new | wc -l"

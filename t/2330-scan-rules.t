@@ -87,6 +87,12 @@ R
 check_status 'a message-size rule' tempfail "$S --output stream <$tmp/big.eml"
 check_grep '... with its 4xx' "$tmp/out" '^Mf-Verdict: tempfail 452 4\.3\.1 Too big for now$'
 
+rules <<'R'
+discard header:Subject /^In One Ear$/ name=drop
+R
+check_status 'discard: exit 99' accept "$S --output stream <$en/mail/attachment-octet.raw"
+check_grep '... Mf-Verdict: discard' "$tmp/out" '^Mf-Verdict: discard$'
+
 # The heaviest outcome wins; every tag's fields go on.
 rules <<'R'
 tag filename *.doc header="X-One: 1"
