@@ -73,10 +73,17 @@ check_grep 'decision log: scan rejected the virus' "$tmp/decisions.log" '"name":
 mf-stat "$tmp/decisions.log" >"$tmp/stat.txt" 2>&1
 check_grep 'mf-stat summarizes the scan stage' "$tmp/stat.txt" 'scan.*reject'
 
-# Nothing lost: two delivered, four refused to the client (who keeps them).
+# clamd stops: mf-scan exits 75, the chain's on-error tempfails, and
+# the client keeps the message to try again.
+clamd_stop
+send down --to alice@example.test --header "Subject: while clamd is down" --body "clean, but unscanned"
+check_grep 'clamd down: the client is told to try again later' "$tmp/down" '<\*\* 451 4\.7\.1 Try again later'
+check_grep '... the bridge logs why' "$tmp/bridge.log" 'stage scan at data failed: exit 75; on-error gives tempfail; it said: mf-scan: error: engine av: clamd unavailable'
+
+# Nothing lost: two delivered, the rest refused to the client (who keeps them).
 sleep 0.5
 check_out 'two delivered' 2 "ls $tmp/pf/mail/inbox/new | wc -l"
-refused=$(grep -l '^<\*\* 5[0-9][0-9]' "$tmp/virus" "$tmp/virus2" "$tmp/v3" "$tmp/after" | wc -l)
+refused=$(grep -l '^<\*\* [45][0-9][0-9]' "$tmp/virus" "$tmp/virus2" "$tmp/v3" "$tmp/after" "$tmp/down" | wc -l)
 check_out "every message accounted for ($sent sent, 2 delivered, $refused refused)" 0 "echo \$(( $sent - 2 - $refused ))"
 check_out 'nothing in the queue' "" "pf_queue | grep '^[0-9A-F]'"
 check_nogrep 'no virus in the Maildir' "$(ls "$tmp"/pf/mail/inbox/new/* | head -1)" 'X5O!P%@AP'

@@ -108,3 +108,26 @@ func TestUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// A clamd that takes the stream and never answers: the scan timeout
+// ends the wait, and it is an error, never a clean result.
+func TestScanTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, c)
+	}()
+	c := &Client{Addrs: []string{"tcp:" + l.Addr().String()}, Timeout: 300 * time.Millisecond}
+	start := time.Now()
+	r, err := c.Scan(context.Background(), strings.NewReader("Subject: x\n\nbody\n"))
+	if err == nil || !strings.Contains(err.Error(), "clamd unavailable") || r.Infected || time.Since(start) > 5*time.Second {
+		t.Errorf("%+v %v after %v", r, err, time.Since(start))
+	}
+}
