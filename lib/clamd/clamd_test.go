@@ -91,6 +91,7 @@ func TestScan(t *testing.T) {
 	if err != nil || r.Infected {
 		t.Errorf("clean: %+v, %v", r, err)
 	}
+	c.Chunk = 0
 	r, err = c.Scan(ctx, bytes.NewReader(make([]byte, 2<<20)))
 	if err != nil || !r.TooBig {
 		t.Errorf("too big: %+v, %v", r, err)
