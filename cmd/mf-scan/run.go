@@ -130,6 +130,8 @@ func decide(ctx context.Context, sc *scan.Scanner, m *stage.Message) (*stage.Dec
 	if !m.Env.HasMessage() {
 		return &stage.Decision{Trace: "no-message"}, nil
 	}
+	// Size spools the message, so that the engines' readers, opened at
+	// once, each read the spool file.
 	size, err := m.Size()
 	if err != nil {
 		return nil, err

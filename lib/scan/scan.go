@@ -88,19 +88,21 @@ func (s *Scanner) Scan(ctx context.Context, m *Msg) (*Report, error) {
 	if s.Logf == nil {
 		s.Logf = func(string, ...any) {}
 	}
-	// One pass for the MIME walk and the body's hash.
-	r, err := m.Open()
-	if err != nil {
-		return nil, err
+	// The body's hash first, if the cache needs it; then the engines
+	// start, each reading the message for itself, while it is walked
+	// here for the rules.
+	var sum string
+	if s.caching() {
+		r, err := m.Open()
+		if err != nil {
+			return nil, err
+		}
+		bh := newBodyHash()
+		if _, err := io.Copy(bh, r); err != nil {
+			return nil, fmt.Errorf("reading message: %w", err)
+		}
+		sum = bh.sum()
 	}
-	bh := newBodyHash()
-	w, err := mime.Walk(io.TeeReader(r, bh), s.Limits)
-	if err != nil {
-		return nil, fmt.Errorf("reading message: %w", err)
-	}
-	sum := bh.sum()
-	rep := &Report{Problems: w.Problems}
-
 	results := make([][]*Result, len(s.Engines))
 	var wg sync.WaitGroup
 	for i, e := range s.Engines {
@@ -110,6 +112,12 @@ func (s *Scanner) Scan(ctx context.Context, m *Msg) (*Report, error) {
 			results[i] = s.run(ctx, e, m, sum)
 		}()
 	}
+	w, err := s.walk(m)
+	if err != nil {
+		wg.Wait()
+		return nil, err
+	}
+	rep := &Report{Problems: w.Problems}
 	rep.Hits = rule.Match(s.Rules, w, m.Size)
 	wg.Wait()
 
@@ -187,6 +195,30 @@ func (s *Scanner) Scan(ctx context.Context, m *Msg) (*Report, error) {
 	}
 	rep.Trace = trace(rep)
 	return rep, nil
+}
+
+func (s *Scanner) caching() bool {
+	if s.Store == nil || s.CacheTTL <= 0 {
+		return false
+	}
+	for _, e := range s.Engines {
+		if e.Cache {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Scanner) walk(m *Msg) (*mime.Result, error) {
+	r, err := m.Open()
+	if err != nil {
+		return nil, err
+	}
+	w, err := mime.Walk(r, s.Limits)
+	if err != nil {
+		return nil, fmt.Errorf("reading message: %w", err)
+	}
+	return w, nil
 }
 
 func forUser(u string) string {
