@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -161,9 +162,15 @@ func (c *Client) Scan(ctx context.Context, cmd, user string, msg io.Reader, size
 	return r, nil
 }
 
+// The reply's patterns, compiled when first needed: a stage that
+// starts for every message pays for no more than it uses.
 var (
-	statusRE = regexp.MustCompile(`^SPAMD/([0-9]+\.[0-9]+) +([0-9]+) *(.*)$`)
-	spamRE   = regexp.MustCompile(`(?i)^(True|False|Yes|No) *; *(-?[0-9]+(?:\.[0-9]+)?) */ *(-?[0-9]+(?:\.[0-9]+)?)$`)
+	statusRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^SPAMD/([0-9]+\.[0-9]+) +([0-9]+) *(.*)$`)
+	})
+	spamRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)^(True|False|Yes|No) *; *(-?[0-9]+(?:\.[0-9]+)?) */ *(-?[0-9]+(?:\.[0-9]+)?)$`)
+	})
 )
 
 // ParseResponse reads spamd's answer to cmd: the status line, the
@@ -175,7 +182,7 @@ func ParseResponse(br *bufio.Reader, cmd string) (Response, error) {
 	if err != nil {
 		return r, fmt.Errorf("reading status line: %w", err)
 	}
-	m := statusRE.FindStringSubmatch(line)
+	m := statusRE().FindStringSubmatch(line)
 	if m == nil {
 		return r, fmt.Errorf("bad status line %q", trunc(line))
 	}
@@ -207,7 +214,7 @@ func ParseResponse(br *bufio.Reader, cmd string) (Response, error) {
 		v = strings.TrimSpace(v)
 		switch strings.ToLower(strings.TrimSpace(k)) {
 		case "spam":
-			sm := spamRE.FindStringSubmatch(v)
+			sm := spamRE().FindStringSubmatch(v)
 			if sm == nil {
 				return r, fmt.Errorf("bad Spam header %q", trunc(v))
 			}
