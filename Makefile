@@ -5,7 +5,7 @@ BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-FUZZTIME ?= 30s
+FUZZTIME ?= 60s
 
 CMDS    = mf-lists mf-bridge mf-stat mf-quota mf-scan
 MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-state.5 man/mf-lists.1 man/mf-bridge.8 man/mf-stat.1 man/mf-quota.1 man/mf-scan.1
@@ -50,6 +50,7 @@ lint:
 bench: all
 	$(GO) test -run=NONE -bench=. -benchtime=30x -count=1 ./lib/lists/ ./cmd/mf-lists/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 	$(GO) test -run=NONE -bench=. -benchtime=300x -count=1 ./cmd/mf-bridge/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
+	$(GO) test -run=NONE -bench=. -benchtime=300x -count=1 ./lib/chain/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 	$(GO) test -run=NONE -bench=. -benchtime=30x -count=1 ./cmd/mf-quota/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 	$(GO) test -run=NONE -bench=. -benchtime=1x -count=1 ./lib/state/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 	MF_STAT_BENCH=1 $(GO) test -run=NONE -bench=. -benchtime=5x -count=1 -timeout=10m ./cmd/mf-stat/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'

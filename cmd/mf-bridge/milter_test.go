@@ -39,7 +39,7 @@ func newTestBridge(t *testing.T, lines ...string) (string, *server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.gen.Store(&generation{cli: &cli{MTA: "auto"}, cfg: &bridge.Config{Chain: ch, Log: b.log, Records: rec, InFlight: &b.inFlight}})
+	b.gen.Store(&generation{cli: &root{MTA: "auto"}, cfg: &bridge.Config{Chain: ch, Log: b.log, Records: rec, InFlight: &b.inFlight}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

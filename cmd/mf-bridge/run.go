@@ -11,9 +11,9 @@ import (
 
 	"mf/lib/bridge"
 	"mf/lib/chain"
+	"mf/lib/cli"
 	"mf/lib/config"
 	"mf/lib/logger"
-	"mf/lib/verdict"
 )
 
 const description = `Run a chain of mf stages for each message: as a milter server for sendmail and Postfix, or by hand on a saved message.
@@ -26,10 +26,11 @@ with phases connect, helo, mail, rcpt, data and options timeout=, on-error=, inp
 
 Exit status of "test": 0 continue, 99 accept, 100 reject, 111 tempfail, 75 error. See mf-bridge(8).`
 
-type cli struct {
+type root struct {
 	config.Globals
 	Stage       []string `sep:"none" placeholder:"LINE" help:"A stage of the chain, in order: \"NAME PHASE[,PHASE...] [OPTION=VALUE...] [--] PROGRAM [ARG...]\" (see mf-bridge(8)); repeat for several."`
 	User        string   `default:"mf" placeholder:"USER" help:"When started as root: the user to become once the socket is open. Stages never run as root."`
+	StageUser   string   `default:"mf-stage" placeholder:"USER" help:"When started as root: the user stages run as, other than --user, so no stage can reach the bridge or another message."`
 	SpoolDir    string   `type:"path" placeholder:"DIR" help:"Where a message and stage output are kept while filtered (default $$TMPDIR or /tmp); files there are unlinked at once."`
 	DecisionLog string   `placeholder:"FILE" help:"Append one JSON line per decision to FILE (\"-\" is stdout); see DECISION RECORD in mf-bridge(8). Reopened on SIGHUP."`
 	MTA         string   `enum:"auto,postfix,sendmail" default:"auto" help:"The MTA, for header insert positions: auto tells Postfix and sendmail by their v macro."`
@@ -70,42 +71,48 @@ type server struct {
 // and SIGHUP build it by the same function, so after a reload every
 // setting is the new one, or none is.
 type generation struct {
-	cli *cli
+	cli *root
 	res *config.Result
 	cfg *bridge.Config
 }
 
-func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
-	log := logger.New("mf-bridge", stderr)
-	defer config.Recover(log, &code)
-	c := &cli{}
-	res, code, done := config.Start(c, &c.Globals, log, "mf-bridge", "bridge", description, args, stdout, stderr, lookupEnv)
-	defer log.Close()
-	if done {
-		return code
-	}
-	srv := &server{log: log, stdout: stdout}
-	g, err := srv.newGeneration(c, res, lookupEnv)
-	if err != nil {
-		log.Errorf("%v", err)
-		return verdict.ExitError
-	}
-	srv.gen.Store(g)
-	if res.Ctx.Command() == "milter" {
-		err = srv.serve(ctx, args, lookupEnv)
-	} else {
-		code, err = srv.test(ctx, stdin, stdout)
-	}
-	if err != nil {
-		log.Errorf("%v", err)
-		return verdict.ExitError
-	}
-	return code
+var program = cli.Program{Name: "mf-bridge", Section: "bridge", Description: description}
+
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
+	return cli.Main(ctx, program, &root{}, stdin, stdout, stderr, args, lookupEnv)
 }
 
-func parse(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) (*cli, *config.Result, error) {
-	var c cli
-	res, err := config.Parse(&c, "mf-bridge", "bridge", description, args, stdout, stderr, lookupEnv)
+// start builds the server and its first generation.
+func start(env *cli.Env, c *root) (*server, error) {
+	srv := &server{log: env.Log, stdout: env.Stdout}
+	g, err := srv.newGeneration(c, env.Config, env.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	srv.gen.Store(g)
+	return srv, nil
+}
+
+func (cmd *milterCmd) Run(env *cli.Env, c *root) error {
+	srv, err := start(env, c)
+	if err != nil {
+		return err
+	}
+	return srv.serve(env.Ctx, env.Args, env.LookupEnv)
+}
+
+func (cmd *testCmd) Run(env *cli.Env, c *root) error {
+	srv, err := start(env, c)
+	if err != nil {
+		return err
+	}
+	env.Code, err = srv.test(env.Ctx, env.Stdin, env.Stdout)
+	return err
+}
+
+func parse(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) (*root, *config.Result, error) {
+	var c root
+	res, err := config.Parse(&c, program.Name, program.Section, program.Description, args, stdout, stderr, lookupEnv)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,7 +121,7 @@ func parse(args []string, stdout, stderr io.Writer, lookupEnv func(string) (stri
 
 // newGeneration builds what sessions need from one reading of the
 // configuration. The decision log is opened by the caller that serves.
-func (srv *server) newGeneration(c *cli, res *config.Result, lookupEnv func(string) (string, bool)) (*generation, error) {
+func (srv *server) newGeneration(c *root, res *config.Result, lookupEnv func(string) (string, bool)) (*generation, error) {
 	ch, err := newChain(c, res, lookupEnv)
 	if err != nil {
 		return nil, err
@@ -127,8 +134,12 @@ func (srv *server) newGeneration(c *cli, res *config.Result, lookupEnv func(stri
 }
 
 // newChain reads the stage lines. Every error names where the line was.
-func newChain(c *cli, res *config.Result, lookupEnv func(string) (string, bool)) (*chain.Chain, error) {
-	ch := &chain.Chain{Runner: &chain.Runner{TempDir: c.SpoolDir, Env: stageEnv(c, lookupEnv)}}
+func newChain(c *root, res *config.Result, lookupEnv func(string) (string, bool)) (*chain.Chain, error) {
+	su, err := stageUser(c)
+	if err != nil {
+		return nil, err
+	}
+	ch := &chain.Chain{Runner: &chain.Runner{TempDir: c.SpoolDir, Env: stageEnv(c, lookupEnv), User: su}}
 	seen := map[string]string{}
 	for i, line := range c.Stage {
 		where := res.Origin("stage", i)
@@ -158,7 +169,7 @@ var inherited = []string{"PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "T
 // the settings meant for mf stages, so they read the same file and count
 // in the same store as the bridge. The runner adds the envelope and
 // MF_INPUT.
-func stageEnv(c *cli, lookupEnv func(string) (string, bool)) []string {
+func stageEnv(c *root, lookupEnv func(string) (string, bool)) []string {
 	var env []string
 	for _, k := range inherited {
 		if v, ok := lookupEnv(k); ok {

@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
-	"regexp"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/mail"
-
+	"mf/lib/cli"
 	"mf/lib/config"
 	"mf/lib/lists"
 	"mf/lib/logger"
@@ -26,7 +23,7 @@ const description = `Match a message's client, HELO, sender, recipients and head
 
 Lists are *.list files in --dir, tried in name order; the first allow, block or tempblock hit decides. Exit status: 0 continue, 99 accept, 100 reject, 111 tempfail, 75 error. See mf-lists(1).`
 
-type cli struct {
+type root struct {
 	config.Globals
 	Dir  string   `type:"path" default:"/etc/mf/lists" placeholder:"DIR" help:"Directory of *.list files, tried in name order."`
 	List []string `type:"path" sep:"none" placeholder:"FILE" help:"List file to use instead of the directory; repeat for several, tried in the order given."`
@@ -68,37 +65,85 @@ type whyCmd struct {
 	File string `arg:"" optional:"" type:"path" help:"Message or stream to take the envelope and header From from (\"-\" for stdin); without it the envelope comes from the flags alone."`
 }
 
-func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
-	log := logger.New("mf-lists", stderr)
-	defer config.Recover(log, &code)
-	var c cli
-	res, code, done := config.Start(&c, &c.Globals, log, "mf-lists", "lists", description, args, stdout, stderr, lookupEnv)
-	defer log.Close()
-	if done {
-		return code
-	}
-	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
-	out := bufio.NewWriterSize(stdout, 64<<10)
-	var err error
-	switch cmd := res.Ctx.Command(); {
-	case cmd == "check":
-		code, err = check(ctx, &c, stdin, out, getenv, log)
-	case strings.HasPrefix(cmd, "why"):
-		code, err = why(&c, stdin, out, getenv, log)
-	default:
-		err = dynamic(&c, cmd, out, getenv)
-	}
-	if err == nil {
-		err = out.Flush()
-	}
-	if err != nil {
-		log.Errorf("%v", err)
-		return verdict.ExitError
-	}
-	return code
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
+	return cli.Main(ctx, cli.Program{Name: "mf-lists", Section: "lists", Description: description}, &root{}, stdin, stdout, stderr, args, lookupEnv)
 }
 
-func (c *cli) load(log *logger.Logger) ([]*lists.List, error) {
+func (cmd *checkCmd) Run(env *cli.Env, c *root) (err error) {
+	env.Code, err = check(env.Ctx, c, env.Stdin, env.Stdout, env.Getenv, env.Log)
+	return err
+}
+
+func (cmd *whyCmd) Run(env *cli.Env, c *root) (err error) {
+	env.Code, err = why(c, env.Stdin, env.Stdout, env.Getenv, env.Log)
+	return err
+}
+
+func (cmd *addCmd) Run(env *cli.Env, c *root) error {
+	return withStore(c, func(st state.Store) error {
+		by := env.Getenv("USER")
+		if u, err := user.Current(); by == "" && err == nil {
+			by = u.Username
+		}
+		d, err := lists.AddDynamic(env.Ctx, st, cmd.List, cmd.Entry, cmd.TTL, cmd.Reason, "mf-lists add by "+by)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%s added to %s, %s\n", d.Entry, d.List, expiry(d.Expires))
+		return nil
+	})
+}
+
+func (cmd *delCmd) Run(env *cli.Env, c *root) error {
+	return withStore(c, func(st state.Store) error {
+		ok, err := lists.DelDynamic(env.Ctx, st, cmd.List, cmd.Entry)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%s is not on dynamic list %s", cmd.Entry, cmd.List)
+		}
+		fmt.Fprintf(env.Stdout, "%s deleted from %s\n", cmd.Entry, cmd.List)
+		return nil
+	})
+}
+
+func (cmd *showCmd) Run(env *cli.Env, c *root) error {
+	return withStore(c, func(st state.Store) error {
+		ds, err := lists.Dynamic(env.Ctx, st, cmd.List)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			fmt.Fprintf(env.Stdout, "%s\t%s\t%s\tadded %s by %s\t%s\n", d.List, stream.Encode(d.Entry), expiry(d.Expires),
+				d.Added.UTC().Format(time.RFC3339), stream.Encode(d.By), stream.Encode(d.Reason))
+		}
+		return nil
+	})
+}
+
+func (cmd *expireCmd) Run(env *cli.Env, c *root) error {
+	return withStore(c, func(st state.Store) error {
+		n, err := st.Expire(env.Ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%d expired entries dropped\n", n)
+		return nil
+	})
+}
+
+// withStore runs f on the state store.
+func withStore(c *root, f func(state.Store) error) error {
+	st, err := state.Open(c.State, c.StateDir, c.LockTimeout)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return f(st)
+}
+
+func (c *root) load(log *logger.Logger) ([]*lists.List, error) {
 	paths := c.List
 	if len(paths) == 0 {
 		var err error
@@ -132,7 +177,7 @@ func (c *cli) load(log *logger.Logger) ([]*lists.List, error) {
 	return append(ls, dyn...), nil
 }
 
-func check(ctx context.Context, c *cli, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
+func check(ctx context.Context, c *root, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
 	c.Check.Log = log.Infof
 	return stage.Run(ctx, "mf-lists", &c.Check.Flags, stdin, out, getenv, func(ctx context.Context, m *stage.Message) (*stage.Decision, error) {
 		ls, err := c.load(log)
@@ -179,27 +224,19 @@ func query(env *stream.Envelope, hdr *stream.Header) lists.Query {
 	return q
 }
 
-var looseAddr = regexp.MustCompile(`[^\s<>"(),;:\[\]]+@[^\s<>"(),;:\[\]]+`)
-
-// fromAddresses returns the addresses of every From field. A From that
-// does not parse as RFC 5322 still yields whatever looks like an address
-// in it, so a malformed header cannot slip past a list.
+// fromAddresses returns the addresses of every From field, as lists
+// compare them (lists.FromAddresses: comments, quoting and NULs do not
+// hide an address).
 func fromAddresses(hdr *stream.Header) []string {
-	var out []string
+	var vals []string
 	fields := hdr.Fields.FieldsByKey("From")
 	for fields.Next() {
-		if as, err := mail.ParseAddressList(fields.Value()); err == nil {
-			for _, a := range as {
-				out = append(out, a.Address)
-			}
-			continue
-		}
-		out = append(out, looseAddr.FindAllString(fields.Value(), -1)...)
+		vals = append(vals, fields.Value())
 	}
-	return out
+	return lists.FromAddresses(vals)
 }
 
-func why(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
+func why(c *root, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
 	env := c.Why.Envelope(getenv)
 	var hdr *stream.Header
 	if c.Why.File != "" {
@@ -259,53 +296,6 @@ func why(c *cli, stdin io.Reader, out *bufio.Writer, getenv func(string) string,
 	}
 	fmt.Fprintf(out, "verdict %s%s\n", v, by)
 	return 0, nil
-}
-
-// dynamic runs add, del, show and expire on the state store.
-func dynamic(c *cli, cmd string, out io.Writer, getenv func(string) string) error {
-	st, err := state.Open(c.State, c.StateDir, c.LockTimeout)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ctx := context.Background()
-	switch {
-	case strings.HasPrefix(cmd, "add"):
-		by := getenv("USER")
-		if u, err := user.Current(); by == "" && err == nil {
-			by = u.Username
-		}
-		d, err := lists.AddDynamic(ctx, st, c.Add.List, c.Add.Entry, c.Add.TTL, c.Add.Reason, "mf-lists add by "+by)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "%s added to %s, %s\n", d.Entry, d.List, expiry(d.Expires))
-	case strings.HasPrefix(cmd, "del"):
-		ok, err := lists.DelDynamic(ctx, st, c.Del.List, c.Del.Entry)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("%s is not on dynamic list %s", c.Del.Entry, c.Del.List)
-		}
-		fmt.Fprintf(out, "%s deleted from %s\n", c.Del.Entry, c.Del.List)
-	case strings.HasPrefix(cmd, "show"):
-		ds, err := lists.Dynamic(ctx, st, c.Show.List)
-		if err != nil {
-			return err
-		}
-		for _, d := range ds {
-			fmt.Fprintf(out, "%s\t%s\t%s\tadded %s by %s\t%s\n", d.List, stream.Encode(d.Entry), expiry(d.Expires),
-				d.Added.UTC().Format(time.RFC3339), stream.Encode(d.By), stream.Encode(d.Reason))
-		}
-	case cmd == "expire":
-		n, err := st.Expire(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "%d expired entries dropped\n", n)
-	}
-	return nil
 }
 
 func expiry(t time.Time) string {

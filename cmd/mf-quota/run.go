@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"mf/lib/cli"
 	"mf/lib/config"
+	"mf/lib/lists"
 	"mf/lib/logger"
 	"mf/lib/quota"
 	"mf/lib/stage"
@@ -23,7 +24,7 @@ const description = `Count mail per client, network, sender, domain, AUTH user o
 
 Rules are quota.rule lines in mf.conf. Exit status: 0 continue, 100 reject, 111 tempfail, 75 error. See mf-quota(1).`
 
-type cli struct {
+type root struct {
 	config.Globals
 	Rule         []string      `sep:"none" placeholder:"RULE" help:"A quota rule: NAME key=... limit=N/DURATION[,...] [count=messages|recipients|bytes] [window=sliding|fixed] [action=tempfail|reject|block[:LIST]] [for=DURATION] [reply=\"...\"] [reserve=N] [dry-run]; repeat for several."`
 	ExemptNet    []string      `sep:"none" placeholder:"CIDR" help:"Client network no rule counts; repeat for several."`
@@ -39,7 +40,7 @@ type cli struct {
 	Show    showCmd    `cmd:"" help:"Print the current counts and limits, of every key or of KEY."`
 	Reset   resetCmd   `cmd:"" help:"Delete the counts of KEY."`
 	Release releaseCmd `cmd:"" help:"End the concurrency slot of the message on stdin (its Mf-Queue-Id), at the end of the chain."`
-	Expire  struct{}   `cmd:"" help:"Drop expired counts (and other expired state) from the state directory now."`
+	Expire  expireCmd  `cmd:"" help:"Drop expired counts (and other expired state) from the state directory now."`
 }
 
 type checkCmd struct {
@@ -58,54 +59,60 @@ type releaseCmd struct {
 	stream.Flags
 }
 
-func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
-	log := logger.New("mf-quota", stderr)
-	defer config.Recover(log, &code)
-	var c cli
-	res, code, done := config.Start(&c, &c.Globals, log, "mf-quota", "quota", description, args, stdout, stderr, lookupEnv)
-	defer log.Close()
-	if done {
-		return code
-	}
-	e, err := engine(&c, res)
+type expireCmd struct{}
+
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
+	return cli.Main(ctx, cli.Program{Name: "mf-quota", Section: "quota", Description: description}, &root{}, stdin, stdout, stderr, args, lookupEnv)
+}
+
+// withEngine runs f with the rules built and the store open.
+func withEngine(env *cli.Env, c *root, f func(*quota.Engine) error) error {
+	e, err := engine(c, env.Config)
 	if err != nil {
-		log.Errorf("%v", err)
-		return verdict.ExitError
+		return err
 	}
 	defer e.St.Close()
-	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
-	out := bufio.NewWriterSize(stdout, 64<<10)
-	switch res.Ctx.Command() {
-	case "check":
-		code, err = check(ctx, &c, e, stdin, out, getenv, log)
-	case "show", "show <key>":
-		err = show(ctx, e, c.Show.Key, out)
-	case "reset <key>":
-		var n int
-		if n, err = e.Reset(ctx, c.Reset.Key); err == nil {
-			fmt.Fprintf(out, "%d counters of %s deleted\n", n, c.Reset.Key)
+	return f(e)
+}
+
+func (cmd *checkCmd) Run(env *cli.Env, c *root) error {
+	return withEngine(env, c, func(e *quota.Engine) (err error) {
+		env.Code, err = check(env.Ctx, c, e, env.Stdin, env.Stdout, env.Getenv, env.Log)
+		return err
+	})
+}
+
+func (cmd *showCmd) Run(env *cli.Env, c *root) error {
+	return withEngine(env, c, func(e *quota.Engine) error { return show(env.Ctx, e, cmd.Key, env.Stdout) })
+}
+
+func (cmd *resetCmd) Run(env *cli.Env, c *root) error {
+	return withEngine(env, c, func(e *quota.Engine) error {
+		n, err := e.Reset(env.Ctx, cmd.Key)
+		if err == nil {
+			fmt.Fprintf(env.Stdout, "%d counters of %s deleted\n", n, cmd.Key)
 		}
-	case "release":
-		err = release(ctx, &c, e, stdin, getenv)
-	case "expire":
-		var n int
-		if n, err = e.St.Expire(ctx); err == nil {
-			fmt.Fprintf(out, "%d expired entries dropped\n", n)
+		return err
+	})
+}
+
+func (cmd *releaseCmd) Run(env *cli.Env, c *root) error {
+	return withEngine(env, c, func(e *quota.Engine) error { return release(env.Ctx, c, e, env.Stdin, env.Getenv) })
+}
+
+func (cmd *expireCmd) Run(env *cli.Env, c *root) error {
+	return withEngine(env, c, func(e *quota.Engine) error {
+		n, err := e.St.Expire(env.Ctx)
+		if err == nil {
+			fmt.Fprintf(env.Stdout, "%d expired entries dropped\n", n)
 		}
-	}
-	if err == nil {
-		err = out.Flush()
-	}
-	if err != nil {
-		log.Errorf("%v", err)
-		return verdict.ExitError
-	}
-	return code
+		return err
+	})
 }
 
 // engine builds the rules and options, each bad value refused with the
 // file and line it came from, and opens the store.
-func engine(c *cli, res *config.Result) (*quota.Engine, error) {
+func engine(c *root, res *config.Result) (*quota.Engine, error) {
 	e := &quota.Engine{}
 	for i, s := range c.Rule {
 		r, err := quota.ParseRule(s)
@@ -122,15 +129,11 @@ func engine(c *cli, res *config.Result) (*quota.Engine, error) {
 	nets := func(flag string, vals []string) ([]netip.Prefix, error) {
 		var out []netip.Prefix
 		for i, v := range vals {
-			p, err := netip.ParsePrefix(v)
+			p, err := lists.ParseNet(v) // the one network syntax, as mf-lists reads it
 			if err != nil {
-				a, aerr := netip.ParseAddr(v)
-				if aerr != nil {
-					return nil, fmt.Errorf("%s: quota.%s: %q is not an IP network", res.Origin(flag, i), flag, v)
-				}
-				p = netip.PrefixFrom(a, a.BitLen())
+				return nil, fmt.Errorf("%s: quota.%s: %w", res.Origin(flag, i), flag, err)
 			}
-			out = append(out, p.Masked())
+			out = append(out, p)
 		}
 		return out, nil
 	}
@@ -169,7 +172,7 @@ func msgOf(env *stream.Envelope, size int64) quota.Msg {
 	}
 }
 
-func check(ctx context.Context, c *cli, e *quota.Engine, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
+func check(ctx context.Context, c *root, e *quota.Engine, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
 	c.Check.Log = log.Infof
 	return stage.Run(ctx, "mf-quota", &c.Check.Flags, stdin, out, getenv, func(ctx context.Context, m *stage.Message) (*stage.Decision, error) {
 		// Only a rule counting bytes needs the message measured; without
@@ -250,7 +253,7 @@ func windowName(r *quota.Rule) string {
 	return "fixed"
 }
 
-func release(ctx context.Context, c *cli, e *quota.Engine, stdin io.Reader, getenv func(string) string) error {
+func release(ctx context.Context, c *root, e *quota.Engine, stdin io.Reader, getenv func(string) string) error {
 	bare := c.Release.Envelope(getenv)
 	s, err := stream.Read(stdin, c.Release.InputKind(), bare)
 	if err != nil {

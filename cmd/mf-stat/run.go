@@ -13,6 +13,7 @@ import (
 	"time"
 	_ "time/tzdata" // --tz works on machines without zoneinfo
 
+	command "mf/lib/cli"
 	"mf/lib/config"
 	"mf/lib/logger"
 	"mf/lib/maillog"
@@ -52,9 +53,9 @@ func (*cli) UnusedGlobals() []string { return []string{"state-dir", "state"} }
 
 func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
 	log := logger.New("mf-stat", stderr)
-	defer config.Recover(log, &code)
+	defer command.Recover(log, &code)
 	var c cli
-	_, code, done := config.Start(&c, &c.Globals, log, "mf-stat", "stat", description, args, stdout, stderr, lookupEnv)
+	_, code, done := command.Start(&c, &c.Globals, log, "mf-stat", "stat", description, args, stdout, stderr, lookupEnv)
 	defer log.Close()
 	if done {
 		return code

@@ -10,7 +10,6 @@ package config
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +44,9 @@ type Globals struct {
 	State       string           `placeholder:"URL" group:"global" help:"Keep quotas and dynamic lists in Redis (redis://[:PASSWORD@]HOST:PORT/DB, rediss:// for TLS, unix:///SOCKET) instead of state-dir/kv."`
 	LockTimeout time.Duration    `default:"10s" group:"global" help:"How long to wait for a lock in the state directory before giving up with exit 75."`
 }
+
+// Global gives the Globals of the command struct that embeds them.
+func (g *Globals) Global() *Globals { return g }
 
 // notInFile are flags a file cannot set.
 var notInFile = map[string]bool{"help": true, "version": true, "config": true, "print-config": true}
@@ -105,17 +107,19 @@ func newFile(path, section string, getenv func(string) (string, bool)) *file {
 	return &file{path: path, section: section, vals: map[string][]entry{}, used: map[string][]entry{}, getenv: getenv}
 }
 
+// maxLine bounds a line of the configuration file.
+const maxLine = 64 << 10
+
 func load(path, section string, r io.Reader, getenv func(string) (string, bool)) (*file, error) {
 	f := newFile(path, section, getenv)
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
 	// ff's parser knows the format but not line numbers, so it is fed
-	// one line at a time.
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
+	// one line at a time, read as it comes: a line is bounded, and so is
+	// what a huge one costs before it is refused.
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, maxLine)
+	n := 0
+	for sc.Scan() {
+		n++
 		line := strings.ReplaceAll(sc.Text(), "\t", " ")
 		// ff strips " #" comments from values only; "syslog # why" would
 		// otherwise give syslog the value "# why".
@@ -132,6 +136,9 @@ func load(path, section string, r io.Reader, getenv func(string) (string, bool))
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, &LineError{path, n + 1, fmt.Errorf("line longer than %d KiB", maxLine>>10)}
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return f, nil

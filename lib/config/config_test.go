@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"mf/lib/golden"
+	"mf/internal/golden"
 )
 
 // testCLI is a small command in the shape of the real ones: the globals,

@@ -6,7 +6,7 @@ import (
 )
 
 func TestInputKind(t *testing.T) {
-	for in, want := range map[string]Input{"": AutoInput, "auto": AutoInput, "stream": StreamInput, "message": MessageInput} {
+	for in, want := range map[string]Input{"": MessageInput, "auto": AutoInput, "stream": StreamInput, "message": MessageInput} {
 		f := Flags{Input: in}
 		if got := f.InputKind(); got != want {
 			t.Errorf("Input %q: %v, want %v", in, got, want)

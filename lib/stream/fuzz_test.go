@@ -90,7 +90,7 @@ func FuzzStreamRoundTrip(f *testing.F) {
 				continue
 			}
 			var got bytes.Buffer
-			if err := s.PassOn(&got); err != nil {
+			if err := passOn(s, &got); err != nil {
 				t.Fatal(err)
 			}
 			if s.Raw != nil && !bytes.Equal(got.Bytes(), msg) {

@@ -119,17 +119,6 @@ type Stream struct {
 // Final reports whether a stage before this one already decided.
 func (s *Stream) Final() bool { return s.Env.Verdict != nil && s.Env.Verdict.Action.Final() }
 
-// PassOn writes s to w unchanged: the envelope block as it was read and the
-// message byte for byte. A stage does this with a stream that is already
-// decided.
-func (s *Stream) PassOn(w io.Writer) error {
-	if err := s.WriteEnvelope(w); err != nil {
-		return err
-	}
-	_, err := io.Copy(w, s.Message)
-	return err
-}
-
 // WriteEnvelope writes the envelope block: as it was read while Raw is
 // kept, anew from Env once a stage has cleared Raw to change it.
 func (s *Stream) WriteEnvelope(w io.Writer) error {
@@ -173,7 +162,7 @@ func Read(r io.Reader, in Input, bare Envelope) (*Stream, error) {
 		}
 		return &Stream{Env: bare, Message: br}, nil
 	}
-	raw, err := readBlock(br, MaxEnvelope)
+	raw, err := envelopeBlock(br, MaxEnvelope)
 	if err != nil {
 		return nil, err
 	}
@@ -184,29 +173,19 @@ func Read(r io.Reader, in Input, bare Envelope) (*Stream, error) {
 	return &Stream{Env: *env, Raw: raw, Message: br}, nil
 }
 
-// readBlock reads lines up to and including the first empty one.
-func readBlock(br *bufio.Reader, max int) ([]byte, error) {
-	var buf []byte
-	lineStart := 0
-	for {
-		chunk, err := br.ReadSlice('\n')
-		buf = append(buf, chunk...)
-		if len(buf) > max {
-			return nil, fmt.Errorf("envelope block longer than %d bytes", max)
-		}
-		switch {
-		case err == bufio.ErrBufferFull:
-			continue
-		case err == io.EOF:
-			return nil, errors.New("envelope block not ended by an empty line")
-		case err != nil:
-			return nil, err
-		}
-		if line := string(buf[lineStart:]); line == "\n" || line == "\r\n" {
-			return buf, nil
-		}
-		lineStart = len(buf)
+// envelopeBlock reads the envelope block: lines up to and including the
+// first empty one, which must come within max bytes.
+func envelopeBlock(br *bufio.Reader, max int) ([]byte, error) {
+	raw, _, end, err := readBlock(br, max, nil)
+	switch {
+	case err != nil:
+		return nil, err
+	case end == endMax:
+		return nil, fmt.Errorf("envelope block longer than %d bytes", max)
+	case end != endBlank:
+		return nil, errors.New("envelope block not ended by an empty line")
 	}
+	return raw, nil
 }
 
 // ParseEnvelope parses an envelope block (blank line included or not).
@@ -362,7 +341,11 @@ func Write(w io.Writer, env *Envelope) error {
 		if m.Name == "" || strings.Contains(m.Name, " ") {
 			return fmt.Errorf("macro name %q is empty or holds a space", m.Name)
 		}
-		field("Mf-Macro", m.Name+" "+m.Value)
+		if m.Value == "" {
+			field("Mf-Macro", m.Name) // no space: nothing to take for part of the name
+		} else {
+			field("Mf-Macro", m.Name+" "+m.Value)
+		}
 	}
 	if env.Verdict != nil {
 		field("Mf-Verdict", env.Verdict.String())

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"mf/lib/golden"
+	"mf/internal/golden"
 	"mf/lib/verdict"
 )
 
@@ -96,7 +96,7 @@ func TestRoundTripRealMessages(t *testing.T) {
 				s, _ = readAll(t, in, StreamInput, Envelope{})
 				s.Message = bufio.NewReader(bytes.NewReader(msg))
 				var out bytes.Buffer
-				if err := s.PassOn(&out); err != nil {
+				if err := passOn(s, &out); err != nil {
 					t.Fatal(err)
 				}
 				if !bytes.Equal(out.Bytes(), in) {
@@ -144,7 +144,7 @@ func TestBareMessage(t *testing.T) {
 		s, _ = readAll(t, msg, AutoInput, bare)
 		s.Message = bufio.NewReader(bytes.NewReader(msg))
 		var out bytes.Buffer
-		if err := s.PassOn(&out); err != nil {
+		if err := passOn(s, &out); err != nil {
 			t.Fatal(err)
 		}
 		back, body := readAll(t, out.Bytes(), StreamInput, Envelope{})
@@ -428,7 +428,7 @@ func TestHandTypedStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := s.PassOn(&out); err != nil {
+	if err := passOn(s, &out); err != nil {
 		t.Fatal(err)
 	}
 	if out.String() != in {
@@ -512,7 +512,7 @@ func TestWriteError(t *testing.T) {
 		t.Error("Write to a failing writer succeeded")
 	}
 	s, _ := readAll(t, writeStream(t, &env, []byte("m")), AutoInput, Envelope{})
-	if err := s.PassOn(failWriter{}); err == nil {
+	if err := passOn(s, failWriter{}); err == nil {
 		t.Error("PassOn to a failing writer succeeded")
 	}
 }
@@ -555,5 +555,31 @@ func TestWriteRefusesBadMacroName(t *testing.T) {
 	s, _ := readAll(t, writeStream(t, &env, nil), AutoInput, Envelope{})
 	if !reflect.DeepEqual(s.Env.Macros, env.Macros) {
 		t.Errorf("macros %q, want %q", s.Env.Macros, env.Macros)
+	}
+}
+
+// passOn writes s unchanged, as a stage passes on a decided stream.
+func passOn(s *Stream, w io.Writer) error {
+	if err := s.WriteEnvelope(w); err != nil {
+		return err
+	}
+	_, err := io.Copy(w, s.Message)
+	return err
+}
+
+// An empty macro value is written as the name alone, which no reader can
+// take for part of the name, and reads back empty.
+func TestEmptyMacroValue(t *testing.T) {
+	env := Envelope{Phase: Mail, Macros: []Macro{{"{mail_addr}", ""}, {"j", "mx.example"}}}
+	var b bytes.Buffer
+	if err := Write(&b, &env); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Mf-Macro: {mail_addr}\n") {
+		t.Errorf("written as %q", b.String())
+	}
+	got, err := ParseEnvelope(b.Bytes())
+	if err != nil || len(got.Macros) != 2 || got.Macros[0] != (Macro{"{mail_addr}", ""}) {
+		t.Errorf("read back %+v, %v", got.Macros, err)
 	}
 }

@@ -1,0 +1,145 @@
+// Package cli is how every mf command starts: the command line and
+// mf.conf parsed, logging set up, --print-config answered, panics turned
+// into exit 75, and the chosen sub-command run by its own typed Run
+// method, so a sub-command cannot be renamed into doing nothing.
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+
+	"github.com/alecthomas/kong"
+
+	"mf/lib/config"
+	"mf/lib/logger"
+	"mf/lib/verdict"
+)
+
+// Program names a command: "mf-lists", its section of mf.conf ("lists"),
+// and the description --help starts with.
+type Program struct {
+	Name, Section, Description string
+}
+
+// Env is what a sub-command's Run method is given. Run sets Code when the
+// exit status is not 0; an error it returns is logged, and the exit
+// status is 75.
+type Env struct {
+	Ctx    context.Context
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	Log    *logger.Logger
+	Config *config.Result
+	Code   int
+
+	// For a command that reads its configuration again (SIGHUP).
+	Args      []string
+	LookupEnv func(string) (string, bool)
+}
+
+// Globaler is a command's flag struct: it embeds config.Globals.
+type Globaler interface{ Global() *config.Globals }
+
+// Main runs a command: cli is its flag struct, whose leaf sub-commands
+// (or the struct itself, for a command without any) have a method
+//
+//	Run(env *cli.Env, ...) error
+//
+// kong calls with env and any parent struct among its parameters.
+func Main(ctx context.Context, p Program, c Globaler, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
+	log := logger.New(p.Name, stderr)
+	defer Recover(log, &code)
+	res, code, done := Start(c, c.Global(), log, p.Name, p.Section, p.Description, args, stdout, stderr, lookupEnv)
+	defer log.Close()
+	if done {
+		return code
+	}
+	env := &Env{
+		Ctx: ctx, Stdin: stdin, Stdout: stdout, Stderr: stderr, Log: log, Config: res,
+		Getenv: func(k string) string { v, _ := lookupEnv(k); return v },
+		Args:   args, LookupEnv: lookupEnv,
+	}
+	if err := res.Ctx.Run(env); err != nil {
+		log.Errorf("%v", err)
+		return verdict.ExitError
+	}
+	return env.Code
+}
+
+// Missing lists the sub-commands of cli that have no Run method, which
+// kong would refuse to run: a command's test asserts there are none.
+func Missing(c any) []string {
+	k, err := kong.New(c, kong.Exit(func(int) {}), kong.Vars{"config_file": config.DefaultFile, "version": ""})
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	var walk func(n *kong.Node)
+	walk = func(n *kong.Node) {
+		leaf := true
+		for _, ch := range n.Children {
+			if ch.Type == kong.CommandNode {
+				leaf = false
+				walk(ch)
+			}
+		}
+		if leaf && !hasRun(n.Target) {
+			out = append(out, strings.TrimSpace(n.Path()))
+		}
+	}
+	walk(k.Model.Node)
+	return out
+}
+
+func hasRun(v reflect.Value) bool {
+	_, ok := v.Addr().Type().MethodByName("Run")
+	return ok
+}
+
+// Start parses the command line and configuration as every mf command
+// does, then does what the global flags ask: debugging detail, syslog,
+// --print-config. When done is true the command has nothing more to do
+// and code is its exit status; any error has been logged. Otherwise the
+// caller runs, and closes log when it returns.
+func Start(cli any, g *config.Globals, log *logger.Logger, name, section, description string, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) (res *config.Result, code int, done bool) {
+	res, err := config.Parse(cli, name, section, description, args, stdout, stderr, lookupEnv)
+	var exit config.Exit
+	if errors.As(err, &exit) {
+		if exit != 0 {
+			return nil, verdict.ExitError, true
+		}
+		return nil, 0, true
+	}
+	if err != nil {
+		log.Errorf("%v (see %s --help)", err, name)
+		return nil, verdict.ExitError, true
+	}
+	log.SetVerbose(g.Verbose)
+	if g.Syslog {
+		if err := log.OpenSyslog(); err != nil {
+			log.Warnf("%v", err)
+		}
+	}
+	if g.PrintConfig {
+		if err := res.Print(stdout); err != nil {
+			return nil, verdict.ExitError, true
+		}
+		return res, 0, true
+	}
+	return res, 0, false
+}
+
+// Recover, deferred by a command's run function, turns a panic into an
+// internal error in the log and exit status 75: a bug is an error, never
+// a verdict, and loses no mail.
+func Recover(log *logger.Logger, code *int) {
+	if r := recover(); r != nil {
+		log.Errorf("internal error: %v", r)
+		*code = verdict.ExitError
+	}
+}
