@@ -15,7 +15,7 @@ eicar=$data/strings/eicar.com.txt
 
 clamd_start || { not_ok 'clamd starts'; done_testing; exit 1; }
 spamd_start || { not_ok 'spamd starts'; done_testing; exit 1; }
-mkdir -p "$tmp/state" "$tmp/lists"; chmod 755 "$tmp"; chown nobody "$tmp/state" "$tmp/lists"
+mkdir -p "$tmp/state" "$tmp/lists"; chmod 755 "$tmp"; chown games "$tmp/state" "$tmp/lists"  # stages run as games (t/postfix.sh)
 cat >"$tmp/mf.conf" <<CONF
 state-dir $tmp/state
 lists.dir $tmp/lists

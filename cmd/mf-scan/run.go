@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"mf/lib/cli"
 	"mf/lib/config"
 	"mf/lib/logger"
 	"mf/lib/mime"
@@ -13,14 +14,13 @@ import (
 	"mf/lib/scan/rule"
 	"mf/lib/stage"
 	"mf/lib/state"
-	"mf/lib/verdict"
 )
 
 const description = `Scan a message with clamd, spamd, other programs and content rules, and reject, tempfail, discard, quarantine or tag it.
 
 Engines are scan.engine lines in mf.conf, rules are files named by scan.rules. Exit status: 0 continue, 99 accept (discard, quarantine), 100 reject, 111 tempfail, 75 error (a scanner down). See mf-scan(1).`
 
-type cli struct {
+type root struct {
 	config.Globals
 	Engine     []string      `sep:"none" placeholder:"ENGINE" help:"A scanner: NAME clamd|spamd|program [OPTION=VALUE...] [-- PROGRAM ARG...]; repeat for several, all run on each message."`
 	Rules      []string      `sep:"none" type:"path" placeholder:"FILE" help:"A rule file: OUTCOME TARGET PATTERN [OPTION=VALUE...] a line; repeat for several."`
@@ -37,38 +37,28 @@ type checkCmd struct {
 	stage.Flags
 }
 
-func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
-	log := logger.New("mf-scan", stderr)
-	defer config.Recover(log, &code)
-	var c cli
-	res, code, done := config.Start(&c, &c.Globals, log, "mf-scan", "scan", description, args, stdout, stderr, lookupEnv)
-	defer log.Close()
-	if done {
-		return code
-	}
-	sc, err := scanner(&c, res, log)
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
+	return cli.Main(ctx, cli.Program{Name: "mf-scan", Section: "scan", Description: description}, &root{}, stdin, stdout, stderr, args, lookupEnv)
+}
+
+func (cmd *checkCmd) Run(env *cli.Env, c *root) error {
+	sc, err := scanner(c, env.Config, env.Log)
 	if err != nil {
-		log.Errorf("%v", err)
-		return verdict.ExitError
+		return err
 	}
 	if sc.Store != nil {
 		defer sc.Store.Close()
 	}
-	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
-	c.Check.Log = log.Infof
-	code, err = stage.Run(ctx, "mf-scan", &c.Check.Flags, stdin, stdout, getenv, func(ctx context.Context, m *stage.Message) (*stage.Decision, error) {
+	cmd.Log = env.Log.Infof
+	env.Code, err = stage.Run(env.Ctx, "mf-scan", &cmd.Flags, env.Stdin, env.Stdout, env.Getenv, func(ctx context.Context, m *stage.Message) (*stage.Decision, error) {
 		return decide(ctx, sc, m)
 	})
-	if err != nil {
-		log.Errorf("%v", err)
-		return verdict.ExitError
-	}
-	return code
+	return err
 }
 
 // scanner builds the engines and rules, each bad value refused with the
 // file and line it came from, and opens the store if anything needs it.
-func scanner(c *cli, res *config.Result, log *logger.Logger) (*scan.Scanner, error) {
+func scanner(c *root, res *config.Result, log *logger.Logger) (*scan.Scanner, error) {
 	sc := &scan.Scanner{CacheTTL: c.CacheTTL, Logf: log.Infof, Limits: mime.DefaultLimits}
 	if c.MaxParts < 1 || c.ZipEntries < 0 || c.ZipDepth < 0 || c.ZipRatio < 1 {
 		return nil, fmt.Errorf("scan: max-parts, zip-entries, zip-depth and zip-ratio must be positive")

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"mf/lib/cli"
 )
 
 func runScan(t *testing.T, conf, stdin string, args ...string) (int, string, string) {
@@ -67,5 +69,11 @@ func TestEngineDown(t *testing.T) {
 	code, out, errs := runScan(t, "scan.engine av clamd addr=tcp:127.0.0.1:1 connect-timeout=1s\n", "Subject: x\n\nbody\n")
 	if code != 75 || out != "" || !strings.Contains(errs, "engine av: clamd unavailable") {
 		t.Errorf("%d %q %q", code, out, errs)
+	}
+}
+
+func TestEverySubCommandRuns(t *testing.T) {
+	if m := cli.Missing(&root{}); len(m) > 0 {
+		t.Errorf("sub-commands without Run: %v", m)
 	}
 }
