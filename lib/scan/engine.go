@@ -12,6 +12,7 @@ import (
 	"github.com/mattn/go-shellwords"
 
 	"mf/lib/clamd"
+	"mf/lib/name"
 	"mf/lib/scan/outcome"
 	"mf/lib/scan/rule"
 	"mf/lib/spamd"
@@ -80,8 +81,8 @@ func ParseEngine(line string) (*Engine, error) {
 	}
 	e := &Engine{Name: words[0], Kind: words[1], Line: line, ConnectTimeout: DefaultConnectTimeout,
 		Timeout: DefaultTimeout, Cache: true, SpamHeaders: true, SlotWait: DefaultSlotWait, Command: spamd.Symbols}
-	if !nameOK(e.Name) {
-		return nil, fmt.Errorf("engine name %q: use letters, digits, '_' and '-'", e.Name)
+	if err := name.Valid(e.Name); err != nil {
+		return nil, fmt.Errorf("engine %w", err)
 	}
 	switch e.Kind {
 	case Clamd:
@@ -148,18 +149,6 @@ func ParseEngine(line string) (*Engine, error) {
 		}
 	}
 	return e, nil
-}
-
-func nameOK(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // findings are the outcomes that reply, subject, header and block

@@ -26,6 +26,7 @@ import (
 	"github.com/mattn/go-shellwords"
 
 	"mf/lib/mime"
+	"mf/lib/name"
 	"mf/lib/scan/outcome"
 )
 
@@ -177,8 +178,8 @@ func ParseLine(line string) (*Rule, error) {
 			return nil, fmt.Errorf("option %q: want KEY=VALUE", w)
 		}
 		if k == "name" {
-			if v == "" || strings.ContainsAny(v, " \t") {
-				return nil, fmt.Errorf("name %q: one word", v)
+			if err := name.Valid(v); err != nil {
+				return nil, err
 			}
 			ru.Name = v
 			continue
