@@ -79,6 +79,16 @@ R
 check_status 'docker-mailserver rspamd virus.txt: base64 zip, no header separator' continue "$S <$data/docker-mailserver/test/files/emails/rspamd/virus.txt"
 check_grep '... named as undecoded, never a silent pass' "$tmp/err" 'undecoded: 1:'
 
+# Parts that could not be decoded: named, and an outcome if wanted.
+: >"$tmp/r.rules"
+conf </dev/null
+check_status 'an unknown charset: continues by default' continue "$S --output message <$en/low-quality/unk-charset-part.raw"
+check_grep '... the part named' "$tmp/out" '^X-Mf-Scan-Undecoded: 1: .*fakescii'
+echo 'scan.undecoded quarantine' >>"$tmp/mf.conf"
+check_status 'scan.undecoded quarantine: held' accept "$S --output stream <$en/low-quality/unk-charset-part.raw"
+check_grep '... by undecoded' "$tmp/out" '^Mf-Trace: mf-scan quarantine by=undecoded '
+check_status '... a message that decodes is not' continue "$S <$en/mail/attachment-application.raw"
+
 # Size.
 awk 'BEGIN { printf "Subject: big\n\n"; for (i = 0; i < 30000; i++) print "a line of text of fifty bytes, give or take a few" }' >"$tmp/big.eml"
 rules <<'R'

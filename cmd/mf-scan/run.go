@@ -11,6 +11,7 @@ import (
 	"mf/lib/logger"
 	"mf/lib/mime"
 	"mf/lib/scan"
+	"mf/lib/scan/outcome"
 	"mf/lib/scan/rule"
 	"mf/lib/stage"
 	"mf/lib/state"
@@ -29,6 +30,7 @@ type root struct {
 	ZipEntries int           `default:"10000" placeholder:"N" help:"Names listed from the zip archives of one part."`
 	ZipDepth   int           `default:"3" placeholder:"N" help:"Zip archives opened inside zip archives, deep."`
 	ZipRatio   int64         `default:"100" placeholder:"N" help:"An archive inside an archive that expands more than N times is not opened."`
+	Undecoded  string        `enum:"continue,tag,quarantine,tempfail,discard,reject" default:"continue" help:"The outcome of a message with a part that could not be decoded (it is named in X-Mf-Scan-Undecoded whatever this says)."`
 
 	Check checkCmd `cmd:"" help:"Run as a stage: scan the message, write the stream on with the verdict and the result fields."`
 }
@@ -64,6 +66,7 @@ func scanner(c *root, res *config.Result, log *logger.Logger) (*scan.Scanner, er
 		return nil, fmt.Errorf("scan: max-parts, zip-entries, zip-depth and zip-ratio must be positive")
 	}
 	sc.Limits.MaxParts, sc.Limits.ZipEntries, sc.Limits.ZipDepth, sc.Limits.ZipRatio = c.MaxParts, c.ZipEntries, c.ZipDepth, c.ZipRatio
+	sc.Undecoded.Action, _ = outcome.ParseAction(c.Undecoded) // kong checked the name
 	needStore := ""
 	for i, line := range c.Engine {
 		e, err := scan.ParseEngine(line)

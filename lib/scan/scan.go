@@ -36,12 +36,15 @@ type Scanner struct {
 	Store    state.Store   // result cache, spamd slots, feedback; nil: none
 	CacheTTL time.Duration // 0: no result cache
 	Limits   mime.Limits
-	DryRun   bool                  // no cache, slot or feedback writes
-	Logf     func(string, ...any)  // informational notes
-	Now      func() time.Time      // for tests
-	Exec     func(*exec.Cmd) error // for tests; nil: cmd.Run
-	once     sync.Once
-	lockID   string // this process's slot holder name
+	// Undecoded is the outcome of a message with a part that could not
+	// be decoded; by default it continues, the part named in a field.
+	Undecoded outcome.Outcome
+	DryRun    bool                  // no cache, slot or feedback writes
+	Logf      func(string, ...any)  // informational notes
+	Now       func() time.Time      // for tests
+	Exec      func(*exec.Cmd) error // for tests; nil: cmd.Run
+	once      sync.Once
+	lockID    string // this process's slot holder name
 }
 
 // Msg is the message to scan.
@@ -164,6 +167,17 @@ func (s *Scanner) Scan(ctx context.Context, m *Msg) (*Report, error) {
 		reasons = append(reasons, fmt.Sprintf("rule %s (%s): %s %s", h.Rule.Name, h.Rule.Where, h.Rule.Target, h.What))
 		if outcome.Heavier(o, win) {
 			win, rep.By = o, "rule:"+h.Rule.Name
+		}
+	}
+	if len(rep.Problems) > 0 && s.Undecoded.Action != outcome.Continue {
+		o := &s.Undecoded
+		rep.Headers = append(rep.Headers, o.Headers...)
+		if rep.Subject == "" {
+			rep.Subject = o.Subject
+		}
+		reasons = append(reasons, "undecoded parts: outcome "+o.Action.String())
+		if outcome.Heavier(o, win) {
+			win, rep.By = o, "undecoded"
 		}
 	}
 	if win != nil {
