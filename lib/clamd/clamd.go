@@ -82,27 +82,6 @@ func (c *Client) dial(ctx context.Context) (net.Conn, string, error) {
 	return nil, "", fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
 }
 
-// Ping asks the first server that answers for PONG.
-func (c *Client) Ping(ctx context.Context) error {
-	conn, _, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	conn.SetDeadline(c.deadline(ctx))
-	if _, err := io.WriteString(conn, "zPING\x00"); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	r, err := bufio.NewReader(conn).ReadString(0)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	if strings.TrimRight(r, "\x00") != "PONG" {
-		return fmt.Errorf("clamd: PING answered %q", r)
-	}
-	return nil
-}
-
 func (c *Client) deadline(ctx context.Context) time.Time {
 	t := c.Timeout
 	if t == 0 {

@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -862,14 +861,4 @@ func (l *limited) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return l.Buffer.Write(p)
-}
-
-// Summary sorts results by engine name, for stable output in tests.
-func Summary(rep *Report) []string {
-	var out []string
-	for _, r := range rep.Results {
-		out = append(out, r.Engine.Name+"="+r.Status)
-	}
-	sort.Strings(out)
-	return out
 }
