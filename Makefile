@@ -7,8 +7,8 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 60s
 
-CMDS    = mf-lists mf-bridge mf-stat mf-quota mf-accept
-MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-state.5 man/mf-lists.1 man/mf-bridge.8 man/mf-stat.1 man/mf-quota.1 man/mf-accept.1
+CMDS    = mf-lists mf-bridge mf-stat mf-quota mf-accept mf-scan
+MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-state.5 man/mf-lists.1 man/mf-bridge.8 man/mf-stat.1 man/mf-quota.1 man/mf-accept.1 man/mf-scan.1
 LDFLAGS = -X mf/lib/config.Version=$(VERSION)
 
 .PHONY: all run test unit t lint deps bench fuzz install clean
@@ -57,6 +57,7 @@ bench: all
 	MF_STAT_BENCH=1 $(GO) test -run=NONE -bench=. -benchtime=1x -count=1 -timeout=10m ./cmd/mf-stat/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 	@sh t/bench-postfix
 	@sh t/2590-bench-qmail
+	@sh t/bench-scan
 
 fuzz:
 	@for p in $$($(GO) list ./...); do \

@@ -6,11 +6,13 @@ package stage
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"mf/lib/stream"
@@ -38,6 +40,8 @@ type Message struct {
 	hdr   *stream.Header
 	spool *os.File
 	size  int64
+
+	subject string // Decision.Subject
 }
 
 // Header reads the message's header block once; nil before data.
@@ -129,6 +133,7 @@ type Decision struct {
 	AddHeaders []string        // "Name: value" fields to put on the message
 	Trace      string          // after "NAME ACTION" in Mf-Trace: "list=block client-addr=192.0.2.7"
 	Reason     string          // why, for the log; the SMTP reply must not need it
+	Subject    string          // a prefix put before the message's Subject (a tag), once
 }
 
 // Decide looks at a message and decides.
@@ -185,6 +190,7 @@ func Run(ctx context.Context, name string, f *Flags, stdin io.Reader, stdout io.
 		}
 	}
 	s.Raw = nil // the envelope changed: written anew
+	m.subject = d.Subject
 	if err := m.emit(out, f.Output, adds); err != nil {
 		return 0, err
 	}
@@ -201,6 +207,13 @@ func (m *Message) emit(out io.Writer, mode string, adds []string) error {
 	if mode == "none" {
 		_, err := io.Copy(io.Discard, m.rest()) // drain: the writer sees no broken pipe
 		return err
+	}
+	if m.subject != "" && s.Env.HasMessage() && m.hdr == nil {
+		// The Subject is changed in the header itself, which the fields
+		// to add then go on top of.
+		if _, err := m.Header(); err != nil {
+			return err
+		}
 	}
 	var top []string
 	if s.Env.HasMessage() {
@@ -224,10 +237,46 @@ func (m *Message) emit(out io.Writer, mode string, adds []string) error {
 		}
 	}
 	if m.hdr != nil {
-		if _, err := out.Write(m.hdr.Prepend(top)); err != nil {
+		raw := m.hdr.Prepend(top)
+		if m.subject != "" && s.Env.HasMessage() {
+			raw = prefixSubject(raw, m.subject, m.hdr.CRLF)
+		}
+		if _, err := out.Write(raw); err != nil {
 			return err
 		}
 	}
 	_, err := io.Copy(out, m.rest())
 	return err
+}
+
+// prefixSubject puts p before the value of the first Subject field of the
+// header block raw, unless the value starts with it already; a header
+// without a Subject gets one.
+func prefixSubject(raw []byte, p string, crlf bool) []byte {
+	for at := 0; at < len(raw); {
+		end := bytes.IndexByte(raw[at:], '\n')
+		if end < 0 {
+			end = len(raw) - at
+		}
+		line := raw[at : at+end]
+		if len(bytes.TrimRight(line, "\r")) == 0 {
+			break
+		}
+		if len(line) >= 8 && bytes.EqualFold(line[:8], []byte("subject:")) {
+			v := at + 8
+			if v < len(raw) && raw[v] == ' ' {
+				v++
+			}
+			if bytes.HasPrefix(raw[v:], []byte(p)) {
+				return raw
+			}
+			return slices.Concat(raw[:v], []byte(p), raw[v:])
+		}
+		at += end + 1
+	}
+	nl := "\n"
+	if crlf {
+		nl = "\r\n"
+	}
+	return slices.Concat([]byte("Subject: "+strings.TrimRight(p, " ")+nl), raw)
 }
