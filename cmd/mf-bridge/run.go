@@ -35,7 +35,8 @@ type root struct {
 	MTA         string   `enum:"auto,postfix,sendmail" default:"auto" help:"The MTA, for header insert positions: auto tells Postfix and sendmail by their v macro."`
 
 	Milter milterCmd `cmd:"" help:"Serve the milter protocol to sendmail or Postfix."`
-	Test   testCmd   `cmd:"" help:"Run the chain on a message as the milter would, and print what the MTA would be told."`
+	Test   testCmd   `cmd:"" help:"Run the chain on a message as the milter would, and print what the MTA would be told; the state store is only read (see --live)."`
+	Check  checkCmd  `cmd:"" help:"Check the whole configuration, as milter start and SIGHUP do: every key of mf.conf, every stage line and program, every mf command's section (lists, rules, state store); exit 0 if good, 75 if not."`
 }
 
 type milterCmd struct {
@@ -54,6 +55,7 @@ type testCmd struct {
 	Rcpt       []string `group:"envelope" sep:"none" placeholder:"ADDR" help:"Envelope recipient; repeat for several, each decided on at RCPT."`
 	QueueID    string   `group:"envelope" placeholder:"ID" help:"Queue id the MTA would give."`
 	File       string   `arg:"" optional:"" type:"path" help:"The message (\"-\" or none: stdin). A stream gives the envelope the flags do not."`
+	Live       bool     `help:"Let the stages write the state store as for real mail (count quotas, add dynamic entries); without it they are told MF_READ_ONLY=true."`
 }
 
 // server is the running mf-bridge: the configuration generation new

@@ -38,6 +38,9 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 	if err := srv.dropPrivileges(c.User); err != nil {
 		return err
 	}
+	if err := srv.checkAll(ctx, g); err != nil {
+		return err
+	}
 	rec, err := bridge.OpenRecorder(c.DecisionLog, srv.stdout)
 	if err != nil {
 		return err
@@ -221,6 +224,9 @@ func (srv *server) reload(args []string, lookupEnv func(string) (string, bool)) 
 	var g *generation
 	if err == nil {
 		g, err = srv.newGeneration(c, res, lookupEnv)
+	}
+	if err == nil {
+		err = srv.checkAll(context.Background(), g)
 	}
 	if err == nil && c.DecisionLog != old.cli.DecisionLog {
 		g.cfg.Records, err = bridge.OpenRecorder(c.DecisionLog, srv.stdout)

@@ -165,6 +165,9 @@ func engine(c *root, res *config.Result) (*quota.Engine, error) {
 	if e.St, err = state.Open(c.State, c.StateDir, c.LockTimeout); err != nil {
 		return nil, err
 	}
+	if c.Check.DryRun || c.Check.ReadOnly {
+		e.St = state.Overlay(e.St) // counted on, never written
+	}
 	return e, nil
 }
 

@@ -31,14 +31,41 @@ const DefaultFile = "/etc/mf/mf.conf"
 // Version is stamped at build time (make all).
 var Version = "dev"
 
-// Sections are the commands that own a section of mf.conf.
-var Sections = []string{"bridge", "lists", "accept", "quota", "scan", "stat"}
+// Command is an mf command that owns a section of mf.conf, and the
+// arguments "mf-bridge check" gives it after --config FILE --check-config
+// (a stage command's check sub-command holds flags of its section too).
+type Command struct {
+	Section string   // "lists": keys "lists.xxx"
+	Program string   // "mf-lists"
+	Args    []string // sub-command under which every key of the section is read
+}
+
+// Commands are every mf command that reads mf.conf, one line each; a key
+// of a section not here is refused by all of them.
+var Commands = []Command{
+	{"bridge", "mf-bridge", nil},
+	{"lists", "mf-lists", []string{"check"}},
+	{"quota", "mf-quota", []string{"check"}},
+	{"stat", "mf-stat", nil},
+	{"scan", "mf-scan", nil},
+	{"accept", "mf-accept", []string{"check"}},
+}
+
+// Sections are the sections of mf.conf some command owns.
+var Sections = func() []string {
+	var s []string
+	for _, c := range Commands {
+		s = append(s, c.Section)
+	}
+	return s
+}()
 
 // Globals are the settings every command has. Each command embeds them.
 type Globals struct {
 	Version     kong.VersionFlag `group:"global" help:"Print the version and exit."`
 	Config      string           `short:"c" type:"path" default:"${config_file}" env:"MF_CONFIG" placeholder:"FILE" group:"global" help:"Configuration file; a missing default file is not an error."`
 	PrintConfig bool             `group:"global" help:"Print the effective settings as mf.conf lines, each with where it came from, and exit."`
+	CheckConfig bool             `group:"global" help:"Check this command's part of the configuration as a whole (every key, and what the values name: list files, rules, the state store), and exit: 0 if good, 75 if not. mf-bridge check runs it for every command."`
 	Syslog      bool             `group:"global" help:"Also log to syslog, facility mail."`
 	Verbose     bool             `short:"v" group:"global" help:"Log debugging detail."`
 	StateDir    string           `type:"path" default:"/var/lib/mf" placeholder:"DIR" group:"global" help:"State directory: compiled list caches, dynamic lists, quota counts."`
@@ -50,7 +77,7 @@ type Globals struct {
 func (g *Globals) Global() *Globals { return g }
 
 // notInFile are flags a file cannot set.
-var notInFile = map[string]bool{"help": true, "version": true, "config": true, "print-config": true}
+var notInFile = map[string]bool{"help": true, "version": true, "config": true, "print-config": true, "check-config": true}
 
 // isGlobal reports whether fl is one of the Globals every command has:
 // only those may stand in the file without a section, or one command's
@@ -306,6 +333,13 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 		}
 	}()
 	ctx, err := k.Parse(args)
+	if ctx == nil && err != nil && onlyConfig(cli, err) {
+		// --print-config and --check-config need no sub-command: the
+		// settings are applied before kong misses one.
+		var pe *kong.ParseError
+		errors.As(err, &pe)
+		ctx, err = pe.Context, nil
+	}
 	if res.file != nil && res.file.err != nil {
 		return nil, res.file.err // kong's wrapping adds nothing to file:line
 	}
@@ -318,6 +352,18 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 	}
 	res.Ctx = ctx
 	return res, nil
+}
+
+// onlyConfig reports whether err is kong missing a sub-command (or its
+// argument) after the settings were applied, on a command line that asks
+// only about the configuration.
+func onlyConfig(cli any, err error) bool {
+	var pe *kong.ParseError
+	if !errors.As(err, &pe) || pe.Context == nil || pe.Context.Error != nil {
+		return false
+	}
+	g, ok := cli.(interface{ Global() *Globals })
+	return ok && (g.Global().PrintConfig || g.Global().CheckConfig) && strings.HasPrefix(err.Error(), "expected")
 }
 
 // open loads the configuration file, if there is one to load.
@@ -436,4 +482,23 @@ func values(v any) []string {
 		return nil
 	}
 	return []string{s}
+}
+
+// SectionOrigin says where the file first sets a key of section
+// ("FILE:LINE"), or "" if it sets none: a section whose command is not
+// installed is then an error to report there.
+func (res *Result) SectionOrigin(section string) string {
+	if res.file == nil {
+		return ""
+	}
+	line := 0
+	for k, es := range res.file.vals {
+		if strings.HasPrefix(k, section+".") && (line == 0 || es[0].line < line) {
+			line = es[0].line
+		}
+	}
+	if line == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d", res.file.path, line)
 }
