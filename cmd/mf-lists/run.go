@@ -203,7 +203,7 @@ func check(ctx context.Context, c *root, stdin io.Reader, out io.Writer, getenv 
 		if h := r.Final; h != nil {
 			d.Verdict = h.List.Verdict()
 			d.Trace = fmt.Sprintf("list=%s %s=%s", h.List.Name, h.Target, h.Value)
-			d.Reason = fmt.Sprintf("%s %s in list %s (%s)", h.Target, h.Value, h.List.Name, h)
+			d.Reason = fmt.Sprintf("%s %s in list %s (%s: %s)", h.Target, h.Value, h.List.Name, h, h.Entry())
 		}
 		d.Trace = strings.TrimSpace(d.Trace + " " + strings.Join(tags, " "))
 		return d, nil
