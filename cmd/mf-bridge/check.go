@@ -142,6 +142,25 @@ func mfCommand(argv0 string) *config.Command {
 	return &config.Commands[i]
 }
 
+// sibling is the mf command installed next to mf-bridge for a stage
+// that names one without a directory ("mf-lists check"), so the chain
+// runs the commands of the same installation whatever PATH holds; any
+// other program is left to PATH.
+func sibling(prog string) string {
+	if strings.Contains(prog, "/") || mfCommand(prog) == nil {
+		return prog
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return prog
+	}
+	p := filepath.Join(filepath.Dir(exe), prog)
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+		return p
+	}
+	return prog
+}
+
 // runCheck runs one command's --check-config; each line of its errors is
 // one error, after where (a stage line) if given.
 func runCheck(ctx context.Context, prog string, args, env []string, cred *syscall.Credential, where string) []error {

@@ -28,11 +28,10 @@ Exit status of "test": 0 continue, 99 accept, 100 reject, 111 tempfail, 75 error
 
 type root struct {
 	config.Globals
-	Stage       []string `sep:"none" placeholder:"LINE" help:"A stage of the chain, in order: \"NAME PHASE[,PHASE...] [OPTION=VALUE...] [--] PROGRAM [ARG...]\" (see mf-bridge(8)); repeat for several."`
-	User        string   `default:"mf" placeholder:"USER" help:"When started as root: the user to become once the socket is open. Stages never run as root."`
-	SpoolDir    string   `type:"path" placeholder:"DIR" help:"Where a message and stage output are kept while filtered (default $$TMPDIR or /tmp); files there are unlinked at once."`
-	DecisionLog string   `placeholder:"FILE" help:"Append one JSON line per decision to FILE (\"-\" is stdout); see DECISION RECORD in mf-bridge(8). Reopened on SIGHUP."`
-	MTA         string   `enum:"auto,postfix,sendmail" default:"auto" help:"The MTA, for header insert positions: auto tells Postfix and sendmail by their v macro."`
+	Stage    []string `sep:"none" placeholder:"LINE" help:"A stage of the chain, in order: \"NAME PHASE[,PHASE...] [OPTION=VALUE...] [--] PROGRAM [ARG...]\" (see mf-bridge(8)); repeat for several."`
+	User     string   `default:"mf" placeholder:"USER" help:"When started as root: the user to become once the socket is open. Stages never run as root."`
+	SpoolDir string   `type:"path" placeholder:"DIR" help:"Where a message and stage output are kept while filtered (default $$TMPDIR or /tmp); files there are unlinked at once."`
+	MTA      string   `enum:"auto,postfix,sendmail" default:"auto" help:"The MTA, for header insert positions: auto tells Postfix and sendmail by their v macro."`
 
 	Milter milterCmd `cmd:"" help:"Serve the milter protocol to sendmail or Postfix."`
 	Test   testCmd   `cmd:"" help:"Run the chain on a message as the milter would, and print what the MTA would be told; the state store is only read (see --live)."`
@@ -44,6 +43,7 @@ type milterCmd struct {
 	SocketOwner     string        `placeholder:"USER[:GROUP]" help:"Owner of a unix socket, so the MTA can reach it (e.g. mf:postfix)."`
 	SocketMode      string        `default:"0660" placeholder:"MODE" help:"Permissions of a unix socket, in octal."`
 	ShutdownTimeout time.Duration `default:"30s" help:"On SIGTERM, how long messages under way may take to finish."`
+	DecisionLog     string        `placeholder:"FILE" help:"Append one JSON line per decision to FILE (\"-\" is stdout); see DECISION RECORD in mf-bridge(8). Reopened on SIGHUP."`
 }
 
 type testCmd struct {
@@ -147,6 +147,7 @@ func newChain(c *root, res *config.Result, lookupEnv func(string) (string, bool)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
+		st.Argv[0] = sibling(st.Argv[0])
 		if at, dup := seen[st.Name]; dup {
 			return nil, fmt.Errorf("%s: stage %s: name already used at %s", where, st.Name, at)
 		}

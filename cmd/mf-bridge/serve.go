@@ -41,7 +41,7 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 	if err := srv.checkAll(ctx, g); err != nil {
 		return err
 	}
-	rec, err := bridge.OpenRecorder(c.DecisionLog, srv.stdout)
+	rec, err := bridge.OpenRecorder(c.Milter.DecisionLog, srv.stdout)
 	if err != nil {
 		return err
 	}
@@ -228,8 +228,8 @@ func (srv *server) reload(args []string, lookupEnv func(string) (string, bool)) 
 	if err == nil {
 		err = srv.checkAll(context.Background(), g)
 	}
-	if err == nil && c.DecisionLog != old.cli.DecisionLog {
-		g.cfg.Records, err = bridge.OpenRecorder(c.DecisionLog, srv.stdout)
+	if err == nil && c.Milter.DecisionLog != old.cli.Milter.DecisionLog {
+		g.cfg.Records, err = bridge.OpenRecorder(c.Milter.DecisionLog, srv.stdout)
 	} else if err == nil {
 		g.cfg.Records = old.cfg.Records
 		if e := g.cfg.Records.Reopen(); e != nil {
@@ -245,7 +245,7 @@ func (srv *server) reload(args []string, lookupEnv func(string) (string, bool)) 
 		// Sessions under way still hold the old one; a record written
 		// to it after this is lost to the new path but lands in the old
 		// file's inode, so it is left open.
-		srv.log.Infof("SIGHUP: decision log now %s", c.DecisionLog)
+		srv.log.Infof("SIGHUP: decision log now %s", c.Milter.DecisionLog)
 	}
 	srv.log.Infof("SIGHUP: configuration reloaded: %d stage(s), for new connections", len(g.cfg.Chain.Stages))
 }

@@ -54,7 +54,7 @@ type delCmd struct {
 }
 
 type showCmd struct {
-	List string `arg:"" optional:"" help:"Only this dynamic list."`
+	List string `arg:"" optional:"" name:"list-or-entry" help:"Only this dynamic list, or only the entries that match this address, network, host name or sender."`
 }
 
 type expireCmd struct{}
@@ -104,7 +104,9 @@ func (cmd *delCmd) Run(env *cli.Env, c *root) error {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("%s is not on dynamic list %s", cmd.Entry, cmd.List)
+			env.Log.Warnf("%s is not on dynamic list %s", cmd.Entry, cmd.List)
+			env.Code = exitNotFound
+			return nil
 		}
 		fmt.Fprintf(env.Stdout, "%s deleted from %s\n", cmd.Entry, cmd.List)
 		return nil
@@ -112,16 +114,9 @@ func (cmd *delCmd) Run(env *cli.Env, c *root) error {
 }
 
 func (cmd *showCmd) Run(env *cli.Env, c *root) error {
-	return withStore(c, func(st state.Store) error {
-		ds, err := lists.Dynamic(env.Ctx, st, cmd.List)
-		if err != nil {
-			return err
-		}
-		for _, d := range ds {
-			fmt.Fprintf(env.Stdout, "%s\t%s\t%s\tadded %s by %s\t%s\n", d.List, stream.Encode(d.Entry), expiry(d.Expires),
-				d.Added.UTC().Format(time.RFC3339), stream.Encode(d.By), stream.Encode(d.Reason))
-		}
-		return nil
+	return withStore(c, func(st state.Store) (err error) {
+		env.Code, err = show(env, st, cmd.List)
+		return err
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -228,11 +229,11 @@ func (f *file) Resolve(_ *kong.Context, _ *kong.Path, fl *kong.Flag) (any, error
 	if len(es) == 0 {
 		return nil, nil
 	}
-	var v any = es[len(es)-1].value
+	var v any = f.relative(fl, es[len(es)-1].value)
 	if fl.IsSlice() {
 		vs := make([]any, len(es))
 		for i, e := range es {
-			vs[i] = e.value
+			vs[i] = f.relative(fl, e.value)
 		}
 		v = vs
 	}
@@ -244,6 +245,16 @@ func (f *file) Resolve(_ *kong.Context, _ *kong.Path, fl *kong.Flag) (any, error
 	}
 	f.used[fl.Name] = es
 	return v, nil
+}
+
+// relative makes a relative path in the file relative to the file's
+// directory, not to wherever the command runs: "lists.dir lists" is
+// /etc/mf/lists in /etc/mf/mf.conf and etc/lists in a checkout.
+func (f *file) relative(fl *kong.Flag, v string) string {
+	if fl.Tag.Type != "path" || v == "" || filepath.IsAbs(v) || strings.HasPrefix(v, "~") || v == "-" {
+		return v
+	}
+	return filepath.Join(filepath.Dir(f.path), v)
 }
 
 // check parses v into a scratch value of the flag's type, so that a bad
@@ -291,6 +302,7 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 		kong.Exit(func(code int) { panic(Exit(code)) }),
 		kong.DefaultEnvars("MF"),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
+		kong.ValueFormatter(helpValue),
 		kong.Groups{
 			"global":   "Global flags (mf.conf keys without a section):",
 			"envelope": "Envelope of a bare message (not read from mf.conf):",
@@ -352,6 +364,17 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 	}
 	res.Ctx = ctx
 	return res, nil
+}
+
+// helpValue is a flag's help with its default, which kong shows only for
+// a flag without a placeholder ("--mta=\"auto\"", but not "-c, --config=FILE").
+func helpValue(v *kong.Value) string {
+	if v.HasDefault && v.Default != "" && v.Tag.PlaceHolder != "" && !strings.Contains(v.Help, "(default") {
+		c := *v
+		c.Help = strings.TrimRight(v.Help, ".") + " (default " + v.Default + ")."
+		v = &c
+	}
+	return kong.DefaultHelpValueFormatter(v)
 }
 
 // onlyConfig reports whether err is kong missing a sub-command (or its

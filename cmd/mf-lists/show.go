@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"mf/lib/cli"
+	"mf/lib/lists"
+	"mf/lib/state"
+	"mf/lib/stream"
+)
+
+// exitNotFound is the exit status of an administrative command that found
+// nothing to show or delete: not an error (75), which would look like the
+// state store being down.
+const exitNotFound = 1
+
+// show prints the dynamic entries: all, those of the list named what, or,
+// when no list has that name, those that match what as an entry (an
+// address also matches the networks that hold it).
+func show(env *cli.Env, st state.Store, what string) (int, error) {
+	ds, err := lists.Dynamic(env.Ctx, st, "")
+	if err != nil {
+		return 0, err
+	}
+	match := func(d lists.DynEntry) bool { return true }
+	if what != "" {
+		isList := false
+		for _, d := range ds {
+			isList = isList || d.List == what
+		}
+		if isList {
+			match = func(d lists.DynEntry) bool { return d.List == what }
+		} else if e, err := lists.CheckDynamic("x", what); err == nil {
+			a, aerr := netip.ParseAddr(e)
+			match = func(d lists.DynEntry) bool {
+				if d.Entry == e {
+					return true
+				}
+				p, perr := netip.ParsePrefix(d.Entry)
+				return aerr == nil && perr == nil && p.Contains(a)
+			}
+		} else {
+			match = func(lists.DynEntry) bool { return false }
+		}
+	}
+	n := 0
+	for _, d := range ds {
+		if !match(d) {
+			continue
+		}
+		n++
+		fmt.Fprintf(env.Stdout, "%s\t%s\t%s\tadded %s by %s\t%s\n", d.List, stream.Encode(d.Entry), expiry(d.Expires),
+			d.Added.UTC().Format(time.RFC3339), stream.Encode(d.By), stream.Encode(d.Reason))
+	}
+	if n == 0 && what != "" {
+		env.Log.Warnf("no dynamic list %s, and no dynamic entry matches it", what)
+		return exitNotFound, nil
+	}
+	return 0, nil
+}
