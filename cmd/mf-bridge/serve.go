@@ -238,6 +238,12 @@ func (srv *server) reload(args []string, lookupEnv func(string) (string, bool)) 
 	}
 	if err != nil {
 		srv.log.Errorf("SIGHUP: configuration refused, the old one stays: %v", err)
+		if g == nil || g.cfg.Records != old.cfg.Records {
+			// A rotated log is still let go of.
+			if e := old.cfg.Records.Reopen(); e != nil {
+				srv.log.Errorf("%v", e)
+			}
+		}
 		return
 	}
 	srv.gen.Store(g)

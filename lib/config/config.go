@@ -24,10 +24,12 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/peterbourgon/ff/v3"
+	"github.com/willabides/kongplete"
 )
 
-// DefaultFile is read when no --config or MF_CONFIG names another.
-const DefaultFile = "/etc/mf/mf.conf"
+// DefaultFile is read when no --config or MF_CONFIG names another;
+// make stamps it from SYSCONFDIR.
+var DefaultFile = "/etc/mf/mf.conf"
 
 // Version is stamped at build time (make all).
 var Version = "dev"
@@ -344,6 +346,11 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 			err = e
 		}
 	}()
+	if _, ok := getenv("COMP_LINE"); ok {
+		// bash's "complete -C mf-lists mf-lists": print the words that
+		// complete the line and exit.
+		kongplete.Complete(k)
+	}
 	ctx, err := k.Parse(args)
 	if ctx == nil && err != nil && onlyConfig(cli, err) {
 		// --print-config and --check-config need no sub-command: the
