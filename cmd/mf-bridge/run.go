@@ -35,6 +35,7 @@ type root struct {
 
 	Milter milterCmd `cmd:"" help:"Serve the milter protocol to sendmail or Postfix."`
 	Test   testCmd   `cmd:"" help:"Run the chain on a message as the milter would, and print what the MTA would be told; the state store is only read (see --live)."`
+	Status statusCmd `cmd:"" help:"Show what a running mf-bridge milter has done, from its metrics (bridge.metrics): decisions, stage runs and failures, reloads."`
 	Check  checkCmd  `cmd:"" help:"Check the whole configuration, as milter start and SIGHUP do: every key of mf.conf, every stage line and program, every mf command's section (lists, rules, state store); exit 0 if good, 75 if not."`
 }
 
@@ -43,6 +44,7 @@ type milterCmd struct {
 	SocketOwner     string        `placeholder:"USER[:GROUP]" help:"Owner of a unix socket, so the MTA can reach it (e.g. mf:postfix)."`
 	SocketMode      string        `default:"0660" placeholder:"MODE" help:"Permissions of a unix socket, in octal."`
 	ShutdownTimeout time.Duration `default:"30s" help:"On SIGTERM, how long messages under way may take to finish."`
+	Metrics         string        `placeholder:"HOST:PORT" help:"Serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9357); mf-bridge status reads them."`
 	DecisionLog     string        `placeholder:"FILE" help:"Append one JSON line per decision to FILE (\"-\" is stdout); see DECISION RECORD in mf-bridge(8). Reopened on SIGHUP."`
 }
 
@@ -65,6 +67,7 @@ type server struct {
 	gen      atomic.Pointer[generation]
 	inFlight atomic.Int64
 	stdout   io.Writer
+	metrics  *metrics
 }
 
 // generation is one reading of the configuration: the command line and
@@ -86,6 +89,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 // start builds the server and its first generation.
 func start(env *cli.Env, c *root) (*server, error) {
 	srv := &server{log: env.Log, stdout: env.Stdout}
+	srv.metrics = newMetrics(srv)
 	g, err := srv.newGeneration(c, env.Config, env.LookupEnv)
 	if err != nil {
 		return nil, err
@@ -128,6 +132,9 @@ func (srv *server) newGeneration(c *root, res *config.Result, lookupEnv func(str
 		return nil, err
 	}
 	cfg := &bridge.Config{Chain: ch, SpoolDir: c.SpoolDir, Log: srv.log, InFlight: &srv.inFlight}
+	if srv.metrics != nil {
+		cfg.Observe = srv.metrics.observe
+	}
 	if c.MTA == "postfix" || c.MTA == "sendmail" {
 		cfg.Hidden = 1
 	}

@@ -32,6 +32,14 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 		return err
 	}
 	defer ln.Close()
+	mln, err := srv.metrics.listen(c.Milter.Metrics)
+	if err != nil {
+		return err
+	}
+	if mln != nil {
+		defer mln.Close()
+		srv.log.Infof("metrics on http://%s/metrics", mln.Addr())
+	}
 	if err := ownSocket(c.Milter); err != nil {
 		return err
 	}
@@ -83,6 +91,8 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 		go func() {
 			defer wg.Done()
 			defer conns.Delete(conn)
+			srv.metrics.sessions.Inc()
+			defer srv.metrics.sessions.Dec()
 			srv.serveConn(ctx, conn)
 		}()
 	}
@@ -238,6 +248,7 @@ func (srv *server) reload(args []string, lookupEnv func(string) (string, bool)) 
 	}
 	if err != nil {
 		srv.log.Errorf("SIGHUP: configuration refused, the old one stays: %v", err)
+		srv.metrics.reload(false)
 		if g == nil || g.cfg.Records != old.cfg.Records {
 			// A rotated log is still let go of.
 			if e := old.cfg.Records.Reopen(); e != nil {
@@ -247,6 +258,7 @@ func (srv *server) reload(args []string, lookupEnv func(string) (string, bool)) 
 		return
 	}
 	srv.gen.Store(g)
+	srv.metrics.reload(true)
 	if g.cfg.Records != old.cfg.Records {
 		// Sessions under way still hold the old one; a record written
 		// to it after this is lost to the new path but lands in the old

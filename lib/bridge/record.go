@@ -108,11 +108,11 @@ func (r *Recorder) Reopen() error {
 	return nil
 }
 
-func (r *Recorder) write(rec *record) error {
+func (r *Recorder) write(j *decision.Record) error {
 	if r == nil || r.w == nil {
 		return nil
 	}
-	b, err := json.Marshal(rec.json(r.host, time.Now()))
+	b, err := json.Marshal(j)
 	if err != nil {
 		return err
 	}
@@ -132,10 +132,21 @@ func (r *Recorder) Close() error {
 }
 
 func (c *Config) record(r *record) {
-	if err := c.Records.write(r); err != nil {
+	j := r.json(c.Records.hostname(), time.Now())
+	if err := c.Records.write(&j); err != nil {
 		c.Log.Errorf("decision log: %v", err)
 	}
+	if c.Observe != nil {
+		c.Observe(&j)
+	}
 	c.logRecord(r)
+}
+
+func (r *Recorder) hostname() string {
+	if r == nil {
+		return ""
+	}
+	return r.host
 }
 
 // logRecord is the one info line of each decision, accepted mail too:

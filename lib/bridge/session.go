@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"mf/lib/chain"
+	"mf/lib/decision"
 	"mf/lib/edit"
 	"mf/lib/logger"
 	"mf/lib/spool"
@@ -35,6 +36,9 @@ type Config struct {
 	Log      *logger.Logger
 	Records  *Recorder     // the decision log; nil writes none
 	InFlight *atomic.Int64 // transactions under way; may be nil
+	// Observe is told of every decision, as its record (the bridge's
+	// metrics); may be nil.
+	Observe func(*decision.Record)
 }
 
 // Session is one SMTP connection as the chain sees it: what the MTA said
