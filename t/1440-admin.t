@@ -50,4 +50,7 @@ mkdir "$tmp/state2"; [ -n "$as" ] && chown nobody "$tmp/state2"
 cmd=$(echo "$cmd" | sed "s|\$(mktemp -d)|$tmp/state2|; s| test| $as test|")
 run "cd $top && MF_CONFIG= $cmd $args"
 [ "$rc" = 100 ] && grep -q 'stage lists: reject 550 5.7.1 Access denied' "$tmp/out" && ok '... and it works: the example lists refuse the example client' || not_ok '... and it works: the example lists refuse the example client' "exit $rc" "$(cat "$tmp/out" "$tmp/err")"
+run "cd $top && MF_CONFIG= $cmd --log-format json $args"
+check_grep 'log-format json: one JSON object a line, one for the message' "$tmp/err" '^\{"time":"[0-9T:.-]+Z","prog":"mf-bridge","level":"info","msg":"NOQUEUE: rcpt: reject \\"550 5\.7\.1 Access denied\\" from=<a@example\.org> rcpts=1 client=192\.0\.2\.25 stage=lists:reject [0-9.]+ms"\}$'
+check_grep '... with the stage'"'"'s reason in text' "$tmp/err" '"msg":"NOQUEUE: stage lists at rcpt: reject 550 5\.7\.1 Access denied; mf-lists: info: reject: client-addr 192\.0\.2\.25 in list 20-block-clients'
 done_testing

@@ -193,6 +193,9 @@ func stageEnv(c *root, lookupEnv func(string) (string, bool)) []string {
 	if c.StateDir != "" {
 		env = append(env, "MF_STATE_DIR="+c.StateDir)
 	}
+	// What a stage says on stderr goes into the bridge's log and record
+	// as text, whatever format the file asks of the bridge.
+	env = append(env, "MF_LOG_FORMAT=text")
 	if c.State != "" {
 		env = append(env, "MF_STATE="+c.State)
 	}

@@ -120,6 +120,7 @@ func Start(cli any, g *config.Globals, log *logger.Logger, name, section, descri
 		return nil, verdict.ExitError, true
 	}
 	log.SetVerbose(g.Verbose)
+	log.SetJSON(g.LogFormat == "json")
 	if g.Syslog {
 		if err := log.OpenSyslog(); err != nil {
 			log.Warnf("%v", err)

@@ -71,6 +71,7 @@ type Globals struct {
 	CheckConfig bool             `group:"global" help:"Check this command's part of the configuration as a whole (every key, and what the values name: list files, rules, the state store), and exit: 0 if good, 75 if not. mf-bridge check runs it for every command."`
 	Syslog      bool             `group:"global" help:"Also log to syslog, facility mail."`
 	Verbose     bool             `short:"v" group:"global" help:"Log debugging detail."`
+	LogFormat   string           `enum:"text,json" default:"text" group:"global" help:"How diagnostics on stderr look: text (\"mf-lists: info: ...\") or json, one object a line with time, prog, level and msg."`
 	StateDir    string           `type:"path" default:"/var/lib/mf" placeholder:"DIR" group:"global" help:"State directory: compiled list caches, dynamic lists, quota counts."`
 	State       string           `placeholder:"URL" group:"global" help:"Keep quotas and dynamic lists in Redis (redis://[:PASSWORD@]HOST:PORT/DB, rediss:// for TLS, unix:///SOCKET) instead of state-dir/kv."`
 	LockTimeout time.Duration    `default:"10s" group:"global" help:"How long to wait for a lock in the state directory before giving up with exit 75."`
