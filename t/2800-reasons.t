@@ -7,7 +7,10 @@
 . "$(dirname "$0")/lib.sh"
 . "$top/t/postfix.sh"
 need_postfix
-need jq jq || { skip 'decision records read with jq' 'jq missing'; done_testing; exit 0; }
+need jq jq || { skip 'decision records read with jq' 'jq missing'; pf_wait_delivered 1
+m=$(pf_mail 'Subject: one')
+check_grep 'the trace header on accepted mail names the stages, and nothing more' "${m:-/dev/null}" '^X-Mf-Checked: mf-bridge on [^ ]+: lists at rcpt continue, quota at data continue, scanner at data continue$'
+done_testing; exit 0; }
 mkdir -p "$tmp/state" "$tmp/lists" "$tmp/log"; chmod 755 "$tmp"; chown nobody "$tmp/state" "$tmp/log"
 cat >"$tmp/lists/40-senders.list" <<'L'
 match: sender
@@ -25,9 +28,16 @@ bridge.stage lists rcpt mf-lists check
 bridge.stage quota data mf-quota check
 bridge.stage scanner data input=message output=exit on-error=accept -- sh -c 'cat >/dev/null; echo "scanner: cannot reach 127.0.0.1:3310: connection refused" >&2; exit 75'
 bridge.decision-log $tmp/log/decisions.log
+bridge.trace-header X-Mf-Checked
 CONF
-bridge_start "$tmp/mf.conf" || { not_ok 'mf-bridge listens'; done_testing; exit 1; }
-pf_start "$bridge_addr" || { not_ok 'postfix starts'; done_testing; exit 1; }
+bridge_start "$tmp/mf.conf" || { not_ok 'mf-bridge listens'; pf_wait_delivered 1
+m=$(pf_mail 'Subject: one')
+check_grep 'the trace header on accepted mail names the stages, and nothing more' "${m:-/dev/null}" '^X-Mf-Checked: mf-bridge on [^ ]+: lists at rcpt continue, quota at data continue, scanner at data continue$'
+done_testing; exit 1; }
+pf_start "$bridge_addr" || { not_ok 'postfix starts'; pf_wait_delivered 1
+m=$(pf_mail 'Subject: one')
+check_grep 'the trace header on accepted mail names the stages, and nothing more' "${m:-/dev/null}" '^X-Mf-Checked: mf-bridge on [^ ]+: lists at rcpt continue, quota at data continue, scanner at data continue$'
+done_testing; exit 1; }
 send() {
 	name=$1 from=$2; shift 2
 	swaks --server 127.0.0.1:$pf_port --from $from --to alice@example.test "$@" >"$tmp/$name" 2>&1
@@ -55,4 +65,7 @@ check_grep 'a failed stage: its error and the end of its stderr' "$tmp/out" '^ex
 check_grep 'the bridge logs the accepted message' "$tmp/bridge.log" 'info: [0-9A-F]+: data: accept from=<busy@example\.org> rcpts=1 client=127\.0\.0\.1 stage=scanner:continue\(failed: exit 75\)'
 check_grep '... and the refused one, with the stage that decided' "$tmp/bridge.log" 'info: [0-9A-F]+: data: tempfail "451 4\.7\.1 Too much mail from you" .* stage=quota:tempfail'
 check_grep '... and the stage'"'"'s reason' "$tmp/bridge.log" 'stage quota at data: tempfail .*; mf-quota: info: tempfail: rule per-sender key busy@example\.org: 2 > 1/1m'
+pf_wait_delivered 1
+m=$(pf_mail 'Subject: one')
+check_grep 'the trace header on accepted mail names the stages, and nothing more' "${m:-/dev/null}" '^X-Mf-Checked: mf-bridge on [^ ]+: lists at rcpt continue, quota at data continue, scanner at data continue$'
 done_testing

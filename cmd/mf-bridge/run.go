@@ -28,10 +28,11 @@ Exit status of "test": 0 continue, 99 accept, 100 reject, 111 tempfail, 75 error
 
 type root struct {
 	config.Globals
-	Stage    []string `sep:"none" placeholder:"LINE" help:"A stage of the chain, in order: \"NAME PHASE[,PHASE...] [OPTION=VALUE...] [--] PROGRAM [ARG...]\" (see mf-bridge(8)); repeat for several."`
-	User     string   `default:"mf" placeholder:"USER" help:"When started as root: the user to become once the socket is open. Stages never run as root."`
-	SpoolDir string   `type:"path" placeholder:"DIR" help:"Where a message and stage output are kept while filtered (default $$TMPDIR or /tmp); files there are unlinked at once."`
-	MTA      string   `enum:"auto,postfix,sendmail" default:"auto" help:"The MTA, for header insert positions: auto tells Postfix and sendmail by their v macro."`
+	Stage       []string `sep:"none" placeholder:"LINE" help:"A stage of the chain, in order: \"NAME PHASE[,PHASE...] [OPTION=VALUE...] [--] PROGRAM [ARG...]\" (see mf-bridge(8)); repeat for several."`
+	User        string   `default:"mf" placeholder:"USER" help:"When started as root: the user to become once the socket is open. Stages never run as root."`
+	SpoolDir    string   `type:"path" placeholder:"DIR" help:"Where a message and stage output are kept while filtered (default $$TMPDIR or /tmp); files there are unlinked at once."`
+	TraceHeader string   `placeholder:"NAME" help:"Add the header field NAME (e.g. X-Mf-Checked) to accepted mail, naming this host and each stage that ran and what it said; none by default."`
+	MTA         string   `enum:"auto,postfix,sendmail" default:"auto" help:"The MTA, for header insert positions: auto tells Postfix and sendmail by their v macro."`
 
 	Milter milterCmd `cmd:"" help:"Serve the milter protocol to sendmail or Postfix."`
 	Test   testCmd   `cmd:"" help:"Run the chain on a message as the milter would, and print what the MTA would be told; the state store is only read (see --live)."`
@@ -131,7 +132,7 @@ func (srv *server) newGeneration(c *root, res *config.Result, lookupEnv func(str
 	if err != nil {
 		return nil, err
 	}
-	cfg := &bridge.Config{Chain: ch, SpoolDir: c.SpoolDir, Log: srv.log, InFlight: &srv.inFlight}
+	cfg := &bridge.Config{Chain: ch, SpoolDir: c.SpoolDir, Log: srv.log, InFlight: &srv.inFlight, TraceHeader: c.TraceHeader}
 	if srv.metrics != nil {
 		cfg.Observe = srv.metrics.observe
 	}
