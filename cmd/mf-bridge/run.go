@@ -24,7 +24,9 @@ The chain is the "stage" lines of mf.conf (bridge.stage), run in order at each S
 
 with phases connect, helo, mail, rcpt, data and options timeout=, on-error=, input=, output=, reply=, always= and N=ACTION for exit code N; for example "lists rcpt,data mf-lists check". No shell runs it.
 
-Exit status of "test": 0 continue, 99 accept, 100 reject, 111 tempfail, 75 error. See mf-bridge(8).`
+"check" checks the whole configuration, every mf command's section by the command itself, as "milter" does at start and on SIGHUP. "test" leaves the state store as it was unless --live. "status" shows what a running milter has done, from its metrics (bridge.metrics HOST:PORT). Each decision record (bridge.decision-log) says why, stage by stage.
+
+Exit status of "test": 0 continue, 99 accept, 100 reject, 111 tempfail, 75 error; of "check": 0 good, 75 not. See mf-bridge(8) and mf(7).`
 
 type root struct {
 	config.Globals
