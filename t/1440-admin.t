@@ -25,8 +25,9 @@ printf 'match: sender\naction: block\n\nspam.example\n' >"$tmp/bare.list"
 check_refused 'a bare domain in a sender list: refused, with the hint to write @domain' 'bare\.list:4: .*write @spam\.example' "$L --list $tmp/bare.list check --from a@spam.example </dev/null"
 
 run 'mf-bridge --help'
-check_grep '--help shows the default of -c' "$tmp/out" '\(default /etc/mf/mf\.conf\)'
-check_grep '... and of --user' "$tmp/out" '\(default mf\)'
+tr -s ' \n' '  ' <"$tmp/out" >"$tmp/help" # help text as one line, however wrapped
+check_grep '--help shows the default of -c' "$tmp/help" '--config=FILE [^-]*\(default /etc/mf/mf\.conf\)'
+check_grep '... and of --user' "$tmp/help" '--user=USER [^-]*\(default mf\)'
 check_grep '... and names check' "$tmp/out" '^  check '
 run 'mf-bridge test --help'
 check_nogrep 'test --help offers no --decision-log, which test never writes' "$tmp/out" 'decision-log'
