@@ -8,7 +8,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 COMPDIR ?= $(PREFIX)/share/bash-completion/completions
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-FUZZTIME ?= 30s
+FUZZTIME ?= 60s
 
 CMDS    = mf-lists mf-bridge mf-stat mf-quota
 MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-state.5 man/mf-lists.1 man/mf-bridge.8 man/mf-stat.1 man/mf-quota.1
@@ -53,6 +53,7 @@ lint:
 bench: all
 	$(GO) test -run=NONE -bench=. -benchtime=30x -count=1 ./lib/lists/ ./cmd/mf-lists/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 	$(GO) test -run=NONE -bench=. -benchtime=300x -count=1 ./cmd/mf-bridge/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
+	$(GO) test -run=NONE -bench=. -benchtime=300x -count=1 ./lib/chain/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 	$(GO) test -run=NONE -bench=. -benchtime=30x -count=1 ./cmd/mf-quota/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 	$(GO) test -run=NONE -bench=. -benchtime=1x -count=1 ./lib/state/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 	MF_STAT_BENCH=1 $(GO) test -run=NONE -bench=. -benchtime=5x -count=1 -timeout=10m ./cmd/mf-stat/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'

@@ -88,7 +88,7 @@ check_grep '... and is logged as blocked' "$tmp/err" '192\.0\.2\.7 added to dyna
 check_exit 'mf-lists check now blocks the client' 100 "$L check --client 192.0.2.7 </dev/null"
 check_grep '... with the dynamic list reply' "$tmp/out" '^Mf-Verdict: reject 550 5\.7\.1 Access denied$'
 run "$L show abusers"
-check_grep 'mf-lists show: entry, expiry, who and why' "$tmp/out" '^abusers	192\.0\.2\.7	expires [0-9T:-]+Z	added [0-9T:-]+Z by mf-quota	quota rule flood: messages 192\.0\.2\.7 over 2/1h$'
+check_grep 'mf-lists show: entry, expiry, who and why' "$tmp/out" '^abusers	client-addr 192\.0\.2\.7	expires [0-9T:-]+Z	added [0-9T:-]+Z by mf-quota	quota rule flood: messages 192\.0\.2\.7 over 2/1h$'
 check_exit 'another client is not blocked' 0 "$L check --output none --client 192.0.2.8 </dev/null"
 
 # Dry run: counts and logs, refuses nothing, blocks nobody.

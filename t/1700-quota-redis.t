@@ -44,7 +44,7 @@ check_exit 'host A: the client passes the block rule' 100 "$A --from o4@example.
 mkdir "$tmp/lists"
 check_exit 'mf-lists on host B blocks the client' 100 "mf-lists --state $url --state-dir $tmp/b --dir $tmp/lists check --output none --client 192.0.2.9 </dev/null"
 run "mf-lists --state $url --dir $tmp/lists show"
-check_grep 'mf-lists show lists it' "$tmp/out" '^abusers	192\.0\.2\.9	expires .*by mf-quota'
+check_grep 'mf-lists show lists it' "$tmp/out" '^abusers	client-addr 192\.0\.2\.9	expires .*by mf-quota'
 check 'mf-lists del on host B' "mf-lists --state $url --dir $tmp/lists del abusers 192.0.2.9"
 check_exit '... and the client is let in again' 0 "mf-lists --state $url --state-dir $tmp/a --dir $tmp/lists check --output none --client 192.0.2.9 </dev/null"
 

@@ -47,7 +47,7 @@ bridge.stage exit1 data input=message output=exit on-error=accept -- sh -c 'if g
 bridge.stage killed data input=message output=exit on-error=reject -- sh -c 'if grep -q "^Subject: KILLME"; then kill -9 \$\$; fi'
 bridge.stage garbage data -- sh -c 't=\$(mktemp); cat >\$t; if grep -q "^Subject: GARBAGEME" \$t; then echo garbage; else cat \$t; fi; rm -f \$t'
 CONF
-chown -R nobody "$tmp/state" "$tmp/lists"
+chown -R games "$tmp/state" "$tmp/lists"
 touch "$tmp/decisions.log"; chown nobody "$tmp/decisions.log"
 
 if bridge_start "$tmp/mf.conf"; then ok 'mf-bridge listens'; else not_ok 'mf-bridge listens'; done_testing; exit 1; fi

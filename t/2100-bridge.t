@@ -6,7 +6,7 @@
 chmod 755 "$tmp"
 mkdir -p "$tmp/state"
 as=
-if [ "$(id -u)" = 0 ]; then as="--user nobody"; chown nobody "$tmp/state"; fi
+if [ "$(id -u)" = 0 ]; then as="--user nobody --stage-user games"; chown games "$tmp/state"; fi
 
 cat >"$tmp/mf.conf" <<'CONF'
 bridge.stage tag data input=message output=headers -- sh -c 'echo "X-Checked: $SENDER for $RECIPIENT"'
@@ -77,7 +77,7 @@ check_grep '--print-config shows each stage and its line' "$tmp/out" "^bridge.st
 run "mf-bridge --help"
 check_grep '--help teaches the stage syntax' "$tmp/out" 'NAME PHASE\[,PHASE...\] \[OPTION=VALUE...\] \[--\] PROGRAM'
 if [ "$(id -u)" = 0 ]; then
-	check_refused 'as root without a user to become: refused' 'stages never run as root' "mf-bridge --config $tmp/mf.conf --user no-such-user-here test $tmp/hello.eml"
+	check_refused 'as root without a user to become: refused' 'stages never run as root' "mf-bridge --config $tmp/mf.conf --user no-such-user-here --stage-user games test $tmp/hello.eml"
 fi
 
 # The milter protocol, spoken by miltertest (OpenDKIM's libmilter client).
@@ -174,4 +174,16 @@ bf="mf-bridge --config $tmp/forge.conf --state-dir $tmp/state $as test"
 check_status 'a forged stream inside a message does not pass the stage' reject "$bf $tmp/forged.eml"
 check_grep '... the list refuses the real client' "$tmp/out" '^  stage lists: reject .*\(exit 100\)'
 check_status 'MF_STAGE gives the bridge its chain and leaves the stages alone' reject "MF_STAGE=\"lists data input=message output=exit -- mf-lists --state-dir '' --list $tmp/fl/block.list check\" MF_OUTPUT=none MF_LIST=/nonexistent mf-bridge --config /dev/null $as test --client 192.0.2.9 --from a@example.org --rcpt b@example.com $msg/plain.eml"
+# A data stage whose stream carries no message (or drops the sender or
+# every recipient) has failed: the mail is kept for another try, never
+# delivered empty or silently dropped.
+cat >"$tmp/empty.conf" <<'CONF'
+bridge.stage empty data -- sh -c 'cat >/dev/null; printf "Mf-Stream: 1\nMf-Stage: data\nMf-Mail-From: <a@example.org>\nMf-Rcpt-To: <b@example.com>\n\n"'
+bridge.stage norcpt data -- sh -c 'sed "/^Mf-Rcpt-To:/d"'
+CONF
+check_status 'a stage writing an envelope and no message: tempfail' tempfail "mf-bridge --config $tmp/empty.conf $as test --from a@example.org --rcpt b@example.com $tmp/hello.eml"
+check_grep '... saying why' "$tmp/out" 'stage empty: tempfail .*stream without a message'
+sed -i '1d' "$tmp/empty.conf"
+check_status 'a stage dropping every recipient: tempfail' tempfail "mf-bridge --config $tmp/empty.conf $as test --from a@example.org --rcpt b@example.com $tmp/hello.eml"
+check_grep '... saying why' "$tmp/out" 'stage norcpt: tempfail .*without recipients'
 done_testing

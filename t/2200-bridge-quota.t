@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$top/t/postfix.sh"
 need_postfix
-mkdir -p "$tmp/state"; chmod 755 "$tmp"; chown nobody "$tmp/state"
+mkdir -p "$tmp/state"; chmod 755 "$tmp"; chown games "$tmp/state"
 conf() {
 	cat >"$tmp/mf.conf" <<CONF
 state-dir $tmp/state

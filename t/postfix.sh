@@ -121,11 +121,12 @@ free_port() {
 }
 
 # bridge_start CONF [ARGS...]: starts mf-bridge milter with CONF on a
-# free port; $bridge_addr is what Postfix's smtpd_milters wants.
+# free port, as nobody with its stages as games (state the stages write
+# belongs to games); $bridge_addr is what Postfix's smtpd_milters wants.
 bridge_start() {
 	conf=$1; shift
 	: >"$tmp/bridge.log"
-	mf-bridge --config "$conf" --user nobody "$@" milter --listen inet:127.0.0.1:0 >"$tmp/bridge.out" 2>>"$tmp/bridge.log" &
+	mf-bridge --config "$conf" --user nobody --stage-user games "$@" milter --listen inet:127.0.0.1:0 >"$tmp/bridge.out" 2>>"$tmp/bridge.log" &
 	bridge_pid=$!
 	i=0
 	until grep -q 'listening on' "$tmp/bridge.log"; do

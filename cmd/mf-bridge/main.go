@@ -10,9 +10,18 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+
+	"mf/lib/chain"
+	"mf/lib/verdict"
 )
 
 func main() {
+	// First, while still root if started so: see chain.Init.
+	if err := chain.Init(); err != nil {
+		fmt.Fprintf(os.Stderr, "mf-bridge: error: %v\n", err)
+		os.Exit(verdict.ExitError)
+	}
 	os.Exit(run(context.Background(), os.Stdin, os.Stdout, os.Stderr, os.Args[1:], os.LookupEnv))
 }

@@ -173,12 +173,16 @@ func (m *backend) reply(r *bridge.Reply, mod *milter.Modifier) (milter.Response,
 }
 
 // hidden is how many header fields the MTA keeps above the header it
-// shows a milter and counts in insert indexes: its own Received:.
-// Postfix says "Postfix 3.7.11" in macro v, sendmail its version number
-// ("8.17.1"); both keep the field (PROTOCOLS.md §12 measured sendmail).
+// shows a milter and counts in insert indexes: its own Received:, for
+// Postfix and sendmail alike (PROTOCOLS.md §12). Postfix says so in macro
+// v ("Postfix 3.7.11"); sendmail sends no v by default but always _ and j
+// at connect, and v is its version number where it is configured.
 func hidden(macros map[string]string) int {
 	v := macros["v"]
-	if strings.HasPrefix(v, "Postfix") || v != "" && v[0] >= '0' && v[0] <= '9' {
+	switch {
+	case strings.HasPrefix(v, "Postfix"), v != "" && v[0] >= '0' && v[0] <= '9':
+		return 1
+	case v == "" && macros["_"] != "" && macros["j"] != "":
 		return 1
 	}
 	return 0

@@ -73,6 +73,11 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 		}
 	}()
 
+	// Cancelled at the shutdown deadline: every stage still running ends,
+	// with all it started, and its message is tempfailed (lib/chain).
+	stageCtx, stopStages := context.WithCancel(ctx)
+	defer stopStages()
+
 	srv.log.Infof("listening on %s:%s with %d stage(s)", ln.Addr().Network(), ln.Addr(), len(g.cfg.Chain.Stages))
 	var conns sync.Map
 	var wg sync.WaitGroup
@@ -93,7 +98,7 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 			defer conns.Delete(conn)
 			srv.metrics.sessions.Inc()
 			defer srv.metrics.sessions.Dec()
-			srv.serveConn(ctx, conn)
+			srv.serveConn(stageCtx, conn)
 		}()
 	}
 	<-stopping
@@ -102,7 +107,12 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 		time.Sleep(50 * time.Millisecond)
 	}
 	if n := srv.inFlight.Load(); n > 0 {
-		srv.log.Warnf("%d message(s) still under way at the deadline: the MTA will retry them", n)
+		srv.log.Warnf("%d message(s) still under way at the deadline: their stages are ended and the MTA told to retry", n)
+		stopStages()
+		// A moment for the tempfail replies to reach the MTA.
+		for end := time.Now().Add(2 * time.Second); srv.inFlight.Load() > 0 && time.Now().Before(end); {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	// Idle MTA connections hold no message; closing them loses nothing.
 	conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })

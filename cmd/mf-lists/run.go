@@ -6,11 +6,8 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"regexp"
 	"strings"
 	"time"
-
-	"github.com/emersion/go-message/mail"
 
 	"mf/lib/cli"
 	"mf/lib/config"
@@ -222,24 +219,16 @@ func query(env *stream.Envelope, hdr *stream.Header) lists.Query {
 	return q
 }
 
-var looseAddr = regexp.MustCompile(`[^\s<>"(),;:\[\]]+@[^\s<>"(),;:\[\]]+`)
-
-// fromAddresses returns the addresses of every From field. A From that
-// does not parse as RFC 5322 still yields whatever looks like an address
-// in it, so a malformed header cannot slip past a list.
+// fromAddresses returns the addresses of every From field, as lists
+// compare them (lists.FromAddresses: comments, quoting and NULs do not
+// hide an address).
 func fromAddresses(hdr *stream.Header) []string {
-	var out []string
+	var vals []string
 	fields := hdr.Fields.FieldsByKey("From")
 	for fields.Next() {
-		if as, err := mail.ParseAddressList(fields.Value()); err == nil {
-			for _, a := range as {
-				out = append(out, a.Address)
-			}
-			continue
-		}
-		out = append(out, looseAddr.FindAllString(fields.Value(), -1)...)
+		vals = append(vals, fields.Value())
 	}
-	return out
+	return lists.FromAddresses(vals)
 }
 
 func why(c *root, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {

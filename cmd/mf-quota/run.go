@@ -11,6 +11,7 @@ import (
 
 	"mf/lib/cli"
 	"mf/lib/config"
+	"mf/lib/lists"
 	"mf/lib/logger"
 	"mf/lib/quota"
 	"mf/lib/stage"
@@ -128,15 +129,11 @@ func engine(c *root, res *config.Result) (*quota.Engine, error) {
 	nets := func(flag string, vals []string) ([]netip.Prefix, error) {
 		var out []netip.Prefix
 		for i, v := range vals {
-			p, err := netip.ParsePrefix(v)
+			p, err := lists.ParseNet(v) // the one network syntax, as mf-lists reads it
 			if err != nil {
-				a, aerr := netip.ParseAddr(v)
-				if aerr != nil {
-					return nil, fmt.Errorf("%s: quota.%s: %q is not an IP network", res.Origin(flag, i), flag, v)
-				}
-				p = netip.PrefixFrom(a, a.BitLen())
+				return nil, fmt.Errorf("%s: quota.%s: %w", res.Origin(flag, i), flag, err)
 			}
-			out = append(out, p.Masked())
+			out = append(out, p)
 		}
 		return out, nil
 	}

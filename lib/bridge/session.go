@@ -76,7 +76,7 @@ type message struct {
 	mtaRcpts []string //
 	results  []*chain.Result
 	pending  *verdict.Verdict // discard or quarantine decided before DATA
-	fields   []edit.Field     // the header as the MTA showed it, in order
+	fields   []stream.Field   // the header as the MTA showed it, in order
 	eoh      bool             // the header is complete
 	spool    *spool.Writer    // header and body, LF line ends; nil when no data stage runs
 	orig     *spool.Message   // the spool, finished at EOM
@@ -96,7 +96,7 @@ type Reply struct {
 	Rcpts   []string
 	outcome *chain.Outcome
 	orig    *spool.Message // the message as the MTA gave it
-	hdr     []edit.Field   // and its header
+	hdr     []stream.Field // and its header
 }
 
 // Close lets go of spooled files. Call it once the reply has been used.
@@ -129,7 +129,7 @@ func (r *Reply) WriteMessage(w io.Writer) error {
 	if r.outcome != nil {
 		for _, h := range r.outcome.Env.AddHeaders {
 			name, value, _ := strings.Cut(h, ":")
-			fields = append(fields, edit.Field{Name: name, Value: strings.TrimPrefix(value, " ")})
+			fields = append(fields, stream.Field{Name: name, Value: strings.TrimPrefix(value, " ")})
 		}
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -304,7 +304,7 @@ func (s *Session) Header(name, value string) {
 		return
 	}
 	value = strings.ReplaceAll(value, "\r\n", "\n")
-	s.msg.fields = append(s.msg.fields, edit.Field{Name: name, Value: value})
+	s.msg.fields = append(s.msg.fields, stream.Field{Name: name, Value: value})
 	s.msg.size += int64(len(name) + len(value) + 4)
 }
 
@@ -473,14 +473,14 @@ func (s *Session) changes(r *Reply) error {
 
 // split reads the header of a spooled message and says where its body
 // starts.
-func split(msg *spool.Message) ([]edit.Field, io.Reader, int64, error) {
+func split(msg *spool.Message) ([]stream.Field, io.Reader, int64, error) {
 	rd, err := msg.Reader()
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	cr := &spool.Counter{R: rd}
 	br := bufio.NewReader(cr)
-	fields, err := edit.ReadFields(br)
+	fields, err := stream.ReadFields(br)
 	if err != nil {
 		return nil, nil, 0, err
 	}

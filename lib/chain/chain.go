@@ -55,6 +55,12 @@ func (c *Chain) Run(ctx context.Context, env stream.Envelope, msg *spool.Message
 			continue
 		}
 		if ctx.Err() != nil {
+			// The caller gave up (the bridge at its shutdown deadline):
+			// the rest of the chain did not run, so the message is not
+			// let through unscanned but refused for now.
+			if !decided {
+				o.Verdict = verdict.New(verdict.Tempfail, verdict.DefaultTempfail)
+			}
 			break
 		}
 		e := o.Env

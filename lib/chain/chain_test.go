@@ -46,7 +46,7 @@ func TestParse(t *testing.T) {
 		"x data mf-lists check | grep x":          "without a shell",
 		"x rcpt output=message prog":              "data phase alone",
 		"x data input=message output=stream prog": "needs input=stream",
-		"x/y data prog":                           "stage name",
+		"x/y data prog":                           "stage name \"x/y\"",
 		`x data "unclosed`:                        "invalid",
 	}
 	for line, want := range bad {
@@ -270,5 +270,27 @@ func TestRunOutputLimit(t *testing.T) {
 	}
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("took %s", d)
+	}
+}
+
+// A data stage whose stream has no message, no sender or no recipient
+// has failed: its on-error decides, and the mail is never emptied or
+// dropped by what a stage left out.
+func TestStreamOutputLeavesNothingOut(t *testing.T) {
+	for name, script := range map[string]string{
+		"envelope, no message": `cat >/dev/null; printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Mail-From: <a@example.org>\nMf-Rcpt-To: <b@example.com>\n\n'`,
+		"no sender":            `cat >/dev/null; printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Rcpt-To: <b@example.com>\n\nSubject: x\n\nbody\n'`,
+		"no recipients":        `cat >/dev/null; printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Mail-From: <a@example.org>\n\nSubject: x\n\nbody\n'`,
+		"accept, no message":   `cat >/dev/null; printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Mail-From: <a@example.org>\nMf-Rcpt-To: <b@example.com>\n\n'; exit 99`,
+	} {
+		r := runStage(t, "", script, spooled(t, "Subject: x\n\nbody\n"))
+		if r.Err == nil || r.Verdict.Action != verdict.Tempfail {
+			t.Errorf("%s: err %v, verdict %s", name, r.Err, r.Verdict)
+		}
+	}
+	// Said outright, a discard with no message is a decision.
+	r := runStage(t, "", `cat >/dev/null; printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Mail-From: <a@example.org>\nMf-Verdict: discard\n\n'; exit 99`, spooled(t, "Subject: x\n\nbody\n"))
+	if r.Err != nil || r.Verdict.Action != verdict.Discard {
+		t.Errorf("discard: err %v, verdict %s", r.Err, r.Verdict)
 	}
 }

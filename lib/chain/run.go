@@ -9,22 +9,121 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"mf/lib/edit"
 	"mf/lib/spool"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
 
-// Runner runs stages as processes.
+// Runner runs stages as processes (see proc_linux.go for how each is
+// started and ended).
 type Runner struct {
 	Env     []string // environment of every stage; the envelope is added
 	TempDir string   // where a stage's output is spooled ("" = os.TempDir)
+	User    *User    // whom stages run as; nil: the bridge's own user
+
+	stopOnce sync.Once
+	stopCtx  context.Context
+	stopAll  context.CancelFunc
+}
+
+// User is whom stages run as, when not the bridge's own user.
+type User struct {
+	Name       string
+	Credential *syscall.Credential // uid, gid and supplementary groups
+	Home       string              // HOME of stages
+}
+
+// LookupUser finds a stage user in the password and group databases.
+func LookupUser(name string) (*User, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("user %s: uid %q, gid %q", name, u.Uid, u.Gid)
+	}
+	c := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}}
+	if ids, err := u.GroupIds(); err == nil {
+		for _, s := range ids {
+			if g, err := strconv.ParseUint(s, 10, 32); err == nil && uint32(g) != c.Gid {
+				c.Groups = append(c.Groups, uint32(g))
+			}
+		}
+	}
+	home := u.HomeDir
+	if home == "" {
+		home = "/"
+	}
+	return &User{Name: u.Username, Credential: c, Home: home}, nil
+}
+
+func (r *Runner) init() {
+	r.stopOnce.Do(func() { r.stopCtx, r.stopAll = context.WithCancel(context.Background()) })
+}
+
+// Stop ends every stage the runner is running, and all they started, and
+// makes their results and those of any later run a tempfail, whatever
+// their on-error says: the bridge calls it at its shutdown deadline, so
+// the MTA is told to retry rather than left waiting for a stage.
+func (r *Runner) Stop() {
+	r.init()
+	r.stopAll()
+}
+
+// stopped reports whether the run in ctx was ended by Stop or by its
+// caller rather than by its own timeout.
+func (r *Runner) stopped(ctx context.Context) bool {
+	if r.stopCtx.Err() != nil {
+		return true
+	}
+	return ctx.Err() != nil && !errors.Is(context.Cause(ctx), errTimeout)
+}
+
+var (
+	// errStart: the stage could not be started.
+	errStart = errors.New("start")
+	// errStopped: the stage was ended by Stop or the caller.
+	errStopped = errors.New("stopped: the bridge is shutting down")
+	// errTimeout is the cause of a stage's own timeout.
+	errTimeout = errors.New("stage timeout")
+)
+
+// refusedForNow reports whether err is a failure for which the message
+// must be tempfailed whatever on-error says: the stage was stopped, or
+// the message itself made it impossible to start (its envelope does not
+// fit in the environment: E2BIG). Skipping the stage (on-error=accept)
+// would let the message through unscanned.
+func refusedForNow(err error) bool {
+	return errors.Is(err, errStopped) || errors.Is(err, errEnvelopeTooBig) || errors.Is(err, syscall.E2BIG)
+}
+
+// startError is why the supervisor could not start the stage, as it
+// said, with the errno (0 if none) for errors.Is.
+type startError struct {
+	text  string
+	errno syscall.Errno
+}
+
+func (e *startError) Error() string { return e.text }
+func (e *startError) Unwrap() error {
+	if e.errno == 0 {
+		return nil
+	}
+	return e.errno
+}
+
+func sscan(s, format string, a ...any) bool {
+	n, err := fmt.Sscanf(s, format, a...)
+	return err == nil && n == len(a)
 }
 
 // Result is what one stage said at one phase.
@@ -68,12 +167,23 @@ func outputLimit(msg *spool.Message) int64 {
 func (r *Runner) Run(ctx context.Context, st *Stage, env *stream.Envelope, msg *spool.Message) *Result {
 	start := time.Now()
 	res := &Result{Stage: st, Phase: env.Phase, Exit: -1}
-	if err := r.run(ctx, st, env, msg, res); err != nil {
+	r.init()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.stopCtx, cancel)()
+	err := errStopped
+	if ctx.Err() == nil && r.stopCtx.Err() == nil {
+		err = r.run(ctx, st, env, msg, res)
+	}
+	if err != nil {
 		if res.Message != nil {
 			res.Message.File.Close()
 		}
 		res.Err, res.Env, res.Message, res.Headers = err, nil, nil, nil
 		res.Verdict = st.onError()
+		if refusedForNow(err) {
+			res.Verdict = verdict.New(verdict.Tempfail, st.reply(verdict.Tempfail))
+		}
 	}
 	res.Duration = time.Since(start)
 	return res
@@ -102,6 +212,20 @@ func (st *Stage) reply(a verdict.Action) verdict.Reply {
 }
 
 func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *spool.Message, res *Result) error {
+	vars, err := envVars(env)
+	if err != nil {
+		return err
+	}
+	// exec.Command finds the program as it always did, on the bridge's
+	// PATH; the supervisor runs what it found.
+	found := exec.Command(st.Argv[0])
+	if found.Err != nil {
+		return fmt.Errorf("%w: %w", errStart, found.Err)
+	}
+	life, err := lifelineReader()
+	if err != nil {
+		return fmt.Errorf("lifeline: %w", err)
+	}
 	out, err := spool.Create(r.TempDir, "mf-out-*")
 	if err != nil {
 		return err
@@ -117,32 +241,71 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, st.TimeoutAt(env.Phase))
-	defer cancel()
-	cmd := exec.CommandContext(ctx, st.Argv[0], st.Argv[1:]...)
-	// MF_INPUT tells an mf stage what its stdin is: a bare message is
-	// never taken for a stream unless the bridge says so.
-	cmd.Env = append(append(append([]string(nil), r.Env...), envVars(env)...), "MF_INPUT="+inputNames[st.Input])
-	cmd.Stdin, cmd.Stdout = stdin, out
-	var stderr tail
-	cmd.Stderr = &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// The whole process group goes, so a shell script's children do not
-	// outlive its timeout.
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-
-	if err := cmd.Start(); err != nil {
+	status, statusW, err := os.Pipe()
+	if err != nil {
 		stdin.Close()
 		feed.Close()
-		return fmt.Errorf("start: %w", err)
+		return err
 	}
-	// No file the stage writes, its output among them, may grow past
-	// outputLimit: a stage gone wild is stopped (SIGXFSZ) before it fills
-	// the spool's disk. Set just after the start, so bounded, not exact.
-	lim := uint64(outputLimit(msg))
-	unix.Prlimit(cmd.Process.Pid, unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: lim, Max: lim}, nil)
+	defer status.Close()
+	ctx, cancel := context.WithTimeoutCause(ctx, st.TimeoutAt(env.Phase), errTimeout)
+	defer cancel()
+	var cred *syscall.Credential
+	if r.User != nil {
+		cred = r.User.Credential
+	}
+	// The running binary, even if replaced on disk since.
+	cmd := exec.CommandContext(ctx, "/proc/self/exe")
+	cmd.Args = supervisorArgs(uint64(outputLimit(msg)), cred, found.Path, st.Argv)
+	// MF_INPUT tells an mf stage what its stdin is: a bare message is
+	// never taken for a stream unless the bridge says so.
+	cmd.Env = append(append(append([]string(nil), r.Env...), vars...), "MF_INPUT="+inputNames[st.Input])
+	if r.User != nil {
+		// A stage started by a bridge that was root does not keep root's
+		// HOME; later values win (os/exec).
+		cmd.Env = append(cmd.Env, "HOME="+r.User.Home, "USER="+r.User.Name, "LOGNAME="+r.User.Name)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		stdin.Close()
+		feed.Close()
+		statusW.Close()
+		return err
+	}
+	defer errR.Close()
+	if r.User != nil {
+		// Like every descriptor the bridge hands a stage, the pipe is
+		// the bridge user's, mode 0600: no other stage may open it
+		// through /proc. Others may write it (not read), so that a
+		// stage of another user can reopen its own /dev/stderr, which
+		// scripts often do; a stray line in another stage's log is all
+		// that allows.
+		errW.Chmod(0o622)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, out, errW
+	var stderr tail
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(&stderr, errR)
+		close(copied)
+	}()
+	cmd.ExtraFiles = []*os.File{life, statusW} // lifelineFd, statusFd
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// The supervisor ends the stage and all it started, then itself.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 2 * time.Second
+
+	err = start(cmd, cred != nil)
 	stdin.Close()
+	statusW.Close()
+	errW.Close()
+	if err != nil {
+		feed.Close()
+		if r.stopped(ctx) {
+			return errStopped
+		}
+		return fmt.Errorf("%w: %w", errStart, err)
+	}
 	fed := make(chan error, 1)
 	go func() {
 		err := r.feed(feed, st, env, msg)
@@ -151,22 +314,38 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	}()
 	waitErr := cmd.Wait()
 	feedErr := <-fed
+	// The supervisor ended all that held the pipe; should it have been
+	// killed before it could, what is left is not waited for.
+	errR.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	<-copied
 	res.Stderr = strings.TrimSpace(stderr.String())
+	said, _ := io.ReadAll(io.LimitReader(status, 4096))
 
-	if ctx.Err() == context.DeadlineExceeded {
+	if r.stopped(ctx) {
+		return errStopped
+	}
+	if ctx.Err() != nil {
 		return fmt.Errorf("timeout after %s", st.TimeoutAt(env.Phase))
 	}
-	ps := cmd.ProcessState
-	if ps == nil {
+	if cmd.ProcessState == nil {
 		return fmt.Errorf("wait: %w", waitErr)
 	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return fmt.Errorf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
+	var code, errno int
+	var text string
+	switch {
+	case sscan(string(said), "exit %d", &code):
+	case sscan(string(said), "signal %d", &code):
+		return fmt.Errorf("killed by signal %d (%s)", code, syscall.Signal(code))
+	case sscan(string(said), "start %d", &errno):
+		_, text, _ = strings.Cut(string(said)[len("start "):], " ")
+		return fmt.Errorf("%w: %w", errStart, &startError{text, syscall.Errno(errno)})
+	default:
+		return fmt.Errorf("the stage's supervisor ended without a word: %s", cmd.ProcessState)
 	}
 	if feedErr != nil && !errors.Is(feedErr, syscall.EPIPE) {
 		return fmt.Errorf("stdin: %w", feedErr)
 	}
-	res.Exit = ps.ExitCode()
+	res.Exit = code
 	a, ok := st.Exits[res.Exit]
 	if !ok {
 		a, ok = defaultExit(res.Exit)
@@ -243,11 +422,36 @@ func (r *Runner) readStream(out *os.File, env *stream.Envelope, res *Result) err
 		res.Verdict = *v
 	}
 	s.Env.Verdict = nil
+	// What a stage leaves out is never taken for a change: dropping the
+	// message or every recipient is a decision (discard), not a side
+	// effect of fields it did not write.
+	decided := res.Verdict.Action.Final()
+	if !decided && !env.Phase.Before(stream.Mail) && !hasField(s.Raw, "Mf-Mail-From") {
+		return errors.New("stream without Mf-Mail-From: the sender is not known")
+	}
+	if !decided && len(env.Rcpts) > 0 && len(s.Env.Rcpts) == 0 {
+		return errors.New("stream without recipients: a stage drops a message by exiting 99 with Mf-Verdict: discard")
+	}
 	res.Env = &s.Env
 	if env.HasMessage() {
 		res.Message = &spool.Message{File: out, Offset: int64(len(s.Raw))}
+		keeps := !res.Verdict.Action.Refuses() && res.Verdict.Action != verdict.Discard // the message goes on
+		if n, err := res.Message.Size(); err != nil || n == 0 && keeps {
+			res.Message = nil
+			return errors.New("stream without a message after the envelope (output=stream at data writes the message on)")
+		}
 	}
 	return nil
+}
+
+// hasField reports whether an envelope block has a field called name.
+func hasField(raw []byte, name string) bool {
+	for _, line := range bytes.Split(raw, []byte("\n")) {
+		if k, _, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(k), name) {
+			return true
+		}
+	}
+	return false
 }
 
 func readHeaders(f *os.File) ([]string, error) {
@@ -265,7 +469,7 @@ func readHeaders(f *os.File) ([]string, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	fields, err := edit.ReadFields(bufio.NewReader(bytes.NewReader(append(b, "\n\n"...))))
+	fields, err := stream.ReadFields(bufio.NewReader(bytes.NewReader(append(b, "\n\n"...))))
 	if err != nil {
 		return nil, err
 	}
@@ -290,30 +494,80 @@ func defaultExit(code int) (verdict.Action, bool) {
 	return 0, false
 }
 
+// Bounds of the envelope in the environment. exec refuses one variable
+// past 128 KiB and all of them past a quarter of the stack limit (E2BIG),
+// and a stage that cannot start is no scan. Through SMTP no single value
+// comes near maxEnvValue (a command line is at most 512 octets, Postfix
+// and sendmail take 2048); the recipients of one transaction can: 1000
+// of 170 bytes are 170 KB. So RECIPIENTS holds whole recipients, in order,
+// while all the envelope variables fit in maxEnvelopeVars;
+// RECIPIENTS_TRUNCATED=1 then says some were left out, RECIPIENT_COUNT
+// says how many there are, and the stream (input=stream) has them all.
+const (
+	maxEnvValue     = 16 << 10
+	maxEnvelopeVars = 64 << 10
+)
+
+// errEnvelopeTooBig: a value of the envelope is longer than any SMTP
+// transaction carries, so it cannot be put in the environment. Only a
+// hand-made stream can do this; the message is refused for now.
+var errEnvelopeTooBig = errors.New("the envelope does not fit in the environment")
+
 // envVars gives the envelope to programs that read no stream, in qmail's
 // names where qmail has one. Values are encoded as in the stream.
-func envVars(env *stream.Envelope) []string {
+func envVars(env *stream.Envelope) ([]string, error) {
 	cur := env.CurrentRcpts()
 	first := ""
 	if len(cur) > 0 {
 		first = cur[0]
 	}
-	enc := func(k, v string) string { return k + "=" + stream.Encode(v) }
-	rcpts := make([]string, len(env.Rcpts))
-	for i, r := range env.Rcpts {
-		rcpts[i] = stream.Encode(r)
+	var vars []string
+	size := 0
+	add := func(k, v string) {
+		vars = append(vars, k+"="+v)
+		size += len(k) + len(v) + 2 // with "=" and the NUL
 	}
-	return []string{
-		enc("SMTP_PHASE", string(env.Phase)),
-		enc("QUEUE_ID", env.QueueID),
-		enc("TCPREMOTEIP", env.ClientAddr),
-		enc("TCPREMOTEHOST", env.ClientName),
-		enc("HELO", env.Helo),
-		enc("AUTH_USER", env.AuthUser),
-		enc("SENDER", env.MailFrom),
-		enc("RECIPIENT", first),
-		"RECIPIENTS=" + strings.Join(rcpts, "\n"), // one a line: a value never holds a LF
+	for _, kv := range [][2]string{
+		{"SMTP_PHASE", string(env.Phase)},
+		{"QUEUE_ID", env.QueueID},
+		{"TCPREMOTEIP", env.ClientAddr},
+		{"TCPREMOTEHOST", env.ClientName},
+		{"HELO", env.Helo},
+		{"AUTH_USER", env.AuthUser},
+		{"SENDER", env.MailFrom},
+		{"RECIPIENT", first},
+	} {
+		v := stream.Encode(kv[1])
+		if len(v) > maxEnvValue {
+			return nil, fmt.Errorf("%w: %s is %d bytes, more than %d", errEnvelopeTooBig, kv[0], len(v), maxEnvValue)
+		}
+		add(kv[0], v)
 	}
+	add("RECIPIENT_COUNT", strconv.Itoa(len(env.Rcpts)))
+	// Room for RECIPIENTS= and RECIPIENTS_TRUNCATED=1.
+	room := maxEnvelopeVars - size - len("RECIPIENTS=") - len("RECIPIENTS_TRUNCATED=1") - 2
+	var b strings.Builder
+	cut := false
+	for _, r := range env.Rcpts {
+		e := stream.Encode(r)
+		n := len(e)
+		if b.Len() > 0 {
+			n++
+		}
+		if b.Len()+n > room {
+			cut = true
+			break
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n') // one a line: a value never holds a LF
+		}
+		b.WriteString(e)
+	}
+	add("RECIPIENTS", b.String())
+	if cut {
+		add("RECIPIENTS_TRUNCATED", "1")
+	}
+	return vars, nil
 }
 
 // tail keeps the last maxStderr bytes written to it.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mattn/go-shellwords"
 
+	"mf/lib/name"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
@@ -42,10 +43,12 @@ var outputNames = []string{"stream", "message", "headers", "exit"}
 // a verdict, so on-error decides.
 const Error verdict.Action = -1
 
-// Default timeouts. Envelope phases are short because sendmail waits 10 s
-// for each reply (T=R:10s); the content phase gets Postfix's patience.
+// Default timeouts, below the MTAs' own: sendmail waits 10 s for each
+// reply before DATA (T=R:10s) and tempfails the rest of the session when
+// a milter is late, so a stage that took as long would lose that race;
+// the content phase gets less than Postfix's and sendmail's 5 minutes.
 const (
-	EnvelopeTimeout = 10 * time.Second
+	EnvelopeTimeout = 8 * time.Second
 	DataTimeout     = 120 * time.Second
 )
 
@@ -112,8 +115,8 @@ func Parse(line string) (*Stage, error) {
 		return nil, fmt.Errorf("want %s", Syntax)
 	}
 	s := &Stage{Name: words[0], OnError: verdict.Tempfail, Line: line}
-	if !validName(s.Name) {
-		return nil, fmt.Errorf("stage name %q: use letters, digits, '-' and '_'", s.Name)
+	if err := name.Valid(s.Name); err != nil {
+		return nil, fmt.Errorf("stage %w", err)
 	}
 	for _, w := range strings.Split(words[1], ",") {
 		ph, err := stream.ParsePhase(w)
@@ -237,16 +240,4 @@ func exitAction(v string) (verdict.Action, error) {
 		return 0, fmt.Errorf("unknown action %q (want continue, accept, discard, quarantine, reject, tempfail or error)", v)
 	}
 	return a, nil
-}
-
-func validName(n string) bool {
-	if n == "" || len(n) > 64 {
-		return false
-	}
-	for _, c := range n {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }

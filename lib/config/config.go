@@ -10,7 +10,6 @@ package config
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -139,17 +138,19 @@ func newFile(path, section string, getenv func(string) (string, bool)) *file {
 	return &file{path: path, section: section, vals: map[string][]entry{}, used: map[string][]entry{}, getenv: getenv}
 }
 
+// maxLine bounds a line of the configuration file.
+const maxLine = 64 << 10
+
 func load(path, section string, r io.Reader, getenv func(string) (string, bool)) (*file, error) {
 	f := newFile(path, section, getenv)
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
 	// ff's parser knows the format but not line numbers, so it is fed
-	// one line at a time.
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
+	// one line at a time, read as it comes: a line is bounded, and so is
+	// what a huge one costs before it is refused.
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, maxLine)
+	n := 0
+	for sc.Scan() {
+		n++
 		line := strings.ReplaceAll(sc.Text(), "\t", " ")
 		// ff strips " #" comments from values only; "syslog # why" would
 		// otherwise give syslog the value "# why".
@@ -166,6 +167,9 @@ func load(path, section string, r io.Reader, getenv func(string) (string, bool))
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, &LineError{path, n + 1, fmt.Errorf("line longer than %d KiB", maxLine>>10)}
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return f, nil

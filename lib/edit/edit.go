@@ -4,48 +4,12 @@
 package edit
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
+	"mf/lib/stream"
 	"strings"
-
-	"github.com/emersion/go-message/textproto"
 )
 
-// Field is a header field as a milter sees it: the name as written and
-// the value without the space after the colon, folded lines joined by LF.
-type Field struct{ Name, Value string }
-
-func (f Field) String() string { return f.Name + ": " + f.Value }
-
-func (f Field) same(g Field) bool { return strings.EqualFold(f.Name, g.Name) && f.Value == g.Value }
-
-// ReadFields reads a header block, up to and including the empty line
-// that ends it.
-func ReadFields(br *bufio.Reader) ([]Field, error) {
-	h, err := textproto.ReadHeader(br)
-	if err != nil {
-		return nil, err
-	}
-	var out []Field
-	for fs := h.Fields(); fs.Next(); {
-		raw, err := fs.Raw()
-		if err != nil {
-			return nil, err
-		}
-		name, value, ok := bytes.Cut(raw, []byte(":"))
-		if !ok {
-			return nil, fmt.Errorf("header field without a colon: %q", raw)
-		}
-		value = bytes.TrimSuffix(value, []byte("\r\n"))
-		value = bytes.TrimPrefix(value, []byte(" "))
-		out = append(out, Field{
-			Name:  string(bytes.TrimRight(name, " \t")),
-			Value: strings.ReplaceAll(string(value), "\r\n", "\n"),
-		})
-	}
-	return out, nil
-}
+func same(f, g stream.Field) bool { return strings.EqualFold(f.Name, g.Name) && f.Value == g.Value }
 
 // Kind is what an edit does.
 type Kind int

@@ -4,16 +4,17 @@ import (
 	"bufio"
 	"fmt"
 	"math/rand/v2"
+	"mf/lib/stream"
 	"slices"
 	"strings"
 	"testing"
 )
 
-func fields(s ...string) []Field {
-	var out []Field
+func fields(s ...string) []stream.Field {
+	var out []stream.Field
 	for _, f := range s {
 		n, v, _ := strings.Cut(f, ": ")
-		out = append(out, Field{n, v})
+		out = append(out, stream.Field{Name: n, Value: v})
 	}
 	return out
 }
@@ -22,7 +23,7 @@ func TestHeaders(t *testing.T) {
 	base := fields("Received: a", "Received: b", "From: x@example.org", "Subject: hi", "X-Old: 1")
 	cases := []struct {
 		name   string
-		after  []Field
+		after  []stream.Field
 		hidden int
 		want   []string
 	}{
@@ -60,13 +61,13 @@ func TestHeadersRandom(t *testing.T) {
 	names := []string{"Received", "Subject", "X-A", "X-B", "From"}
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 3000 {
-		var before []Field
+		var before []stream.Field
 		for range r.IntN(8) {
-			before = append(before, Field{names[r.IntN(len(names))], fmt.Sprint(r.IntN(3))})
+			before = append(before, stream.Field{Name: names[r.IntN(len(names))], Value: fmt.Sprint(r.IntN(3))})
 		}
 		after := slices.Clone(before)
 		for range r.IntN(5) {
-			f := Field{names[r.IntN(len(names))], fmt.Sprint(r.IntN(4))}
+			f := stream.Field{Name: names[r.IntN(len(names))], Value: fmt.Sprint(r.IntN(4))}
 			switch op := r.IntN(3); {
 			case op == 0 || len(after) == 0:
 				after = slices.Insert(after, r.IntN(len(after)+1), f)
@@ -87,13 +88,13 @@ func TestHeadersRandom(t *testing.T) {
 
 func TestHeadersLarge(t *testing.T) {
 	// More fields than are aligned pair by pair: still right.
-	var before, after []Field
+	var before, after []stream.Field
 	for i := range 3 * maxAlign {
-		before = append(before, Field{"Received", fmt.Sprint(i)})
+		before = append(before, stream.Field{Name: "Received", Value: fmt.Sprint(i)})
 		if i%2 == 0 {
-			after = append(after, Field{"Received", fmt.Sprint(i)})
+			after = append(after, stream.Field{Name: "Received", Value: fmt.Sprint(i)})
 		} else {
-			after = append(after, Field{"Received", fmt.Sprint(-i)})
+			after = append(after, stream.Field{Name: "Received", Value: fmt.Sprint(-i)})
 		}
 	}
 	edits := Headers(before, after, 1)
@@ -103,7 +104,7 @@ func TestHeadersLarge(t *testing.T) {
 }
 
 func TestReadFields(t *testing.T) {
-	got, err := ReadFields(bufio.NewReader(strings.NewReader("Subject: hi\r\n\tthere\r\nX-Empty:\r\nFrom:x@y\r\n\r\nbody")))
+	got, err := stream.ReadFields(bufio.NewReader(strings.NewReader("Subject: hi\r\n\tthere\r\nX-Empty:\r\nFrom:x@y\r\n\r\nbody")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestReadFields(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	if _, err := ReadFields(bufio.NewReader(strings.NewReader("no colon here\n\n"))); err == nil {
+	if _, err := stream.ReadFields(bufio.NewReader(strings.NewReader("no colon here\n\n"))); err == nil {
 		t.Error("a line without a colon is read")
 	}
 }
@@ -140,11 +141,11 @@ func FuzzHeaders(f *testing.F) {
 	f.Add("Subject: x\r\n\tfolded\r\n\r\n", "Subject: x\n\tfolded\nNew: y\n\n", 0)
 	f.Fuzz(func(t *testing.T, a, b string, hidden int) {
 		hidden = min(max(hidden, 0), 2)
-		before, err := ReadFields(bufio.NewReader(strings.NewReader(a)))
+		before, err := stream.ReadFields(bufio.NewReader(strings.NewReader(a)))
 		if err != nil {
 			return
 		}
-		after, err := ReadFields(bufio.NewReader(strings.NewReader(b)))
+		after, err := stream.ReadFields(bufio.NewReader(strings.NewReader(b)))
 		if err != nil {
 			return
 		}

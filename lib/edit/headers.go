@@ -1,6 +1,7 @@
 package edit
 
 import (
+	"mf/lib/stream"
 	"slices"
 	"strings"
 )
@@ -20,7 +21,7 @@ const maxAlign = 2000
 // none shifts the index of another, whatever the MTA does with deleted
 // fields. Insertions follow, top to bottom, each at its place in after;
 // fields that go below everything are appended.
-func Headers(before, after []Field, hidden int) []Edit {
+func Headers(before, after []stream.Field, hidden int) []Edit {
 	pairs := align(before, after)
 	edits := diff(before, after, pairs, hidden, true)
 	if !Equal(Apply(before, edits, hidden)[hidden:], after) {
@@ -33,15 +34,15 @@ func Headers(before, after []Field, hidden int) []Edit {
 
 // align matches fields of before and after that stay, as index pairs in
 // increasing order: a longest common subsequence.
-func align(a, b []Field) [][2]int {
+func align(a, b []stream.Field) [][2]int {
 	var pairs [][2]int
 	top := 0
-	for top < len(a) && top < len(b) && a[top].same(b[top]) {
+	for top < len(a) && top < len(b) && same(a[top], b[top]) {
 		pairs = append(pairs, [2]int{top, top})
 		top++
 	}
 	bot := 0
-	for bot < len(a)-top && bot < len(b)-top && a[len(a)-1-bot].same(b[len(b)-1-bot]) {
+	for bot < len(a)-top && bot < len(b)-top && same(a[len(a)-1-bot], b[len(b)-1-bot]) {
 		bot++
 	}
 	ma, mb := a[top:len(a)-bot], b[top:len(b)-bot]
@@ -53,7 +54,7 @@ func align(a, b []Field) [][2]int {
 		}
 		for i := len(ma) - 1; i >= 0; i-- {
 			for j := len(mb) - 1; j >= 0; j-- {
-				if ma[i].same(mb[j]) {
+				if same(ma[i], mb[j]) {
 					lcs[i][j] = lcs[i+1][j+1] + 1
 				} else {
 					lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
@@ -62,7 +63,7 @@ func align(a, b []Field) [][2]int {
 		}
 		for i, j := 0, 0; i < len(ma) && j < len(mb); {
 			switch {
-			case ma[i].same(mb[j]):
+			case same(ma[i], mb[j]):
 				pairs = append(pairs, [2]int{top + i, top + j})
 				i++
 				j++
@@ -79,7 +80,7 @@ func align(a, b []Field) [][2]int {
 	return pairs
 }
 
-func diff(before, after []Field, pairs [][2]int, hidden int, change bool) []Edit {
+func diff(before, after []stream.Field, pairs [][2]int, hidden int, change bool) []Edit {
 	keptB := make([]bool, len(before))
 	keptA := make([]bool, len(after))
 	for _, p := range pairs {
@@ -150,14 +151,14 @@ func diff(before, after []Field, pairs [][2]int, hidden int, change bool) []Edit
 
 // Apply makes edits to a header the way an MTA does, hidden fields (shown
 // as "X-Hidden") on top. It is the model Headers is checked against.
-func Apply(before []Field, edits []Edit, hidden int) []Field {
+func Apply(before []stream.Field, edits []Edit, hidden int) []stream.Field {
 	type field struct {
-		Field
+		stream.Field
 		orig int // per-name index in before, 0 for new fields
 	}
 	var h []field
 	for range hidden {
-		h = append(h, field{Field: Field{"X-Hidden", ""}})
+		h = append(h, field{Field: stream.Field{Name: "X-Hidden", Value: ""}})
 	}
 	seen := map[string]int{}
 	for _, f := range before {
@@ -168,10 +169,10 @@ func Apply(before []Field, edits []Edit, hidden int) []Field {
 	for _, e := range edits {
 		switch e.Kind {
 		case AddHeader:
-			h = append(h, field{Field: Field{e.Name, e.Value}})
+			h = append(h, field{Field: stream.Field{Name: e.Name, Value: e.Value}})
 		case InsertHeader:
 			i := min(max(e.Index, 0), len(h))
-			h = slices.Insert(h, i, field{Field: Field{e.Name, e.Value}})
+			h = slices.Insert(h, i, field{Field: stream.Field{Name: e.Name, Value: e.Value}})
 		case ChangeHeader, DeleteHeader:
 			for i := range h {
 				if h[i].orig == e.Index && strings.EqualFold(h[i].Name, e.Name) {
@@ -185,7 +186,7 @@ func Apply(before []Field, edits []Edit, hidden int) []Field {
 			}
 		}
 	}
-	out := make([]Field, len(h))
+	out := make([]stream.Field, len(h))
 	for i, f := range h {
 		out[i] = f.Field
 	}
@@ -194,6 +195,6 @@ func Apply(before []Field, edits []Edit, hidden int) []Field {
 
 // Equal reports whether two headers are the same to an MTA: names match
 // whatever their case, since no edit can change only that.
-func Equal(a, b []Field) bool {
-	return slices.EqualFunc(a, b, Field.same)
+func Equal(a, b []stream.Field) bool {
+	return slices.EqualFunc(a, b, same)
 }

@@ -86,3 +86,57 @@ func TestAcquireBadPath(t *testing.T) {
 		t.Errorf("error %v, want a plain open error", err)
 	}
 }
+
+// A waiter that gave up does not keep the lock when it comes later.
+func TestGaveUpWaiterDropsTheLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	held, _ := Acquire(path, time.Second)
+	if _, err := Acquire(path, 50*time.Millisecond); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("waiter: %v", err)
+	}
+	held.Release()
+	l, err := Acquire(path, 2*time.Second)
+	if err != nil {
+		t.Fatalf("after the waiter gave up: %v", err)
+	}
+	l.Release()
+}
+
+// Waiters are queued by the kernel, each handed the lock once it is
+// freed: twenty of them, each holding it briefly, all get it in turn.
+func TestQueuedWaiters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	done := make(chan error)
+	for range 20 {
+		go func() {
+			l, err := Acquire(path, 10*time.Second)
+			if err == nil {
+				time.Sleep(2 * time.Millisecond)
+				err = l.Release()
+			}
+			done <- err
+		}()
+	}
+	for range 20 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Another user's lock file, not writable, is still locked.
+func TestReadOnlyLockFile(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes any file; needs an unprivileged user")
+	}
+	path := filepath.Join(t.TempDir(), "lock")
+	os.WriteFile(path, nil, 0o444)
+	l, err := Acquire(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Acquire(path, 0); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("a read-only lock does not exclude: %v", err)
+	}
+	l.Release()
+}

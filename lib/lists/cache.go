@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"mf/lib/flock"
+	"mf/lib/name"
 	"mf/lib/safeio"
+	"mf/lib/state"
 )
 
 // Options say where compiled lists are cached.
@@ -47,12 +49,16 @@ func statSource(fi os.FileInfo) source {
 // times, inode and device), otherwise compiled afresh and, under a lock so
 // that concurrent stages compile once, written back atomically.
 func Open(path string, o Options) (*List, error) {
+	// The name goes into traces ("list=NAME"), logs and tag fields.
+	if err := name.Valid(ListName(path)); err != nil {
+		return nil, fmt.Errorf("%s: list %w", path, err)
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	if fi.IsDir() {
-		return nil, fmt.Errorf("%s: is a directory", path)
+	if err := regular(path, fi); err != nil {
+		return nil, err
 	}
 	src := statSource(fi)
 	if o.CacheDir == "" {
@@ -67,7 +73,9 @@ func Open(path string, o Options) (*List, error) {
 	if l := openCache(cache, path, src, &o); l != nil {
 		return l, nil
 	}
-	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
+	// Made by root (mf-lists why, run by hand), the cache still belongs
+	// to the state directory's owner, who runs the stages.
+	if err := state.MkdirAll(o.CacheDir, 0o755); err != nil {
 		o.debugf("no list cache: %v", err)
 		return compileFile(path)
 	}
@@ -80,6 +88,9 @@ func Open(path string, o Options) (*List, error) {
 		return compileFile(path)
 	}
 	defer lock.Release()
+	if err := state.Own(cache + ".lock"); err != nil {
+		o.debugf("list cache: %v", err)
+	}
 	if l := openCache(cache, path, src, &o); l != nil {
 		return l, nil // compiled by another process while we waited
 	}
@@ -89,6 +100,8 @@ func Open(path string, o Options) (*List, error) {
 	}
 	if err := safeio.WriteFile(cache, img, 0o644); err != nil {
 		o.debugf("list cache not written: %v", err)
+	} else if err := state.Own(cache); err != nil {
+		o.debugf("list cache: %v", err)
 	}
 	return l, nil
 }
@@ -132,15 +145,11 @@ func compileFile(path string) (*List, error) {
 // stat'ed through the descriptor it is read from, so the image records the
 // version it holds.
 func compileImage(path string) (*List, []byte, error) {
-	f, err := os.Open(path)
+	f, fi, err := openRegular(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
 	def, entries, err := parse(path, io.Reader(f), fi.Size())
 	if err != nil {
 		return nil, nil, err
@@ -151,4 +160,34 @@ func compileImage(path string) (*List, []byte, error) {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return l, img, nil
+}
+
+// regular refuses what is not a plain file: a FIFO would block the stage
+// for ever, a device would be read without end.
+func regular(path string, fi os.FileInfo) error {
+	switch {
+	case fi.IsDir():
+		return fmt.Errorf("%s: is a directory", path)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type())
+	}
+	return nil
+}
+
+// openRegular opens a list file for reading, without blocking on a FIFO
+// put where the file was, and refuses anything but a regular file.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = regular(path, fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
 }

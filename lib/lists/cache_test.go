@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -462,5 +463,36 @@ func TestMillionEntries(t *testing.T) {
 	}
 	if l.Len() < n/2 {
 		t.Errorf("image holds %d ranges", l.Len())
+	}
+}
+
+// A cache root makes (mf-lists why run by hand) belongs to the state
+// directory's owner, who runs the stages and must be able to replace it.
+func TestRootMadeCacheBelongsToTheOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to create files for another user")
+	}
+	e := newCacheEnv(t)
+	os.Mkdir(filepath.Dir(e.cacheDir), 0o755)
+	os.Chown(filepath.Dir(e.cacheDir), 65534, 65534)
+	e.open(t)
+	des, _ := os.ReadDir(e.cacheDir)
+	if len(des) < 2 {
+		t.Fatalf("cache holds %v", des)
+	}
+	for _, p := range append([]string{e.cacheDir}, e.images(t)...) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 {
+			t.Errorf("%s owned by %d", p, st.Uid)
+		}
+	}
+	for _, de := range des {
+		fi, _ := de.Info()
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 {
+			t.Errorf("%s owned by %d", de.Name(), st.Uid)
+		}
 	}
 }

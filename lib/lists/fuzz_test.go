@@ -1,12 +1,17 @@
 package lists
 
 import (
+	"context"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	"mf/lib/state"
 )
 
 // FuzzParseEntry: any line is an entry or an error, never a panic; an
@@ -146,4 +151,90 @@ func asciiUpper(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// FuzzParseNet: a network read is masked, in its own family's form, and
+// reads back as itself.
+func FuzzParseNet(f *testing.F) {
+	for _, s := range []string{"10.0.0.0/8", "10.0.0.1/8", "10.0.0.1", "::ffff:10.0.0.0/104", "2001:db8::/32", "fe80::1%eth0", "0.0.0.0/0", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseNet(s)
+		if err != nil {
+			return
+		}
+		if p.Masked() != p || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+			t.Fatalf("%q read as %s", s, p)
+		}
+		if q, err := ParseNet(p.String()); err != nil || q != p {
+			t.Fatalf("%q: %s reads back as %s, %v", s, p, q, err)
+		}
+	})
+}
+
+// FuzzDynamicValue: whatever sender a client sends, put on a dynamic
+// list it blocks that sender and no other client or sender.
+func FuzzDynamicValue(f *testing.F) {
+	for _, s := range []string{"0.0.0.0/0", "::/0", "@gmail.com", ".gmail.com", `"a b"@x`, "a@[192.0.2.1]", "probe@probe.example.", "@", "sha256:00"} {
+		f.Add(s, uint8(ValueSender))
+	}
+	f.Add("@probe.example", uint8(ValueSenderDomain))
+	f.Add("198.18.0.0/15", uint8(ValueClientNet))
+	st := &memStore{m: map[string]state.Entry{}}
+	f.Fuzz(func(t *testing.T, v string, k uint8) {
+		kind := ValueKind(k % 4)
+		clear(st.m)
+		d, err := AddDynamicValue(context.Background(), st, "f", kind, v, time.Hour, "", "fuzz")
+		if err != nil {
+			return
+		}
+		ls, err := LoadDynamic(context.Background(), st, dynamicReply)
+		if err != nil || len(ls) != 1 {
+			t.Fatalf("%q: %v %v", v, ls, err)
+		}
+		probe := Query{ClientAddr: "192.0.2.254", ClientName: "probe.example", Sender: "probe@probe.example"}
+		want := false // whether the value is the probe's own
+		switch kind {
+		case ValueSender:
+			want = d.Value == probe.Sender
+		case ValueSenderDomain:
+			want = d.Value == "@probe.example"
+		case ValueClientAddr:
+			want = d.Value == probe.ClientAddr
+		case ValueClientNet:
+			want = netip.MustParsePrefix(d.Value).Contains(netip.MustParseAddr(probe.ClientAddr))
+		}
+		if r := Check(ls, &probe); (r.Final != nil) != want {
+			t.Fatalf("%s %q (entry %q): blocks the probe %v, want %v", kind, v, d.Entry, r.Final != nil, want)
+		}
+		if kind == ValueSender {
+			if r := Check(ls, &Query{Sender: v}); r.Final == nil {
+				t.Fatalf("sender %q (entry %q) not blocked itself", v, d.Entry)
+			}
+		}
+	})
+}
+
+// memStore is the part of a state.Store a dynamic list uses, in memory,
+// for fuzzing without files.
+type memStore struct {
+	state.Store
+	m map[string]state.Entry
+}
+
+func (s *memStore) Set(_ context.Context, k string, v []byte, _ time.Duration) error {
+	s.m[k] = state.Entry{Key: k, Value: v}
+	return nil
+}
+
+func (s *memStore) Scan(_ context.Context, prefix string) ([]state.Entry, error) {
+	var out []state.Entry
+	for k, e := range s.m {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b state.Entry) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
 }

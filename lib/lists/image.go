@@ -220,7 +220,8 @@ type List struct {
 	blob     []byte
 	size     int // entries, for diagnostics
 	fromDisk bool
-	dyn      []string // a dynamic list's entries, by line
+	dyn      []string       // a dynamic list's entries, by line
+	exact    map[string]int // a dynamic list's sender values, to their line
 }
 
 var errCorrupt = errors.New("corrupt list image")

@@ -91,7 +91,7 @@ func (h Hit) Entry() string {
 	if h.List.dyn != nil {
 		return h.List.dyn[h.Line-1]
 	}
-	f, err := os.Open(h.List.Path)
+	f, _, err := openRegular(h.List.Path)
 	if err != nil {
 		return "?"
 	}
@@ -126,19 +126,33 @@ func (l *List) Match(q *Query) (Hit, bool) {
 func (l *List) matchValue(t Target, v string) (int, bool) {
 	switch t {
 	case ClientAddr:
-		a, err := netip.ParseAddr(strings.Trim(v, "[]"))
-		if err != nil {
-			// "IPv6:2001:db8::1" as sendmail writes it
-			a, err = netip.ParseAddr(strings.TrimPrefix(strings.ToLower(strings.Trim(v, "[]")), "ipv6:"))
-			if err != nil {
-				return 0, false
-			}
+		a, ok := parseClientAddr(v)
+		if !ok {
+			return 0, false
 		}
 		return l.lookupAddr(a)
 	case ClientName, Helo:
 		return l.matchHost(strings.TrimSuffix(strings.ToLower(v), "."), kindHost, kindSubdomain)
+	case Sender:
+		if line, ok := l.matchExact(v); ok {
+			return line, true
+		}
 	}
 	return l.matchAddress(strings.ToLower(v))
+}
+
+// parseClientAddr reads a client address as MTAs write it: bare,
+// bracketed, or "IPv6:2001:db8::1" as sendmail writes it; unmapped,
+// without a zone.
+func parseClientAddr(v string) (netip.Addr, bool) {
+	v = strings.Trim(v, "[]")
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		if a, err = netip.ParseAddr(strings.TrimPrefix(strings.ToLower(v), "ipv6:")); err != nil {
+			return netip.Addr{}, false
+		}
+	}
+	return a.Unmap().WithZone(""), true
 }
 
 // matchHost tries the host itself, then each domain above it.

@@ -125,6 +125,7 @@ func ListName(path string) string {
 // white space (a '#' inside an address is part of it).
 func parse(path string, r io.Reader, sizeHint int64) (*Def, []entry, error) {
 	def := &Def{Name: ListName(path), Path: path, Action: -1}
+
 	// A million-line list would otherwise spend as long growing the slice
 	// as parsing; 12 bytes is about the shortest line an entry makes.
 	entries := make([]entry, 0, min(sizeHint/12, 1<<24))
@@ -347,15 +348,9 @@ func parseEntry(s string) (entry, error) {
 		return entry{}, fmt.Errorf("%q is not UTF-8", s)
 	}
 	if strings.Contains(s, "/") && !strings.Contains(s, "@") { // "/" is allowed in a local part
-		p, err := netip.ParsePrefix(s)
+		p, err := ParseNet(s)
 		if err != nil {
-			return entry{}, fmt.Errorf("%q is not an IP network: %v", s, err)
-		}
-		if p.Addr().Is4In6() {
-			return entry{}, fmt.Errorf("%q: write IPv4 networks in IPv4 form", s)
-		}
-		if p.Masked() != p {
-			return entry{}, fmt.Errorf("%q has host bits set; the network is %s", s, p.Masked())
+			return entry{}, err
 		}
 		return entry{prefix: p}, nil
 	}
@@ -406,6 +401,33 @@ func parseEntry(s string) (entry, error) {
 		return entry{}, err
 	}
 	return entry{key: string(kindHost) + s}, nil
+}
+
+// ParseNet reads an IP network, "192.0.2.0/24" or "2001:db8::/32", or
+// an address alone as the network of that address. It is the one reader
+// of networks in mf's lists and configuration, so that what one refuses
+// the others do: host bits set (192.0.2.1/24 is most likely a typo for a
+// host or for 192.0.2.0/24), IPv4 written as IPv6, a zone.
+func ParseNet(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or network", s)
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP network: %v", s, err)
+	}
+	if p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("%q: write IPv4 networks in IPv4 form", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%q has host bits set; the network is %s", s, p.Masked())
+	}
+	return p, nil
 }
 
 // checkHost accepts a host or domain name: labels of letters, digits,

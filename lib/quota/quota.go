@@ -74,7 +74,8 @@ type added struct {
 // Check counts m against every rule that counts at m's stage and decides.
 // A refused message is not counted: what it added is taken back, so a
 // sender kept below the limit by refusals gets through once the window
-// moves on.
+// moves on. Nor is a message Check fails on (the store is full or gone):
+// the MTA tries it again later, and it is counted then.
 func (e *Engine) Check(ctx context.Context, m Msg) (Outcome, error) {
 	out := Outcome{Verdict: verdict.Verdict{Action: verdict.Continue}}
 	if m.Phase != stream.Rcpt && m.Phase != stream.Data {
@@ -86,6 +87,16 @@ func (e *Engine) Check(ctx context.Context, m Msg) (Outcome, error) {
 	trusted := m.AuthUser != "" || inNets(m.Client, e.Opt.LocalNets)
 	now := e.now()
 	u := undo{counters: map[string]added{}}
+	// fail takes back what this run added before it returns err; the
+	// undo runs even when ctx has been cancelled.
+	fail := func(err error, pending ...*undo) (Outcome, error) {
+		for _, p := range append(pending, &u) {
+			if uerr := e.undo(context.WithoutCancel(ctx), p); uerr != nil {
+				return out, fmt.Errorf("%w; and what the message added was not taken back: %v", err, uerr)
+			}
+		}
+		return out, err
+	}
 	for _, r := range e.Rules {
 		if !counts(r, m.Phase) || e.Opt.ExemptAuth && m.AuthUser != "" && !hasPart(r, AuthUser) {
 			continue
@@ -94,38 +105,43 @@ func (e *Engine) Check(ctx context.Context, m Msg) (Outcome, error) {
 			ru := undo{counters: map[string]added{}}
 			n, err := e.newUnits(ctx, r, kv, m, &ru)
 			if err != nil {
-				return out, err
+				return fail(err, &ru)
 			}
 			if n == 0 {
 				continue
 			}
 			over, lim, count, err := e.add(ctx, r, kv.value, n, trusted, now, &ru)
 			if err != nil {
-				return out, err
+				return fail(err, &ru)
 			}
 			if !over {
 				u.merge(ru)
 				continue
 			}
-			if err := e.undo(ctx, ru); err != nil {
-				return out, err
+			if err := e.undo(ctx, &ru); err != nil {
+				return fail(err, &ru)
 			}
 			if r.DryRun || e.Opt.DryRun {
 				out.Notes = append(out.Notes, fmt.Sprintf("dry-run: would %s: rule %s key %s: %.0f > %s", r.Action, r.Name, kv.value, count, lim))
 				continue
 			}
-			if err := e.undo(ctx, u); err != nil {
-				return out, err
+			if err := e.undo(ctx, &u); err != nil {
+				return fail(err)
 			}
 			out.Verdict = verdict.New(r.Action, r.Reply)
 			out.Rule, out.Key, out.Limit, out.Count = r, kv.value, lim, count
 			if r.Block != "" {
-				ent := kv.parts[blockPart(r)]
+				// The key part is put on the list as the value it is,
+				// typed by what it was taken from: a sender that reads
+				// like a pattern (MAIL FROM:<0.0.0.0/0>) blocks that
+				// sender, not everyone.
+				i := blockPart(r)
+				ent := kv.parts[i]
 				reason := fmt.Sprintf("quota rule %s: %s %s over %s", r.Name, r.Count, kv.value, lim)
-				if _, err := lists.AddDynamic(ctx, e.St, r.Block, ent, r.For, reason, "mf-quota"); err != nil {
+				if d, err := lists.AddDynamicValue(ctx, e.St, r.Block, valueKind(r.Key[i]), ent, r.For, reason, "mf-quota"); err != nil {
 					out.Notes = append(out.Notes, fmt.Sprintf("not blocked: %s: %v", ent, err))
 				} else {
-					out.Blocked = ent
+					out.Blocked = d.Entry
 				}
 			}
 			return out, nil
@@ -138,11 +154,11 @@ func (e *Engine) Check(ctx context.Context, m Msg) (Outcome, error) {
 		}
 		ok, n, err := e.St.Lease(ctx, "conc", m.QueueID, limit, e.Opt.SlotTTL)
 		if err != nil {
-			return out, err
+			return fail(err)
 		}
 		if !ok {
-			if err := e.undo(ctx, u); err != nil {
-				return out, err
+			if err := e.undo(ctx, &u); err != nil {
+				return fail(err)
 			}
 			out.Verdict = verdict.New(verdict.Tempfail, e.Opt.BusyReply)
 			out.Key, out.Count, out.Limit = "concurrency", float64(n), Limit{N: int64(limit)}
@@ -150,6 +166,19 @@ func (e *Engine) Check(ctx context.Context, m Msg) (Outcome, error) {
 		}
 	}
 	return out, nil
+}
+
+// valueKind is what a dynamic list entry made from key part p matches.
+func valueKind(p Part) lists.ValueKind {
+	switch p {
+	case Client:
+		return lists.ValueClientAddr
+	case ClientNet:
+		return lists.ValueClientNet
+	case SenderDomain:
+		return lists.ValueSenderDomain
+	}
+	return lists.ValueSender
 }
 
 // Release ends the concurrency slot of a message.
@@ -171,16 +200,20 @@ func (u *undo) merge(o undo) {
 	u.seen = append(u.seen, o.seen...)
 }
 
-func (e *Engine) undo(ctx context.Context, u undo) error {
+// undo takes back what u holds, dropping from u what it took back, so
+// that an undo cut short by an error can be run again for the rest.
+func (e *Engine) undo(ctx context.Context, u *undo) error {
 	for k, a := range u.counters {
 		if _, err := e.St.Add(ctx, k, -a.n, a.ttl); err != nil {
 			return err
 		}
+		delete(u.counters, k)
 	}
-	for _, k := range u.seen {
-		if _, err := e.St.Delete(ctx, k); err != nil {
+	for len(u.seen) > 0 {
+		if _, err := e.St.Delete(ctx, u.seen[0]); err != nil {
 			return err
 		}
+		u.seen = u.seen[1:]
 	}
 	return nil
 }

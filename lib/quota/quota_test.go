@@ -127,11 +127,11 @@ func TestBlockAction(t *testing.T) {
 	ctx := context.Background()
 	e.Check(ctx, msg("1", "s@Example.ORG", "r@example.com"))
 	o, err := e.Check(ctx, msg("2", "t@example.org", "r@example.com"))
-	if err != nil || o.Verdict.Action != verdict.Reject || o.Blocked != "@example.org" {
+	if err != nil || o.Verdict.Action != verdict.Reject || o.Blocked != "sender-domain @example.org" {
 		t.Fatalf("%+v %v", o, err)
 	}
 	ds, _ := lists.Dynamic(ctx, e.St, "bad")
-	if len(ds) != 1 || ds[0].Entry != "@example.org" || ds[0].By != "mf-quota" || ds[0].Expires.IsZero() {
+	if len(ds) != 1 || ds[0].Entry != "sender-domain @example.org" || ds[0].By != "mf-quota" || ds[0].Expires.IsZero() {
 		t.Fatalf("dynamic list: %+v", ds)
 	}
 }
@@ -159,3 +159,71 @@ func TestReserveAndExempt(t *testing.T) {
 		t.Fatalf("verdicts %s, want cctcct", got)
 	}
 }
+
+// A sender is the client's own text: blocked, it blocks that sender and
+// nothing else, however much it reads like a list entry, and one that
+// does not read like an entry at all is blocked too.
+func TestBlockedSenderIsExact(t *testing.T) {
+	for _, sender := range []string{"0.0.0.0/0", "::/0", "@gmail.com", ".gmail.com", `"a b"@example.org`, "a@[192.0.2.1]", strings.Repeat("x", 400) + "@example.org"} {
+		e, _ := engine(t, `per-sender key=sender limit=1/1h action=block:block for=6h`)
+		ctx := context.Background()
+		m := msg("1", sender, "r@example.com")
+		m.Client = "198.51.100.9"
+		e.Check(ctx, m)
+		m.QueueID = "2"
+		o, err := e.Check(ctx, m)
+		if err != nil || o.Verdict.Action != verdict.Reject || o.Blocked == "" {
+			t.Fatalf("%q: second message %+v %v", sender, o, err)
+		}
+		ls, err := lists.LoadDynamic(ctx, e.St, dynamicReply)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []lists.Query{
+			{ClientAddr: "192.0.2.1", Sender: "alice@example.org"},
+			{ClientAddr: "2001:db8::1", Sender: "bob@gmail.com"},
+			{ClientAddr: "203.0.113.1", Sender: "carol@mail.gmail.com"},
+			{ClientAddr: "198.51.100.9", Sender: "b@example.org"},
+		} {
+			if r := lists.Check(ls, &q); r.Final != nil {
+				t.Errorf("%q blocked: %+v caught by %s (%s)", sender, q, r.Final, r.Final.Entry())
+			}
+		}
+		q := lists.Query{ClientAddr: "192.0.2.1", Sender: strings.ToUpper(sender)}
+		if r := lists.Check(ls, &q); r.Final == nil {
+			t.Errorf("%q: not blocked itself", sender)
+		}
+	}
+}
+
+func TestBlockedClientAndNet(t *testing.T) {
+	e, _ := engine(t, `c key=client limit=1/1h action=block:c`)
+	ctx := context.Background()
+	m := msg("1", "a@example.org", "r@example.com")
+	m.Client = "::ffff:192.0.2.7"
+	e.Check(ctx, m)
+	m.QueueID = "2"
+	if o, _ := e.Check(ctx, m); o.Blocked != "client-addr 192.0.2.7" {
+		t.Fatalf("blocked %q", o.Blocked)
+	}
+	ls, _ := lists.LoadDynamic(ctx, e.St, dynamicReply)
+	for addr, want := range map[string]bool{"192.0.2.7": true, "192.0.2.8": false} {
+		if r := lists.Check(ls, &lists.Query{ClientAddr: addr}); (r.Final != nil) != want {
+			t.Errorf("%s: %+v", addr, r.Final)
+		}
+	}
+	e, _ = engine(t, `n key=client-net+sender limit=1/1h action=block:n`)
+	e.Check(ctx, m)
+	m.QueueID = "3"
+	if o, _ := e.Check(ctx, m); o.Blocked != "client-net 192.0.2.0/24" {
+		t.Fatalf("blocked %q", o.Blocked)
+	}
+	ls, _ = lists.LoadDynamic(ctx, e.St, dynamicReply)
+	for addr, want := range map[string]bool{"192.0.2.200": true, "192.0.3.1": false} {
+		if r := lists.Check(ls, &lists.Query{ClientAddr: addr}); (r.Final != nil) != want {
+			t.Errorf("%s: %+v", addr, r.Final)
+		}
+	}
+}
+
+var dynamicReply = verdict.Reply{Code: 550, Status: "5.7.1", Text: "Access denied"}

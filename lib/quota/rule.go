@@ -5,12 +5,11 @@ package quota
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	"mf/lib/lists"
+	"mf/lib/name"
 	"mf/lib/verdict"
 )
 
@@ -78,8 +77,6 @@ func (r *Rule) KeyName() string {
 	return strings.Join(s, "+")
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-
 // ParseRule reads a rule: a name, then key=value options.
 //
 //	per-sender key=sender limit=30/1m,500/1d count=messages action=tempfail reply="451 4.7.1 Too much mail"
@@ -92,8 +89,8 @@ func ParseRule(s string) (*Rule, error) {
 		return nil, errors.New("empty rule")
 	}
 	r := &Rule{Name: words[0], Sliding: true, Action: verdict.Tempfail, For: time.Hour, Text: s}
-	if !nameRE.MatchString(r.Name) || strings.Contains(r.Name, "=") {
-		return nil, fmt.Errorf("rule name %q: start with a name of letters, digits, '.', '_' and '-'", words[0])
+	if err := name.Valid(r.Name); err != nil {
+		return nil, fmt.Errorf("rule %w", err)
 	}
 	seen := map[string]bool{}
 	var reply string
@@ -152,8 +149,8 @@ func ParseRule(s string) (*Rule, error) {
 				if name, ok := strings.CutPrefix(v, "block:"); ok {
 					r.Block = name
 				}
-				if _, err := lists.CheckDynamic(r.Block, "192.0.2.1"); err != nil {
-					return nil, fmt.Errorf("action %s: %w", v, err)
+				if err := name.Valid(r.Block); err != nil {
+					return nil, fmt.Errorf("action %s: list %w", v, err)
 				}
 			default:
 				return nil, fmt.Errorf("action %q: tempfail, reject, or block[:LIST]", v)

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"mf/lib/flock"
 )
 
 // Shards is the number of shard files of the directory backend. An
@@ -63,13 +65,18 @@ type dirStore struct {
 	dir     string
 	timeout time.Duration
 	now     func() time.Time
+	warnf   func(format string, args ...any)
 }
 
 // OpenDir opens the directory backend in dir. The directory is created
 // by the first write: a store nobody wrote to reads as empty, so a stage
 // run by a user who cannot create it still works.
-func OpenDir(dir string, timeout time.Duration) (Store, error) {
-	return &dirStore{dir: dir, timeout: timeout, now: time.Now}, nil
+func OpenDir(dir string, timeout time.Duration, opts ...Option) (Store, error) {
+	s := &dirStore{dir: dir, timeout: timeout, now: time.Now, warnf: stderrWarnf}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 func shardOf(key string) int {
@@ -94,78 +101,146 @@ func (s *dirStore) Close() error { return nil }
 
 // read returns shard i's bytes; a missing shard (or directory) is empty.
 func (s *dirStore) read(i int) ([]byte, error) {
-	data, err := os.ReadFile(s.path(i))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	f, err := os.OpenFile(s.path(i), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	defer f.Close()
+	if err := regular(f); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	return data, nil
 }
 
-// walk calls fn on every whole record of a shard, in order, and returns
-// the shard's base (its size after the last compaction) and the length of
-// its whole records. A shard is the header, then records of uvarint body
-// length, body, CRC-32C of the body; a body is the key (uvarint length
-// and bytes), the expiry (varint) and the value (uvarint length and
-// bytes). The walk stops at the first record cut short or failing its
-// checksum.
-func walk(data []byte, fn func(key []byte, r rec)) (base, good int64, err error) {
+// regular refuses a shard that is not a plain file: reading a FIFO put
+// in its place would block for ever.
+func regular(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("state: %s: not a regular file (%s)", f.Name(), fi.Mode().Type())
+	}
+	return nil
+}
+
+// walk calls fn on every whole record of a shard, in order. A shard is
+// the header, then records of uvarint body length, body, CRC-32C of the
+// body; a body is the key (uvarint length and bytes), the expiry
+// (varint) and the value (uvarint length and bytes).
+//
+// Bytes that are no record followed by a record are damage (a disk
+// error, a stray write): walk skips them to the next whole record, and
+// the records after them count as before. Bytes that are no record at
+// the end are a torn tail (a writer killed mid-write), which the next
+// writer cuts off.
+func walk(data []byte, fn func(key []byte, r rec)) (walked, error) {
 	if len(data) < headerLen && bytes.HasPrefix(fileMagic, data[:min(len(data), len(fileMagic))]) {
-		return 0, 0, nil // created by a writer killed before its first write
+		return walked{}, nil // created by a writer killed before its first write
 	}
 	if len(data) < headerLen || !bytes.HasPrefix(data, fileMagic) {
-		return 0, 0, ErrCorrupt
+		return walked{}, ErrCorrupt
 	}
-	base = int64(binary.BigEndian.Uint64(data[len(fileMagic):]))
-	p := data[headerLen:]
-	good = headerLen
-	for len(p) > 0 {
-		n, k := binary.Uvarint(p)
-		if k <= 0 || n > uint64(len(p)-k) || uint64(len(p)-k)-n < 4 {
-			break
+	w := walked{base: int64(binary.BigEndian.Uint64(data[len(fileMagic):])), good: headerLen}
+	for off := headerLen; off < len(data); {
+		if key, r, n, ok := record(data[off:]); ok {
+			fn(key, r)
+			off += n
+			w.good = int64(off)
+			continue
 		}
-		body := p[k : k+int(n)]
-		if crc32.Checksum(body, castagnoli()) != binary.BigEndian.Uint32(p[k+int(n):]) {
-			break
+		next := -1
+		for q := off + 1; q < len(data); q++ {
+			if _, _, _, ok := record(data[q:]); ok {
+				next = q
+				break
+			}
 		}
-		key, exp, val, ok := decodeBody(body)
-		if !ok {
-			break
+		if next < 0 {
+			break // the torn tail
 		}
-		fn(key, rec{val, exp})
-		p = p[k+int(n)+4:]
-		good += int64(k) + int64(n) + 4
+		w.damage = append(w.damage, damage{int64(off), int64(next - off)})
+		off = next
 	}
-	return base, good, nil
+	return w, nil
+}
+
+// walked is what a walk found besides the records: the shard's base
+// (its size after the last compaction), the end of its last whole
+// record, and the damage it skipped.
+type walked struct {
+	base, good int64
+	damage     []damage
+}
+
+// damage is a run of bytes in the middle of a shard that is no record.
+type damage struct{ off, n int64 }
+
+func (w walked) damaged() string {
+	var b strings.Builder
+	for i, d := range w.damage {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d bytes at offset %d", d.n, d.off)
+	}
+	return b.String()
+}
+
+// record reads the record at the start of p and its length.
+func record(p []byte) (key []byte, r rec, n int, ok bool) {
+	l, k := binary.Uvarint(p)
+	if k <= 0 || l > uint64(len(p)-k) || uint64(len(p)-k)-l < 4 {
+		return nil, rec{}, 0, false
+	}
+	body := p[k : k+int(l)]
+	// The body's shape first: it costs a few varints where the checksum
+	// costs the body, and looking for the record after damage tries
+	// every offset.
+	key, exp, val, ok := decodeBody(body)
+	if !ok || crc32.Checksum(body, castagnoli()) != binary.BigEndian.Uint32(p[k+int(l):]) {
+		return nil, rec{}, 0, false
+	}
+	return key, rec{val, exp}, k + int(l) + 4, true
 }
 
 // shard is one shard as read in full: its entries, expired ones still
-// in, the length of its whole records and its size on disk.
+// in, the length of its whole records, its size on disk and its damage.
 type shard struct {
 	m          map[string]rec
 	good, size int64
+	damage     []damage
 }
 
 func decode(data []byte) (shard, error) {
 	sh := shard{m: map[string]rec{}, size: int64(len(data))}
-	_, good, err := walk(data, func(key []byte, r rec) {
+	w, err := walk(data, func(key []byte, r rec) {
 		if r.exp < 0 {
 			delete(sh.m, string(key))
 		} else {
 			sh.m[string(key)] = rec{bytes.Clone(r.val), r.exp}
 		}
 	})
-	sh.good = good
+	sh.good, sh.damage = w.good, w.damage
 	return sh, err
 }
 
 // find returns key's last record in a shard, and what walk returns.
-func find(data []byte, key string) (r rec, found bool, base, good int64, err error) {
-	base, good, err = walk(data, func(k []byte, x rec) {
+func find(data []byte, key string) (r rec, found bool, w walked, err error) {
+	w, err = walk(data, func(k []byte, x rec) {
 		if string(k) == key {
 			r, found = x, x.exp >= 0
 		}
 	})
-	return r, found, base, good, err
+	return r, found, w, err
 }
 
 func (s *dirStore) load(i int) (shard, error) {
@@ -178,6 +253,36 @@ func (s *dirStore) load(i int) (shard, error) {
 		return shard{}, fmt.Errorf("state: %s: %w", s.path(i), err)
 	}
 	return sh, nil
+}
+
+// damaged reports damage a reader found in shard i, and has it mended
+// by a rewrite if the lock comes soon: the records after the damage
+// stay, the damage goes.
+func (s *dirStore) damaged(i int, w walked) {
+	s.warnf("state: %s: damaged: %s skipped, the records after kept", s.path(i), w.damaged())
+	if err := s.mend(i); err != nil {
+		s.warnf("state: %s: not mended: %v", s.path(i), err)
+	}
+}
+
+// mend rewrites shard i without its damage. It tries the lock once:
+// a reader takes no lock and must not wait for one, and a writer that
+// holds it mends the shard itself.
+func (s *dirStore) mend(i int) error {
+	unlock, err := s.lockWait(i, 0)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	data, err := s.read(i)
+	if err != nil {
+		return err
+	}
+	sh, err := decode(data)
+	if err != nil || len(sh.damage) == 0 {
+		return err
+	}
+	return s.compact(i, sh.m)
 }
 
 func decodeBody(b []byte) (key []byte, exp int64, val []byte, ok bool) {
@@ -235,16 +340,22 @@ func (s *dirStore) update(key string, fn func(cur rec, ok bool, now int64) (rec,
 	defer unlock()
 	// One descriptor for the read and the append: opening is a good part
 	// of an operation's cost.
-	f, err := os.OpenFile(s.path(i), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(s.path(i), os.O_RDWR|os.O_CREATE|syscall.O_NONBLOCK, 0o644)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	defer f.Close()
+	if err := regular(f); err != nil {
+		return err
+	}
+	if err := Own(s.path(i)); err != nil {
+		return err
+	}
 	data, err := io.ReadAll(f)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	cur, ok, base, good, err := find(data, key)
+	cur, ok, w, err := find(data, key)
 	if err != nil {
 		return fmt.Errorf("state: %s: %w", s.path(i), err)
 	}
@@ -257,12 +368,17 @@ func (s *dirStore) update(key string, fn func(cur rec, ok bool, now int64) (rec,
 		return nil
 	}
 	r := appendRecord(nil, key, next)
-	if int64(len(data)+len(r)) <= max(compactAt, 2*base) {
-		return appendTo(f, data, good, r)
+	if len(w.damage) == 0 && int64(len(data)+len(r)) <= max(compactAt, 2*w.base) {
+		return appendTo(f, data, w.good, r)
 	}
+	// Compacted, or rewritten to drop damage: the records after the
+	// damage are kept, unlike a torn tail's bytes.
 	sh, err := decode(data)
 	if err != nil {
 		return err
+	}
+	if len(sh.damage) > 0 {
+		s.warnf("state: %s: damaged: %s dropped, the records after kept", s.path(i), w.damaged())
 	}
 	if next.exp < 0 {
 		delete(sh.m, key)
@@ -323,60 +439,38 @@ func (s *dirStore) compact(i int, m map[string]rec) error {
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
+	if err := Own(tmp); err != nil {
+		return err
+	}
 	if err := os.Rename(tmp, p); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil
 }
 
-// lock takes shard i's lock file. flock(2) blocks without a timeout, so
-// the blocking call runs aside while the caller waits at most s.timeout;
-// a lock that arrives after the caller gave up is dropped at once. This
-// queues waiters in the kernel instead of polling, which keeps
-// throughput up with dozens of processes on one shard.
-func (s *dirStore) lock(i int) (func(), error) {
+// lock takes shard i's lock file (lib/flock: waiters queue in the
+// kernel), creating the directory on the first write.
+func (s *dirStore) lock(i int) (func(), error) { return s.lockWait(i, s.timeout) }
+
+func (s *dirStore) lockWait(i int, timeout time.Duration) (func(), error) {
 	p := filepath.Join(s.dir, fmt.Sprintf("%03x.lock", i))
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	l, err := flock.Acquire(p, timeout)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.MkdirAll(s.dir, 0o755); err == nil {
-			f, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+		if err = MkdirAll(s.dir, 0o755); err == nil {
+			l, err = flock.Acquire(p, timeout)
 		}
+	}
+	if errors.Is(err, flock.ErrTimeout) {
+		return nil, fmt.Errorf("state: %w: %w", ErrTimeout, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	unlock := func() { f.Close() }
-	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-		return unlock, nil
+	if err := Own(p); err != nil {
+		l.Release()
+		return nil, err
 	}
-	got := make(chan error) // unbuffered: a send only succeeds to a waiter
-	gaveUp := make(chan struct{})
-	go func() {
-		var err error
-		for {
-			if err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX); !errors.Is(err, syscall.EINTR) {
-				break
-			}
-		}
-		select {
-		case got <- err:
-		case <-gaveUp:
-			f.Close()
-		}
-	}()
-	t := time.NewTimer(s.timeout)
-	defer t.Stop()
-	select {
-	case err := <-got:
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("state: lock %s: %w", p, err)
-		}
-		return unlock, nil
-	case <-t.C:
-		close(gaveUp)
-		return nil, fmt.Errorf("state: lock %s: %w after %s", p, ErrTimeout, s.timeout)
-	}
+	return func() { l.Release() }, nil
 }
 
 func (s *dirStore) Add(_ context.Context, key string, n int64, ttl time.Duration) (int64, error) {
@@ -423,9 +517,12 @@ func (s *dirStore) Get(_ context.Context, key string) (Entry, bool, error) {
 	if err != nil {
 		return Entry{}, false, err
 	}
-	r, ok, _, _, err := find(data, key)
+	r, ok, w, err := find(data, key)
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("state: %s: %w", s.path(shardOf(key)), err)
+	}
+	if len(w.damage) > 0 {
+		s.damaged(shardOf(key), w)
 	}
 	if !ok || !r.live(s.now().UnixMilli()) {
 		return Entry{}, false, nil
@@ -443,6 +540,9 @@ func (s *dirStore) Scan(_ context.Context, prefix string) ([]Entry, error) {
 		sh, err := s.load(i)
 		if err != nil {
 			return nil, err
+		}
+		if len(sh.damage) > 0 {
+			s.damaged(i, walked{damage: sh.damage})
 		}
 		for k, r := range sh.m {
 			if strings.HasPrefix(k, prefix) && r.live(now) {
@@ -550,7 +650,9 @@ func (s *dirStore) expire(i int) (int, error) {
 		return 0, err
 	}
 	n := dropExpired(sh.m, s.now().UnixMilli())
-	if n == 0 {
+	if len(sh.damage) > 0 {
+		s.warnf("state: %s: damaged: %s dropped, the records after kept", s.path(i), walked{damage: sh.damage}.damaged())
+	} else if n == 0 {
 		return 0, nil
 	}
 	return n, s.compact(i, sh.m)

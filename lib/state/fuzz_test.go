@@ -14,6 +14,9 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add(b)
 	f.Add(b[:len(b)-3])
+	mid := append([]byte(nil), b...)
+	mid[headerLen+5] ^= 0xff // damage in the first record, the second after it
+	f.Add(mid)
 	f.Add(fileMagic[:3])
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sh, err := decode(data)
@@ -22,6 +25,13 @@ func FuzzDecode(f *testing.F) {
 		}
 		if sh.good > int64(len(data)) {
 			t.Fatalf("good %d past the end %d", sh.good, len(data))
+		}
+		last := int64(headerLen)
+		for _, d := range sh.damage {
+			if d.off < last || d.n <= 0 || d.off+d.n > sh.good {
+				t.Fatalf("damage %+v out of place (after %d, good %d)", d, last, sh.good)
+			}
+			last = d.off + d.n
 		}
 		b := header()
 		for k, r := range sh.m {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -71,7 +72,7 @@ type Store interface {
 // Open opens the store spec names: a redis://, rediss:// (TLS) or
 // unix:// URL, or else the directory dir/kv under the state directory.
 // timeout bounds every wait for a lock or the server.
-func Open(spec, dir string, timeout time.Duration) (Store, error) {
+func Open(spec, dir string, timeout time.Duration, opts ...Option) (Store, error) {
 	for _, p := range []string{"redis://", "rediss://", "unix://"} {
 		if strings.HasPrefix(spec, p) {
 			return OpenRedis(spec, timeout)
@@ -83,5 +84,19 @@ func Open(spec, dir string, timeout time.Duration) (Store, error) {
 	if dir == "" {
 		return nil, errors.New("state: no state directory")
 	}
-	return OpenDir(filepath.Join(dir, "kv"), timeout)
+	return OpenDir(filepath.Join(dir, "kv"), timeout, opts...)
+}
+
+// Option is a setting of Open.
+type Option func(*dirStore)
+
+// Warnf has the store report through f what it mends on its own and
+// does not fail on: damage in a shard, skipped, and the shard rewritten
+// without it. Without it, warnings go to stderr as "PROG: warning: ...".
+func Warnf(f func(format string, args ...any)) Option {
+	return func(s *dirStore) { s.warnf = f }
+}
+
+func stderrWarnf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s: warning: %s\n", filepath.Base(os.Args[0]), fmt.Sprintf(format, args...))
 }

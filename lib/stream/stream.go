@@ -162,7 +162,7 @@ func Read(r io.Reader, in Input, bare Envelope) (*Stream, error) {
 		}
 		return &Stream{Env: bare, Message: br}, nil
 	}
-	raw, err := readBlock(br, MaxEnvelope)
+	raw, err := envelopeBlock(br, MaxEnvelope)
 	if err != nil {
 		return nil, err
 	}
@@ -173,29 +173,19 @@ func Read(r io.Reader, in Input, bare Envelope) (*Stream, error) {
 	return &Stream{Env: *env, Raw: raw, Message: br}, nil
 }
 
-// readBlock reads lines up to and including the first empty one.
-func readBlock(br *bufio.Reader, max int) ([]byte, error) {
-	var buf []byte
-	lineStart := 0
-	for {
-		chunk, err := br.ReadSlice('\n')
-		buf = append(buf, chunk...)
-		if len(buf) > max {
-			return nil, fmt.Errorf("envelope block longer than %d bytes", max)
-		}
-		switch {
-		case err == bufio.ErrBufferFull:
-			continue
-		case err == io.EOF:
-			return nil, errors.New("envelope block not ended by an empty line")
-		case err != nil:
-			return nil, err
-		}
-		if line := string(buf[lineStart:]); line == "\n" || line == "\r\n" {
-			return buf, nil
-		}
-		lineStart = len(buf)
+// envelopeBlock reads the envelope block: lines up to and including the
+// first empty one, which must come within max bytes.
+func envelopeBlock(br *bufio.Reader, max int) ([]byte, error) {
+	raw, _, end, err := readBlock(br, max, nil)
+	switch {
+	case err != nil:
+		return nil, err
+	case end == endMax:
+		return nil, fmt.Errorf("envelope block longer than %d bytes", max)
+	case end != endBlank:
+		return nil, errors.New("envelope block not ended by an empty line")
 	}
+	return raw, nil
 }
 
 // ParseEnvelope parses an envelope block (blank line included or not).

@@ -1,4 +1,4 @@
-package bridge
+package stream
 
 import (
 	"bufio"
@@ -6,8 +6,6 @@ import (
 	"io"
 	"strings"
 	"testing"
-
-	"mf/lib/edit"
 )
 
 // FuzzSplitHeader: whatever a stranger sends, the header part reads as
@@ -26,16 +24,16 @@ func FuzzSplitHeader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, msg string) {
 		br := bufio.NewReader(strings.NewReader(msg))
-		head, first, err := splitHeader(br)
+		head, first, err := SplitHeader(br)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := edit.ReadFields(bufio.NewReader(bytes.NewReader(head))); err != nil {
+		if _, err := ReadFields(bufio.NewReader(bytes.NewReader(head))); err != nil {
 			t.Fatalf("head %q does not read: %v", head, err)
 		}
 		rest, _ := io.ReadAll(br)
 		got := string(head) + string(first) + string(rest)
-		// splitHeader adds the empty line a header without one lacks.
+		// SplitHeader adds the empty line a header without one lacks.
 		added := string(head[:len(head)-1]) + string(first) + string(rest)
 		if got != msg && added != msg {
 			t.Fatalf("%q split into %q + %q + %q", msg, head, first, rest)

@@ -116,3 +116,21 @@ func TestReadHeaderStopsAtMaxHeader(t *testing.T) {
 		t.Error("bytes lost past MaxHeader")
 	}
 }
+
+// A stranger's endless header is read no further than MaxHeader; the
+// rest stays for the caller, as body.
+func TestSplitHeaderBounded(t *testing.T) {
+	msg := "Subject: " + strings.Repeat("x", 3*MaxHeader) + "\n\nbody\n"
+	br := bufio.NewReader(strings.NewReader(msg))
+	head, first, err := SplitHeader(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(head) > MaxHeader+64<<10 || first != nil {
+		t.Errorf("head of %d bytes, first %q", len(head), first)
+	}
+	rest, _ := io.ReadAll(br)
+	if string(head[:len(head)-1])+string(rest) != msg {
+		t.Error("bytes lost")
+	}
+}
