@@ -7,7 +7,7 @@
 chmod 755 "$tmp"
 mkdir -p "$tmp/state" "$tmp/lists"
 as=
-if [ "$(id -u)" = 0 ]; then as="--user nobody"; chown nobody "$tmp/state"; fi
+if [ "$(id -u)" = 0 ]; then as="--user nobody --stage-user games"; chown games "$tmp/state"; fi
 cp "$top/etc/lists/"*.list "$tmp/lists/"
 chmod -R a+rX "$tmp/lists"
 good() {

@@ -7,7 +7,7 @@
 chmod 755 "$tmp"
 mkdir -p "$tmp/state"
 as=
-if [ "$(id -u)" = 0 ]; then as="--user nobody"; chown nobody "$tmp/state"; fi
+if [ "$(id -u)" = 0 ]; then as="--user nobody --stage-user games"; chown games "$tmp/state"; fi
 L="mf-lists --config $tmp/empty.conf"
 $L add abusers 203.0.113.0/24 --reason 'quota rule flood' >/dev/null
 $L add spammers @spam.example >/dev/null
@@ -47,7 +47,7 @@ check_status '... and used so' reject "cd / && mf-lists --config $tmp/conf/mf.co
 cmd=$(sed -n 's/^#   \(MF_STATE_DIR=.*\) \\$/\1/p' "$top/etc/mf.conf")
 args=$(sed -n 's/^#       \(--client .*\)$/\1/p' "$top/etc/mf.conf")
 [ -n "$cmd" ] && [ -n "$args" ] && ok 'etc/mf.conf says how to try it' || not_ok 'etc/mf.conf says how to try it'
-mkdir "$tmp/state2"; [ -n "$as" ] && chown nobody "$tmp/state2"
+mkdir "$tmp/state2"; [ -n "$as" ] && chown games "$tmp/state2"
 cmd=$(echo "$cmd" | sed "s|\$(mktemp -d)|$tmp/state2|; s| test| $as test|")
 run "cd $top && MF_CONFIG= $cmd $args"
 [ "$rc" = 100 ] && grep -q 'stage lists: reject 550 5.7.1 Access denied' "$tmp/out" && ok '... and it works: the example lists refuse the example client' || not_ok '... and it works: the example lists refuse the example client' "exit $rc" "$(cat "$tmp/out" "$tmp/err")"

@@ -11,7 +11,7 @@ need jq jq || { skip 'decision records read with jq' 'jq missing'; pf_wait_deliv
 m=$(pf_mail 'Subject: one')
 check_grep 'the trace header on accepted mail names the stages, and nothing more' "${m:-/dev/null}" '^X-Mf-Checked: mf-bridge on [^ ]+: lists at rcpt continue, quota at data continue, scanner at data continue$'
 done_testing; exit 0; }
-mkdir -p "$tmp/state" "$tmp/lists" "$tmp/log"; chmod 755 "$tmp"; chown nobody "$tmp/state" "$tmp/log"
+mkdir -p "$tmp/state" "$tmp/lists" "$tmp/log"; chmod 755 "$tmp"; chown games "$tmp/state"; chown nobody "$tmp/log"
 cat >"$tmp/lists/40-senders.list" <<'L'
 match: sender
 action: block

@@ -33,7 +33,7 @@ check_grep 'the installed binaries read /etc/mf/mf.conf by default' "$tmp/out" '
 
 # The installed configuration is good, as the stage user checks it.
 mkdir "$tmp/state"; as=
-if [ "$(id -u)" = 0 ]; then as="--user nobody"; chown nobody "$tmp/state"; fi
+if [ "$(id -u)" = 0 ]; then as="--user nobody --stage-user games"; chown games "$tmp/state"; fi
 check_status 'the installed mf.conf passes mf-bridge check' 0 "PATH=$root/usr/bin:/usr/bin:/bin MF_STATE_DIR=$tmp/state $root/usr/bin/mf-bridge --config $root/etc/mf/mf.conf $as check"
 
 # An edited configuration survives another install.

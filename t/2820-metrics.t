@@ -6,7 +6,7 @@
 . "$top/t/postfix.sh"
 need_postfix
 need curl curl || { skip 'metrics read with curl' 'curl missing'; done_testing; exit 0; }
-mkdir -p "$tmp/lists" "$tmp/state"; chmod 755 "$tmp"; chown nobody "$tmp/state"
+mkdir -p "$tmp/lists" "$tmp/state"; chmod 755 "$tmp"; chown games "$tmp/state"
 printf 'match: rcpt\naction: block\nreply: 550 5.1.1 No such user here\nblocked@example.test\n' >"$tmp/lists/20-rcpts.list"
 chmod -R a+rX "$tmp/lists"
 mport=$(free_port)

@@ -77,12 +77,29 @@ func (srv *server) checkAll(ctx context.Context, g *generation) error {
 // bridge's own parse.
 func (srv *server) check(ctx context.Context, g *generation, asUser bool) (errs []error, checked []string) {
 	c, res := g.cli, g.res
+	// Whom the stages run as: --stage-user if the bridge switches users,
+	// else --user once a root bridge drops root, else the bridge itself.
+	// Only a root bridge can run the commands' checks as that user; one
+	// that cannot checks their keys alone (--print-config), not the files
+	// and store the stage user would reach, rather than judge those as
+	// the wrong user.
 	var cred *syscall.Credential
-	if asUser {
+	full := true
+	if u := g.cfg.Chain.Runner.User; u != nil {
+		cred, full = u.Credential, os.Geteuid() == 0 || hasSetIDCaps()
+	} else if asUser {
 		var err error
 		if cred, err = credential(c.User); err != nil {
 			errs = append(errs, err) // and the rest is checked as root
 		}
+	}
+	run := cred
+	if !full {
+		run = nil
+	}
+	mode := "--check-config"
+	if !full {
+		mode = "--print-config"
 	}
 	env := g.cfg.Chain.Runner.Env
 	path := envValue(env, "PATH")
@@ -105,8 +122,8 @@ func (srv *server) check(ctx context.Context, g *generation, asUser bool) (errs 
 			continue
 		}
 		if mf := mfCommand(st.Argv[0]); mf != nil {
-			args := append([]string{"--check-config"}, st.Argv[1:]...)
-			errs = append(errs, runCheck(ctx, prog, args, env, cred, where+": stage "+st.Name)...)
+			args := append([]string{mode}, st.Argv[1:]...)
+			errs = append(errs, runCheck(ctx, prog, args, env, run, where+": stage "+st.Name)...)
 			if !done[mf.Program] {
 				checked = append(checked, mf.Program)
 			}
@@ -126,8 +143,8 @@ func (srv *server) check(ctx context.Context, g *generation, asUser bool) (errs 
 			errs = append(errs, fmt.Errorf("%s: section %s is read by %s, which is not installed next to mf-bridge or on PATH", where, cmd.Section, cmd.Program))
 			continue
 		}
-		args := append([]string{"--check-config"}, cmd.Args...)
-		errs = append(errs, runCheck(ctx, prog, args, env, cred, "")...)
+		args := append([]string{mode}, cmd.Args...)
+		errs = append(errs, runCheck(ctx, prog, args, env, run, "")...)
 		checked = append(checked, cmd.Program)
 	}
 	return errs, checked
@@ -221,8 +238,8 @@ func findProgram(prog, path string) (string, error) {
 	return "", fmt.Errorf("program %q not found on PATH %s", prog, path)
 }
 
-// executable checks that the stage user may run p: as root, by the mode
-// bits of p and of the directories above it; otherwise as this process.
+// executable checks that the stage user may run p: by the mode bits of p
+// and of the directories above it for cred; without one, as this process.
 func executable(p string, cred *syscall.Credential) error {
 	if cred == nil {
 		if err := unix.Access(p, unix.X_OK); err != nil {
@@ -267,6 +284,19 @@ func allowed(fi os.FileInfo, cred *syscall.Credential, bit os.FileMode) bool {
 		return m&(bit<<3) != 0
 	}
 	return m&bit != 0
+}
+
+// hasSetIDCaps reports whether this thread, and so every thread (the
+// unit's AmbientCapabilities), may start a process as another user: a
+// root bridge that dropped root keeps them on one thread alone.
+func hasSetIDCaps() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if unix.Capget(&hdr, &data[0]) != nil {
+		return false
+	}
+	const want = 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID
+	return data[0].Effective&want == want && data[0].Permitted&want == want
 }
 
 // credential is the stage user's, for a check run as root.

@@ -43,10 +43,11 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 	if err := ownSocket(c.Milter); err != nil {
 		return err
 	}
-	if err := srv.dropPrivileges(c.User); err != nil {
+	// Checked while still root, if started so: as the stage user.
+	if err := srv.checkAll(ctx, g); err != nil {
 		return err
 	}
-	if err := srv.checkAll(ctx, g); err != nil {
+	if err := srv.dropPrivileges(c.User); err != nil {
 		return err
 	}
 	rec, err := bridge.OpenRecorder(c.Milter.DecisionLog, srv.stdout)

@@ -51,10 +51,10 @@ func (srv *server) test(ctx context.Context, stdin io.Reader, stdout io.Writer) 
 	if env.ClientName == "" {
 		env.ClientName = "unknown"
 	}
-	if err := srv.dropPrivileges(g.cli.User); err != nil {
+	if err := srv.checkAll(ctx, g); err != nil {
 		return 0, err
 	}
-	if err := srv.checkAll(ctx, g); err != nil {
+	if err := srv.dropPrivileges(g.cli.User); err != nil {
 		return 0, err
 	}
 	if !t.Live {
