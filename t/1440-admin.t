@@ -15,8 +15,13 @@ run "$L show 203.0.113.66"
 check_grep 'show ADDRESS: the network entry that holds it' "$tmp/out" '^abusers	203\.0\.113\.0/24	'
 check_nogrep '... and no other' "$tmp/out" 'spammers'
 check_out 'show SENDER-DOMAIN: that entry' 'spammers' "$L show @spam.example | cut -f1"
-check_exit 'show of what no list holds: exit 1' 1 "$L show 198.51.100.1"
-check_grep '... saying so' "$tmp/err" 'no dynamic list 198\.51\.100\.1, and no dynamic entry matches it'
+check_exit 'show of what no list holds: exit 1' 1 "$L show 198.18.0.1"
+check_grep '... saying so' "$tmp/err" 'no dynamic list 198\.18\.0\.1, and no dynamic entry matches it'
+printf 'quota.rule flood key=client-net limit=0/1h action=block:nets for=6h\n' >"$tmp/q.conf"
+printf 'Mf-Stream: 1\nMf-Stage: data\nMf-Client-Addr: 198.51.100.7\nMf-Mail-From: <a@example.org>\nMf-Rcpt-To: <b@example.com>\n\n' >"$tmp/q.in"
+mf-quota --config "$tmp/q.conf" check --input stream --output none <"$tmp/q.in" 2>/dev/null
+run "$L show 198.51.100.99"
+check_grep 'show ADDRESS: a network a block rule added, as a value' "$tmp/out" '^nets	client-net 198\.51\.100\.0/24	'
 check_exit 'del of an entry not there: exit 1' 1 "$L del abusers 198.51.100.1"
 check_status 'del of an entry there: 0' 0 "$L del abusers 203.0.113.0/24"
 check_exit 'del with the store down: exit 75, an error' 75 "MF_STATE=redis://127.0.0.1:1/0 MF_LOCK_TIMEOUT=300ms $L del abusers 203.0.113.0/24"

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"mf/lib/cli"
@@ -15,6 +16,33 @@ import (
 // nothing to show or delete: not an error (75), which would look like the
 // state store being down.
 const exitNotFound = 1
+
+// entryMatcher matches the entries what stands for: the entry as show
+// prints it ("client-addr 192.0.2.7"), a pattern equal to it, a value a
+// stage added equal to it (a sender without regard to case), and for an
+// address also the networks, patterns or values, that hold it.
+func entryMatcher(what string) func(lists.DynEntry) bool {
+	pattern, perr := lists.CheckDynamic("x", what)
+	addr, aerr := netip.ParseAddr(what)
+	holds := func(v string) bool {
+		p, err := netip.ParsePrefix(v)
+		return aerr == nil && err == nil && p.Contains(addr.Unmap())
+	}
+	return func(d lists.DynEntry) bool {
+		if d.Entry == what {
+			return true
+		}
+		v := d.Entry
+		if !d.Pattern {
+			v = d.Value
+			if v == "" {
+				_, v, _ = strings.Cut(d.Entry, " ")
+			}
+			return strings.EqualFold(v, what) || aerr == nil && v == addr.Unmap().String() || holds(v)
+		}
+		return perr == nil && v == pattern || holds(v)
+	}
+}
 
 // show prints the dynamic entries: all, those of the list named what, or,
 // when no list has that name, those that match what as an entry (an
@@ -32,17 +60,8 @@ func show(env *cli.Env, st state.Store, what string) (int, error) {
 		}
 		if isList {
 			match = func(d lists.DynEntry) bool { return d.List == what }
-		} else if e, err := lists.CheckDynamic("x", what); err == nil {
-			a, aerr := netip.ParseAddr(e)
-			match = func(d lists.DynEntry) bool {
-				if d.Entry == e {
-					return true
-				}
-				p, perr := netip.ParsePrefix(d.Entry)
-				return aerr == nil && perr == nil && p.Contains(a)
-			}
 		} else {
-			match = func(lists.DynEntry) bool { return false }
+			match = entryMatcher(what)
 		}
 	}
 	n := 0
