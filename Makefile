@@ -3,13 +3,16 @@
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+COMPDIR ?= $(PREFIX)/share/bash-completion/completions
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 60s
 
 CMDS    = mf-lists mf-bridge mf-stat mf-quota mf-accept mf-scan
 MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-state.5 man/mf-lists.1 man/mf-bridge.8 man/mf-stat.1 man/mf-quota.1 man/mf-accept.1 man/mf-scan.1
-LDFLAGS = -X mf/lib/config.Version=$(VERSION)
+LDFLAGS = -X mf/lib/config.Version=$(VERSION) -X mf/lib/config.DefaultFile=$(SYSCONFDIR)/mf/mf.conf
 
 .PHONY: all run test unit t lint deps bench fuzz install clean
 
@@ -67,6 +70,10 @@ fuzz:
 		done; \
 	done
 
+# Binaries and manual pages; the example configuration and lists where
+# there are none yet (an edited file is never replaced); the systemd unit
+# with these paths; a logrotate snippet for the decision log; bash
+# completions. The unit makes /var/lib/mf and /var/log/mf itself.
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(addprefix bin/,$(CMDS)) $(DESTDIR)$(BINDIR)/
@@ -74,6 +81,13 @@ install: all
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
 	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(SYSCONFDIR)/mf $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(COMPDIR)
+	test -e $(DESTDIR)$(SYSCONFDIR)/mf/mf.conf || install -m 644 etc/mf.conf $(DESTDIR)$(SYSCONFDIR)/mf/mf.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/mf/lists || { install -d $(DESTDIR)$(SYSCONFDIR)/mf/lists && install -m 644 etc/lists/*.list $(DESTDIR)$(SYSCONFDIR)/mf/lists/; }
+	sed 's|/usr/local/bin/|$(BINDIR)/|g; s|/etc/mf/|$(SYSCONFDIR)/mf/|g' etc/mf-bridge.service >$(DESTDIR)$(UNITDIR)/mf-bridge.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/mf-bridge.service
+	install -m 644 etc/logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/mf-bridge
+	for c in $(CMDS); do echo "complete -C $(BINDIR)/$$c $$c" >$(DESTDIR)$(COMPDIR)/$$c; done
 
 clean:
 	rm -rf bin

@@ -7,6 +7,7 @@
 . "$top/t/postfix.sh"
 need_postfix
 mkdir -p "$tmp/mark" && chmod 1777 "$tmp/mark"
+chmod 755 "$tmp" # the stage user runs $tmp/slow: mf-bridge checks it may, at start
 cat >"$tmp/slow" <<SH
 #!/bin/sh
 cat >/dev/null

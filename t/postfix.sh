@@ -125,6 +125,7 @@ free_port() {
 # belongs to games); $bridge_addr is what Postfix's smtpd_milters wants.
 bridge_start() {
 	conf=$1; shift
+	chmod 755 "$tmp" # the stage user runs programs below it: checked at start
 	: >"$tmp/bridge.log"
 	mf-bridge --config "$conf" --user nobody --stage-user games "$@" milter --listen inet:127.0.0.1:0 >"$tmp/bridge.out" 2>>"$tmp/bridge.log" &
 	bridge_pid=$!

@@ -24,6 +24,7 @@ import (
 // is an envelope with no message, the stages of its phase run, and the
 // answer is an access(5) action.
 type policyCmd struct {
+	records
 	PolicyListen string        `default:"inet:127.0.0.1:10040" placeholder:"ADDR" help:"Where to listen: inet:HOST:PORT, inet6:[HOST]:PORT or unix:PATH (then check_policy_service unix:PATH, a path Postfix can reach)."`
 	IdleTimeout  time.Duration `default:"330s" help:"Close a connection that sent no request for this long (Postfix's smtpd_policy_service_max_idle is 300s, and it reconnects)."`
 }
@@ -117,7 +118,7 @@ func (srv *server) policy(ctx context.Context, cmd *policyCmd, c *root, args []s
 	if err := srv.dropPrivileges(c.User); err != nil {
 		return err
 	}
-	rec, err := bridge.OpenRecorder(c.DecisionLog, srv.stdout)
+	rec, err := bridge.OpenRecorder(cmd.DecisionLog, srv.stdout)
 	if err != nil {
 		return err
 	}

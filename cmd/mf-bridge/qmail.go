@@ -28,6 +28,7 @@ import (
 // the result goes on to the real qmail-queue, or is refused in
 // qmail-queue's own exit codes, which qmail-smtpd turns into replies.
 type qmailQueueCmd struct {
+	records
 	QmailQueue    string `default:"/var/qmail/bin/qmail-queue" type:"path" placeholder:"PATH" help:"The real qmail-queue, which gets the message once the chain passed it."`
 	ErrorFD       int    `default:"6" placeholder:"FD" help:"The custom error descriptor of qmail-smtpd's exit-82 patch (6 for notqmail and the v2 patch, 4 for the older one, -1 for none). When it is not open a refusal exits 31 or 71 with qmail's own text."`
 	QuarantineDir string `type:"path" placeholder:"DIR" help:"The Maildir quarantined messages are held in, with their envelope and reason (see \"mf-bridge quarantine\"). Without it a quarantine verdict is a temporary refusal."`
@@ -74,7 +75,7 @@ func (cmd *qmailQueueCmd) run(env *cli.Env, c *root) (code int) {
 			return qmail.ExitTemp
 		}
 	}
-	rec, err := bridge.OpenRecorder(c.DecisionLog, io.Discard)
+	rec, err := bridge.OpenRecorder(cmd.DecisionLog, io.Discard)
 	if err != nil {
 		log.Errorf("%v", err)
 		return qmail.ExitTemp
@@ -539,6 +540,7 @@ func (t *qmailTxn) quarantine(r *bridge.Reply) int {
 // stderr never reach qmail-local, which would put them in its log and the
 // bounce: the only text it gets is the refusal's reply.
 type dotQmailCmd struct {
+	records
 	QuarantineDir string   `type:"path" placeholder:"DIR" help:"The quarantine Maildir for a quarantine verdict (exit 99, held there); without it the message is delivered."`
 	Stage         []string `arg:"" optional:"" passthrough:"" help:"One stage to run instead of the chain: [OPTION=VALUE...] [--] PROGRAM [ARG...]."`
 }
@@ -593,7 +595,7 @@ func (cmd *dotQmailCmd) run(env *cli.Env, c *root) (code int) {
 		ch.Stages = []*chain.Stage{st}
 		cfg.Chain = &ch
 	}
-	rec, err := bridge.OpenRecorder(c.DecisionLog, io.Discard)
+	rec, err := bridge.OpenRecorder(cmd.DecisionLog, io.Discard)
 	if err != nil {
 		log.Errorf("%v", err)
 		return say(dotDefer, "Temporary failure in the mail filter (#4.3.0)")

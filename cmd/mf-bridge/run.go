@@ -24,7 +24,9 @@ The chain is the "stage" lines of mf.conf (bridge.stage), run in order at each S
 
 with phases connect, helo, mail, rcpt, data and options timeout=, on-error=, input=, output=, reply=, always= and N=ACTION for exit code N; for example "lists rcpt,data mf-lists check". No shell runs it.
 
-Exit status of "test": 0 continue, 99 accept, 100 reject, 111 tempfail, 75 error. See mf-bridge(8).`
+"check" checks the whole configuration, every mf command's section by the command itself, as "milter" does at start and on SIGHUP. "test" leaves the state store as it was unless --live. "status" shows what a running milter has done, from its metrics (bridge.metrics HOST:PORT). Each decision record (bridge.decision-log) says why, stage by stage.
+
+Exit status of "test": 0 continue, 99 accept, 100 reject, 111 tempfail, 75 error; of "check": 0 good, 75 not. See mf-bridge(8) and mf(7).`
 
 type root struct {
 	config.Globals
@@ -32,17 +34,26 @@ type root struct {
 	User        string   `default:"mf" placeholder:"USER" help:"When started as root: the user to become once the socket is open. Stages never run as root."`
 	StageUser   string   `default:"mf-stage" placeholder:"USER" help:"When started as root: the user stages run as, other than --user, so no stage can reach the bridge or another message."`
 	SpoolDir    string   `type:"path" placeholder:"DIR" help:"Where a message and stage output are kept while filtered (default $$TMPDIR or /tmp); files there are unlinked at once."`
-	DecisionLog string   `placeholder:"FILE" help:"Append one JSON line per decision to FILE (\"-\" is stdout); see DECISION RECORD in mf-bridge(8). Reopened on SIGHUP."`
+	TraceHeader string   `placeholder:"NAME" help:"Add the header field NAME (e.g. X-Mf-Checked) to accepted mail, naming this host and each stage that ran and what it said; none by default."`
 	MTA         string   `enum:"auto,postfix,sendmail" default:"auto" help:"The MTA, for header insert positions: auto tells Postfix and sendmail by their v macro."`
 
 	Milter milterCmd `cmd:"" help:"Serve the milter protocol to sendmail or Postfix."`
-	Test   testCmd   `cmd:"" help:"Run the chain on a message as the milter would, and print what the MTA would be told."`
+	Test   testCmd   `cmd:"" help:"Run the chain on a message as the milter would, and print what the MTA would be told; the state store is only read (see --live)."`
 
 	QmailQueue qmailQueueCmd `cmd:"" name:"qmail-queue" help:"Be the program QMAILQUEUE names: run the chain, then the real qmail-queue."`
 	Quarantine quarantineCmd `cmd:"" help:"List, release or delete the messages the qmail-queue mode quarantined."`
 	Policy     policyCmd     `cmd:"" help:"Serve Postfix's SMTPD policy delegation protocol."`
 	Qfilter    qfilterCmd    `cmd:"" help:"Run a qmail-qfilter filter as a stage (output=stream)."`
 	DotQmail   dotQmailCmd   `cmd:"" name:"dot-qmail" help:"Run the chain from a .qmail program line, in qmail-command's exit codes."`
+
+	Status statusCmd `cmd:"" help:"Show what a running mf-bridge milter has done, from its metrics (bridge.metrics): decisions, stage runs and failures, reloads."`
+	Check  checkCmd  `cmd:"" help:"Check the whole configuration, as milter start and SIGHUP do: every key of mf.conf, every stage line and program, every mf command's section (lists, rules, state store); exit 0 if good, 75 if not."`
+}
+
+// records is the decision log of the front-ends that serve mail (not
+// test, which leaves none).
+type records struct {
+	DecisionLog string `placeholder:"FILE" help:"Append one JSON line per decision to FILE (\"-\" is stdout); see DECISION RECORD in mf-bridge(8). Reopened on SIGHUP."`
 }
 
 type milterCmd struct {
@@ -50,6 +61,8 @@ type milterCmd struct {
 	SocketOwner     string        `placeholder:"USER[:GROUP]" help:"Owner of a unix socket, so the MTA can reach it (e.g. mf:postfix)."`
 	SocketMode      string        `default:"0660" placeholder:"MODE" help:"Permissions of a unix socket, in octal."`
 	ShutdownTimeout time.Duration `default:"30s" help:"On SIGTERM, how long messages under way may take to finish."`
+	Metrics         string        `placeholder:"HOST:PORT" help:"Serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9357); mf-bridge status reads them."`
+	records
 }
 
 type testCmd struct {
@@ -61,6 +74,7 @@ type testCmd struct {
 	Rcpt       []string `group:"envelope" sep:"none" placeholder:"ADDR" help:"Envelope recipient; repeat for several, each decided on at RCPT."`
 	QueueID    string   `group:"envelope" placeholder:"ID" help:"Queue id the MTA would give."`
 	File       string   `arg:"" optional:"" type:"path" help:"The message (\"-\" or none: stdin). A stream gives the envelope the flags do not."`
+	Live       bool     `help:"Let the stages write the state store as for real mail (count quotas, add dynamic entries); without it they are told MF_READ_ONLY=true."`
 }
 
 // server is the running mf-bridge: the configuration generation new
@@ -70,6 +84,7 @@ type server struct {
 	gen      atomic.Pointer[generation]
 	inFlight atomic.Int64
 	stdout   io.Writer
+	metrics  *metrics
 }
 
 // generation is one reading of the configuration: the command line and
@@ -91,6 +106,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 // start builds the server and its first generation.
 func start(env *cli.Env, c *root) (*server, error) {
 	srv := &server{log: env.Log, stdout: env.Stdout}
+	srv.metrics = newMetrics(srv)
 	g, err := srv.newGeneration(c, env.Config, env.LookupEnv)
 	if err != nil {
 		return nil, err
@@ -132,7 +148,10 @@ func (srv *server) newGeneration(c *root, res *config.Result, lookupEnv func(str
 	if err != nil {
 		return nil, err
 	}
-	cfg := &bridge.Config{Chain: ch, SpoolDir: c.SpoolDir, Log: srv.log, InFlight: &srv.inFlight}
+	cfg := &bridge.Config{Chain: ch, SpoolDir: c.SpoolDir, Log: srv.log, InFlight: &srv.inFlight, TraceHeader: c.TraceHeader}
+	if srv.metrics != nil {
+		cfg.Observe = srv.metrics.observe
+	}
 	if c.MTA == "postfix" || c.MTA == "sendmail" {
 		cfg.Hidden = 1
 	}
@@ -156,6 +175,7 @@ func newChain(c *root, res *config.Result, lookupEnv func(string) (string, bool)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
+		st.Argv[0] = sibling(st.Argv[0])
 		if at, dup := seen[st.Name]; dup {
 			return nil, fmt.Errorf("%s: stage %s: name already used at %s", where, st.Name, at)
 		}
@@ -194,6 +214,9 @@ func stageEnv(c *root, lookupEnv func(string) (string, bool)) []string {
 	if c.StateDir != "" {
 		env = append(env, "MF_STATE_DIR="+c.StateDir)
 	}
+	// What a stage says on stderr goes into the bridge's log and record
+	// as text, whatever format the file asks of the bridge.
+	env = append(env, "MF_LOG_FORMAT=text")
 	if c.State != "" {
 		env = append(env, "MF_STATE="+c.State)
 	}

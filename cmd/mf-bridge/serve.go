@@ -32,13 +32,25 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 		return err
 	}
 	defer ln.Close()
+	mln, err := srv.metrics.listen(c.Milter.Metrics)
+	if err != nil {
+		return err
+	}
+	if mln != nil {
+		defer mln.Close()
+		srv.log.Infof("metrics on http://%s/metrics", mln.Addr())
+	}
 	if err := ownSocket(c.Milter); err != nil {
+		return err
+	}
+	// Checked while still root, if started so: as the stage user.
+	if err := srv.checkAll(ctx, g); err != nil {
 		return err
 	}
 	if err := srv.dropPrivileges(c.User); err != nil {
 		return err
 	}
-	rec, err := bridge.OpenRecorder(c.DecisionLog, srv.stdout)
+	rec, err := bridge.OpenRecorder(c.Milter.DecisionLog, srv.stdout)
 	if err != nil {
 		return err
 	}
@@ -85,6 +97,8 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 		go func() {
 			defer wg.Done()
 			defer conns.Delete(conn)
+			srv.metrics.sessions.Inc()
+			defer srv.metrics.sessions.Dec()
 			srv.serveConn(stageCtx, conn)
 		}()
 	}
@@ -232,8 +246,11 @@ func (srv *server) reload(args []string, lookupEnv func(string) (string, bool)) 
 	if err == nil {
 		g, err = srv.newGeneration(c, res, lookupEnv)
 	}
-	if err == nil && c.DecisionLog != old.cli.DecisionLog {
-		g.cfg.Records, err = bridge.OpenRecorder(c.DecisionLog, srv.stdout)
+	if err == nil {
+		err = srv.checkAll(context.Background(), g)
+	}
+	if err == nil && c.Milter.DecisionLog != old.cli.Milter.DecisionLog {
+		g.cfg.Records, err = bridge.OpenRecorder(c.Milter.DecisionLog, srv.stdout)
 	} else if err == nil {
 		g.cfg.Records = old.cfg.Records
 		if e := g.cfg.Records.Reopen(); e != nil {
@@ -242,14 +259,22 @@ func (srv *server) reload(args []string, lookupEnv func(string) (string, bool)) 
 	}
 	if err != nil {
 		srv.log.Errorf("SIGHUP: configuration refused, the old one stays: %v", err)
+		srv.metrics.reload(false)
+		if g == nil || g.cfg.Records != old.cfg.Records {
+			// A rotated log is still let go of.
+			if e := old.cfg.Records.Reopen(); e != nil {
+				srv.log.Errorf("%v", e)
+			}
+		}
 		return
 	}
 	srv.gen.Store(g)
+	srv.metrics.reload(true)
 	if g.cfg.Records != old.cfg.Records {
 		// Sessions under way still hold the old one; a record written
 		// to it after this is lost to the new path but lands in the old
 		// file's inode, so it is left open.
-		srv.log.Infof("SIGHUP: decision log now %s", c.DecisionLog)
+		srv.log.Infof("SIGHUP: decision log now %s", c.Milter.DecisionLog)
 	}
 	srv.log.Infof("SIGHUP: configuration reloaded: %d stage(s), for new connections", len(g.cfg.Chain.Stages))
 }

@@ -51,8 +51,15 @@ func (srv *server) test(ctx context.Context, stdin io.Reader, stdout io.Writer) 
 	if env.ClientName == "" {
 		env.ClientName = "unknown"
 	}
+	if err := srv.checkAll(ctx, g); err != nil {
+		return 0, err
+	}
 	if err := srv.dropPrivileges(g.cli.User); err != nil {
 		return 0, err
+	}
+	if !t.Live {
+		// Decide as for real mail, but count nothing and add no entry.
+		g.cfg.Chain.Runner.Env = append(g.cfg.Chain.Runner.Env, "MF_READ_ONLY=true")
 	}
 
 	out := bufio.NewWriter(stdout)

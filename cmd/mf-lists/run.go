@@ -51,7 +51,7 @@ type delCmd struct {
 }
 
 type showCmd struct {
-	List string `arg:"" optional:"" help:"Only this dynamic list."`
+	List string `arg:"" optional:"" name:"list-or-entry" help:"Only this dynamic list, or only the entries that match this address, network, host name or sender."`
 }
 
 type expireCmd struct{}
@@ -101,7 +101,9 @@ func (cmd *delCmd) Run(env *cli.Env, c *root) error {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("%s is not on dynamic list %s", cmd.Entry, cmd.List)
+			env.Log.Warnf("%s is not on dynamic list %s", cmd.Entry, cmd.List)
+			env.Code = exitNotFound
+			return nil
 		}
 		fmt.Fprintf(env.Stdout, "%s deleted from %s\n", cmd.Entry, cmd.List)
 		return nil
@@ -109,16 +111,9 @@ func (cmd *delCmd) Run(env *cli.Env, c *root) error {
 }
 
 func (cmd *showCmd) Run(env *cli.Env, c *root) error {
-	return withStore(c, func(st state.Store) error {
-		ds, err := lists.Dynamic(env.Ctx, st, cmd.List)
-		if err != nil {
-			return err
-		}
-		for _, d := range ds {
-			fmt.Fprintf(env.Stdout, "%s\t%s\t%s\tadded %s by %s\t%s\n", d.List, stream.Encode(d.Entry), expiry(d.Expires),
-				d.Added.UTC().Format(time.RFC3339), stream.Encode(d.By), stream.Encode(d.Reason))
-		}
-		return nil
+	return withStore(c, func(st state.Store) (err error) {
+		env.Code, err = show(env, st, cmd.List)
+		return err
 	})
 }
 
@@ -200,7 +195,7 @@ func check(ctx context.Context, c *root, stdin io.Reader, out io.Writer, getenv 
 		if h := r.Final; h != nil {
 			d.Verdict = h.List.Verdict()
 			d.Trace = fmt.Sprintf("list=%s %s=%s", h.List.Name, h.Target, h.Value)
-			d.Reason = fmt.Sprintf("%s %s in list %s (%s)", h.Target, h.Value, h.List.Name, h)
+			d.Reason = fmt.Sprintf("%s %s in list %s (%s: %s)", h.Target, h.Value, h.List.Name, h, h.Entry())
 		}
 		d.Trace = strings.TrimSpace(d.Trace + " " + strings.Join(tags, " "))
 		return d, nil

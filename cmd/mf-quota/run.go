@@ -151,7 +151,8 @@ func engine(c *root, res *config.Result) (*quota.Engine, error) {
 		}
 	}
 	o.ExemptSenders, o.ExemptAuth = c.ExemptSender, c.ExemptAuth
-	o.DryRun = c.Check.DryRun
+	// --dry-run: the engine decides as for real, on a store that keeps
+	// nothing (below), and lib/stage reports the verdict as "would".
 	o.Concurrency, o.ConcReserve, o.SlotTTL = c.Concurrency, c.ConcReserve, c.SlotTTL
 	if c.Concurrency < 0 || c.ConcReserve < 0 || c.ConcReserve >= max(c.Concurrency, 1) && c.ConcReserve > 0 {
 		return nil, fmt.Errorf("%s: quota.concurrency-reserve: %d must be below concurrency %d", res.Origin("concurrency-reserve", 0), c.ConcReserve, c.Concurrency)
@@ -161,6 +162,9 @@ func engine(c *root, res *config.Result) (*quota.Engine, error) {
 	}
 	if e.St, err = state.Open(c.State, c.StateDir, c.LockTimeout); err != nil {
 		return nil, err
+	}
+	if c.Check.DryRun || c.Check.ReadOnly {
+		e.St = state.Overlay(e.St) // counted on, never written
 	}
 	return e, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,7 @@ func (r *record) json(host string, now time.Time) decision.Record {
 		if res.Err != nil {
 			s.Error = res.Err.Error()
 		}
+		s.Trace, s.Stderr = TraceOf(res), LastLine(res.Stderr)
 		j.Stages = append(j.Stages, s)
 	}
 	return j
@@ -106,11 +108,11 @@ func (r *Recorder) Reopen() error {
 	return nil
 }
 
-func (r *Recorder) write(rec *record) error {
+func (r *Recorder) write(j *decision.Record) error {
 	if r == nil || r.w == nil {
 		return nil
 	}
-	b, err := json.Marshal(rec.json(r.host, time.Now()))
+	b, err := json.Marshal(j)
 	if err != nil {
 		return err
 	}
@@ -130,9 +132,47 @@ func (r *Recorder) Close() error {
 }
 
 func (c *Config) record(r *record) {
-	if err := c.Records.write(r); err != nil {
+	j := r.json(c.Records.hostname(), time.Now())
+	if err := c.Records.write(&j); err != nil {
 		c.Log.Errorf("decision log: %v", err)
 	}
+	if c.Observe != nil {
+		c.Observe(&j)
+	}
+	c.logRecord(r)
+}
+
+func (r *Recorder) hostname() string {
+	if r == nil {
+		return ""
+	}
+	return r.host
+}
+
+// logRecord is the one info line of each decision, accepted mail too:
+// its outcome, and the stage that decided and why.
+func (c *Config) logRecord(r *record) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s: %s", queueID(r.env), r.phase, r.verdict.Action)
+	if r.verdict.Action.Refuses() || r.verdict.Action == verdict.Quarantine {
+		fmt.Fprintf(&b, " %q", replyOf(r.verdict))
+	}
+	if r.phase != "connect" && r.phase != "helo" {
+		fmt.Fprintf(&b, " from=<%s> rcpts=%d", stream.Encode(r.env.MailFrom), len(r.env.Rcpts))
+	}
+	if r.env.ClientAddr != "" {
+		fmt.Fprintf(&b, " client=%s", r.env.ClientAddr)
+	}
+	for _, res := range r.results {
+		if res.Verdict.Action.Final() || res.Err != nil {
+			fmt.Fprintf(&b, " stage=%s:%s", res.Stage.Name, res.Verdict.Action)
+			if res.Err != nil {
+				fmt.Fprintf(&b, "(failed: %v)", res.Err)
+			}
+		}
+	}
+	fmt.Fprintf(&b, " %.1fms", ms(time.Since(r.start)))
+	c.Log.Infof("%s", b.String())
 }
 
 // logResult logs a stage that failed or decided.
@@ -146,10 +186,30 @@ func (c *Config) logResult(env stream.Envelope, r *chain.Result) {
 		}
 		c.Log.Warnf("%s", msg)
 	case r.Verdict.Action.Final():
-		c.Log.Infof("%s: stage %s at %s: %s", id, r.Stage.Name, r.Phase, r.Verdict)
+		msg := fmt.Sprintf("%s: stage %s at %s: %s", id, r.Stage.Name, r.Phase, r.Verdict)
+		if r.Stderr != "" {
+			msg += "; " + LastLine(r.Stderr)
+		}
+		c.Log.Infof("%s", msg)
 	default:
 		c.Log.Debugf("%s: stage %s at %s: %s in %s", id, r.Stage.Name, r.Phase, r.Verdict, r.Duration)
 	}
+}
+
+// TraceOf is the Mf-Trace line a stage added to the stream it wrote: the
+// last one that starts with its program's name (a stage that copies the
+// stream on, such as sed, adds none of its own).
+func TraceOf(r *chain.Result) string {
+	if r.Env == nil || len(r.Stage.Argv) == 0 {
+		return ""
+	}
+	prog := filepath.Base(r.Stage.Argv[0])
+	for i := len(r.Env.Trace) - 1; i >= 0; i-- {
+		if t := r.Env.Trace[i]; strings.HasPrefix(t, prog+" ") {
+			return t
+		}
+	}
+	return ""
 }
 
 // LastLine is the last line of what a stage said on stderr.

@@ -11,12 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"mf/lib/chain"
+	"mf/lib/decision"
 	"mf/lib/edit"
 	"mf/lib/logger"
 	"mf/lib/spool"
@@ -35,6 +37,13 @@ type Config struct {
 	Log      *logger.Logger
 	Records  *Recorder     // the decision log; nil writes none
 	InFlight *atomic.Int64 // transactions under way; may be nil
+	// Observe is told of every decision, as its record (the bridge's
+	// metrics); may be nil.
+	Observe func(*decision.Record)
+	// TraceHeader, when set, is a header field added to accepted mail
+	// naming the host and each stage that ran and what it said (stage
+	// names only: no list, rule or scanner result); "" adds none.
+	TraceHeader string
 }
 
 // Session is one SMTP connection as the chain sees it: what the MTA said
@@ -387,6 +396,9 @@ func (s *Session) EOM(ctx context.Context, macros map[string]string) (*Reply, er
 	if final.Action == verdict.Continue {
 		final.Action = verdict.Accept // no stage objected: the MTA takes it
 	}
+	if final.Action == verdict.Accept && s.cfg.TraceHeader != "" {
+		r.Edits = append(r.Edits, edit.Edit{Kind: edit.AddHeader, Name: s.cfg.TraceHeader, Value: traceValue(s.cfg.Records.hostname(), m.results)})
+	}
 	if r.outcome != nil {
 		r.Sender, r.Rcpts = r.outcome.Env.MailFrom, r.outcome.Env.Rcpts
 	} else {
@@ -400,6 +412,30 @@ func (s *Session) EOM(ctx context.Context, macros map[string]string) (*Reply, er
 	})
 	s.finish()
 	return r, nil
+}
+
+// traceValue is the trace header's value: "mf-bridge on HOST: lists at
+// rcpt continue, quota at data continue".
+func traceValue(host string, results []*chain.Result) string {
+	var b strings.Builder
+	b.WriteString("mf-bridge")
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	if host != "" {
+		b.WriteString(" on " + host)
+	}
+	b.WriteString(":")
+	if len(results) == 0 {
+		b.WriteString(" no stage ran")
+	}
+	for i, r := range results {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, " %s at %s %s", r.Stage.Name, r.Phase, r.Verdict.Action)
+	}
+	return b.String()
 }
 
 // changes finds what the data stages changed.

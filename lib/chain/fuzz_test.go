@@ -27,7 +27,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(s.Argv) == 0 || s.Argv[0] == "" && len(s.Argv) == 1 || len(s.Phases) == 0 || s.TimeoutAt("data") <= 0 {
+		if len(s.Argv) == 0 || s.Argv[0] == "" || len(s.Phases) == 0 || s.TimeoutAt("data") <= 0 {
 			t.Fatalf("%q parsed into a stage that cannot run: %+v", line, s)
 		}
 	})

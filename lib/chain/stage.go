@@ -147,6 +147,9 @@ func Parse(line string) (*Stage, error) {
 	if len(rest) == 0 {
 		return nil, fmt.Errorf("stage %s: no program (want %s)", s.Name, Syntax)
 	}
+	if rest[0] == "" {
+		return nil, fmt.Errorf("stage %s: empty program name", s.Name)
+	}
 	s.Argv = rest
 	if s.Output == HeaderOutput || s.Output == StreamOutput {
 		if s.Input == MessageInput && s.Output == StreamOutput {

@@ -120,6 +120,7 @@ func Start(cli any, g *config.Globals, log *logger.Logger, name, section, descri
 		return nil, verdict.ExitError, true
 	}
 	log.SetVerbose(g.Verbose)
+	log.SetJSON(g.LogFormat == "json")
 	if g.Syslog {
 		if err := log.OpenSyslog(); err != nil {
 			log.Warnf("%v", err)
@@ -131,7 +132,23 @@ func Start(cli any, g *config.Globals, log *logger.Logger, name, section, descri
 		}
 		return res, 0, true
 	}
+	if g.CheckConfig {
+		if c, ok := cli.(ConfigChecker); ok {
+			if err := c.CheckConfig(res, log); err != nil {
+				log.Errorf("%v", err)
+				return nil, verdict.ExitError, true
+			}
+		}
+		return res, 0, true
+	}
 	return res, 0, false
+}
+
+// ConfigChecker is a command that checks more of its configuration than
+// parsing does (the files its values name, the state store), for
+// --check-config. A command without it is checked by parsing alone.
+type ConfigChecker interface {
+	CheckConfig(res *config.Result, log *logger.Logger) error
 }
 
 // Recover, deferred by a command's run function, turns a panic into an

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -22,24 +23,54 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/peterbourgon/ff/v3"
+	"github.com/willabides/kongplete"
 )
 
-// DefaultFile is read when no --config or MF_CONFIG names another.
-const DefaultFile = "/etc/mf/mf.conf"
+// DefaultFile is read when no --config or MF_CONFIG names another;
+// make stamps it from SYSCONFDIR.
+var DefaultFile = "/etc/mf/mf.conf"
 
 // Version is stamped at build time (make all).
 var Version = "dev"
 
-// Sections are the commands that own a section of mf.conf.
-var Sections = []string{"bridge", "lists", "accept", "quota", "scan", "stat"}
+// Command is an mf command that owns a section of mf.conf, and the
+// arguments "mf-bridge check" gives it after --config FILE --check-config
+// (a stage command's check sub-command holds flags of its section too).
+type Command struct {
+	Section string   // "lists": keys "lists.xxx"
+	Program string   // "mf-lists"
+	Args    []string // sub-command under which every key of the section is read
+}
+
+// Commands are every mf command that reads mf.conf, one line each; a key
+// of a section not here is refused by all of them.
+var Commands = []Command{
+	{"bridge", "mf-bridge", nil},
+	{"lists", "mf-lists", []string{"check"}},
+	{"quota", "mf-quota", []string{"check"}},
+	{"stat", "mf-stat", nil},
+	{"scan", "mf-scan", nil},
+	{"accept", "mf-accept", []string{"check"}},
+}
+
+// Sections are the sections of mf.conf some command owns.
+var Sections = func() []string {
+	var s []string
+	for _, c := range Commands {
+		s = append(s, c.Section)
+	}
+	return s
+}()
 
 // Globals are the settings every command has. Each command embeds them.
 type Globals struct {
 	Version     kong.VersionFlag `group:"global" help:"Print the version and exit."`
 	Config      string           `short:"c" type:"path" default:"${config_file}" env:"MF_CONFIG" placeholder:"FILE" group:"global" help:"Configuration file; a missing default file is not an error."`
 	PrintConfig bool             `group:"global" help:"Print the effective settings as mf.conf lines, each with where it came from, and exit."`
+	CheckConfig bool             `group:"global" help:"Check this command's part of the configuration as a whole (every key, and what the values name: list files, rules, the state store), and exit: 0 if good, 75 if not. mf-bridge check runs it for every command."`
 	Syslog      bool             `group:"global" help:"Also log to syslog, facility mail."`
 	Verbose     bool             `short:"v" group:"global" help:"Log debugging detail."`
+	LogFormat   string           `enum:"text,json" default:"text" group:"global" help:"How diagnostics on stderr look: text (\"mf-lists: info: ...\") or json, one object a line with time, prog, level and msg."`
 	StateDir    string           `type:"path" default:"/var/lib/mf" placeholder:"DIR" group:"global" help:"State directory: compiled list caches, dynamic lists, quota counts."`
 	State       string           `placeholder:"URL" group:"global" help:"Keep quotas and dynamic lists in Redis (redis://[:PASSWORD@]HOST:PORT/DB, rediss:// for TLS, unix:///SOCKET) instead of state-dir/kv."`
 	LockTimeout time.Duration    `default:"10s" group:"global" help:"How long to wait for a lock in the state directory before giving up with exit 75."`
@@ -49,7 +80,7 @@ type Globals struct {
 func (g *Globals) Global() *Globals { return g }
 
 // notInFile are flags a file cannot set.
-var notInFile = map[string]bool{"help": true, "version": true, "config": true, "print-config": true}
+var notInFile = map[string]bool{"help": true, "version": true, "config": true, "print-config": true, "check-config": true}
 
 // isGlobal reports whether fl is one of the Globals every command has:
 // only those may stand in the file without a section, or one command's
@@ -205,11 +236,11 @@ func (f *file) Resolve(_ *kong.Context, _ *kong.Path, fl *kong.Flag) (any, error
 	if len(es) == 0 {
 		return nil, nil
 	}
-	var v any = es[len(es)-1].value
+	var v any = f.relative(fl, es[len(es)-1].value)
 	if fl.IsSlice() {
 		vs := make([]any, len(es))
 		for i, e := range es {
-			vs[i] = e.value
+			vs[i] = f.relative(fl, e.value)
 		}
 		v = vs
 	}
@@ -221,6 +252,16 @@ func (f *file) Resolve(_ *kong.Context, _ *kong.Path, fl *kong.Flag) (any, error
 	}
 	f.used[fl.Name] = es
 	return v, nil
+}
+
+// relative makes a relative path in the file relative to the file's
+// directory, not to wherever the command runs: "lists.dir lists" is
+// /etc/mf/lists in /etc/mf/mf.conf and etc/lists in a checkout.
+func (f *file) relative(fl *kong.Flag, v string) string {
+	if fl.Tag.Type != "path" || v == "" || filepath.IsAbs(v) || strings.HasPrefix(v, "~") || v == "-" {
+		return v
+	}
+	return filepath.Join(filepath.Dir(f.path), v)
 }
 
 // check parses v into a scratch value of the flag's type, so that a bad
@@ -268,6 +309,7 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 		kong.Exit(func(code int) { panic(Exit(code)) }),
 		kong.DefaultEnvars("MF"),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
+		kong.ValueFormatter(helpValue),
 		kong.Groups{
 			"global":   "Global flags (mf.conf keys without a section):",
 			"envelope": "Envelope of a bare message (not read from mf.conf):",
@@ -309,7 +351,19 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 			err = e
 		}
 	}()
+	if _, ok := getenv("COMP_LINE"); ok {
+		// bash's "complete -C mf-lists mf-lists": print the words that
+		// complete the line and exit.
+		kongplete.Complete(k)
+	}
 	ctx, err := k.Parse(args)
+	if ctx == nil && err != nil && onlyConfig(cli, err) {
+		// --print-config and --check-config need no sub-command: the
+		// settings are applied before kong misses one.
+		var pe *kong.ParseError
+		errors.As(err, &pe)
+		ctx, err = pe.Context, nil
+	}
 	if res.file != nil && res.file.err != nil {
 		return nil, res.file.err // kong's wrapping adds nothing to file:line
 	}
@@ -322,6 +376,29 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 	}
 	res.Ctx = ctx
 	return res, nil
+}
+
+// helpValue is a flag's help with its default, which kong shows only for
+// a flag without a placeholder ("--mta=\"auto\"", but not "-c, --config=FILE").
+func helpValue(v *kong.Value) string {
+	if v.HasDefault && v.Default != "" && v.Tag.PlaceHolder != "" && !strings.Contains(v.Help, "(default") {
+		c := *v
+		c.Help = strings.TrimRight(v.Help, ".") + " (default " + v.Default + ")."
+		v = &c
+	}
+	return kong.DefaultHelpValueFormatter(v)
+}
+
+// onlyConfig reports whether err is kong missing a sub-command (or its
+// argument) after the settings were applied, on a command line that asks
+// only about the configuration.
+func onlyConfig(cli any, err error) bool {
+	var pe *kong.ParseError
+	if !errors.As(err, &pe) || pe.Context == nil || pe.Context.Error != nil {
+		return false
+	}
+	g, ok := cli.(interface{ Global() *Globals })
+	return ok && (g.Global().PrintConfig || g.Global().CheckConfig) && strings.HasPrefix(err.Error(), "expected")
 }
 
 // open loads the configuration file, if there is one to load.
@@ -440,4 +517,23 @@ func values(v any) []string {
 		return nil
 	}
 	return []string{s}
+}
+
+// SectionOrigin says where the file first sets a key of section
+// ("FILE:LINE"), or "" if it sets none: a section whose command is not
+// installed is then an error to report there.
+func (res *Result) SectionOrigin(section string) string {
+	if res.file == nil {
+		return ""
+	}
+	line := 0
+	for k, es := range res.file.vals {
+		if strings.HasPrefix(k, section+".") && (line == 0 || es[0].line < line) {
+			line = es[0].line
+		}
+	}
+	if line == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d", res.file.path, line)
 }

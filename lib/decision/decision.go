@@ -31,6 +31,15 @@ type Stage struct {
 	MS     float64 `json:"ms"`
 	Reply  string  `json:"reply,omitempty"`
 	Error  string  `json:"error,omitempty"` // the stage failed; Action is its on-error
+	// Trace is the Mf-Trace line the stage added, "PROGRAM ACTION
+	// WORDS TIMEms": an mf stage's words say what matched
+	// ("list=20-block-clients client-addr=192.0.2.7", "rule=per-sender").
+	Trace string `json:"trace,omitempty"`
+	// Stderr is the last line the stage wrote on stderr: an mf stage's
+	// reason for its verdict (the list file, line and entry; the rule and
+	// its count against the limit), a failed stage's last words. It may
+	// name internals the SMTP reply does not.
+	Stderr string `json:"stderr,omitempty"`
 }
 
 // Actions are the outcomes a record can have.

@@ -155,7 +155,7 @@ func parse(path string, r io.Reader, sizeHint int64) (*Def, []entry, error) {
 			return nil, nil, parseError(path, n, "%v", err)
 		}
 		if !def.fits(e) {
-			return nil, nil, parseError(path, n, "%s cannot match %s (this list matches %s)", text, kindWhat(e), def.targetList())
+			return nil, nil, parseError(path, n, "%s cannot match %s (this list matches %s)%s", text, kindWhat(e), def.targetList(), def.hint(text, e))
 		}
 		e.line = n
 		entries = append(entries, e)
@@ -309,6 +309,20 @@ func targetTakes(t Target, e entry) bool {
 		return t == ClientName || t == Helo
 	}
 	return t == Sender || t == Rcpt || t == HeaderFrom
+}
+
+// hint says how to write a domain a list of addresses can match: a bare
+// "spam.example" in a sender list is meant as "@spam.example".
+func (d *Def) hint(text string, e entry) string {
+	if e.prefix.IsValid() || e.key[0] != kindHost && e.key[0] != kindSubdomain {
+		return ""
+	}
+	for _, t := range d.Targets {
+		if t == Sender || t == Rcpt || t == HeaderFrom {
+			return fmt.Sprintf("; for the addresses at that domain write @%s", strings.ToLower(text))
+		}
+	}
+	return ""
 }
 
 func kindWhat(e entry) string {

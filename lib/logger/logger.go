@@ -4,11 +4,14 @@
 package logger
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/syslog"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Logger is safe for concurrent use.
@@ -18,7 +21,13 @@ type Logger struct {
 	w       io.Writer
 	sys     *syslog.Writer
 	verbose bool
+	json    bool
+	now     func() time.Time
 }
+
+// SetJSON writes each stderr line as a JSON object, {"time", "prog",
+// "level", "msg"}, for a log collector; syslog lines stay text.
+func (l *Logger) SetJSON(on bool) { l.json = on }
 
 // New logs as prog to w.
 func New(prog string, w io.Writer) *Logger { return &Logger{prog: prog, w: w} }
@@ -55,7 +64,24 @@ func (l *Logger) log(level, format string, args ...any) {
 	}, msg)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "%s: %s: %s\n", l.prog, level, msg)
+	if l.json {
+		now := time.Now
+		if l.now != nil {
+			now = l.now
+		}
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false) // "<a@example.org>" as it is
+		enc.Encode(struct {
+			Time  string `json:"time"`
+			Prog  string `json:"prog"`
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}{now().UTC().Format("2006-01-02T15:04:05.000000Z07:00"), l.prog, level, msg})
+		l.w.Write(b.Bytes()) // one write a line
+	} else {
+		fmt.Fprintf(l.w, "%s: %s: %s\n", l.prog, level, msg)
+	}
 	if l.sys == nil {
 		return
 	}

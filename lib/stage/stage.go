@@ -22,8 +22,9 @@ import (
 // Flags are embedded in a stage command's check sub-command.
 type Flags struct {
 	stream.Flags
-	Output string `enum:"stream,message,none" default:"stream" help:"What to write on stdout: the stream (filter mode, for the next stage or mf-bridge), the message alone (for procmail or maildrop), or nothing (the exit status says it all)."`
-	DryRun bool   `help:"Decide and report, but change no state and refuse nothing: the verdict is logged and traced as \"would ACTION\", the exit status is 0."`
+	Output   string `enum:"stream,message,none" default:"stream" help:"What to write on stdout: the stream (filter mode, for the next stage or mf-bridge), the message alone (for procmail or maildrop), or nothing (the exit status says it all)."`
+	DryRun   bool   `help:"Decide and report, but change no state and refuse nothing: the verdict is logged and traced as \"would ACTION\", the exit status is 0."`
+	ReadOnly bool   `help:"Decide, refuse and report as usual, but change no state (counts, dynamic entries): what mf-bridge test gives its stages (MF_READ_ONLY=true)."`
 
 	// Log, when set, is told why a stage decided (Decision.Reason).
 	Log func(format string, args ...any) `kong:"-"`
@@ -149,7 +150,7 @@ func Run(ctx context.Context, name string, f *Flags, stdin io.Reader, stdout io.
 	if err != nil {
 		return 0, fmt.Errorf("stdin: %w", err)
 	}
-	m := &Message{Env: &s.Env, DryRun: f.DryRun, s: s}
+	m := &Message{Env: &s.Env, DryRun: f.DryRun || f.ReadOnly, s: s}
 	defer m.close()
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	if s.Final() {
