@@ -41,7 +41,11 @@ bad 'a stage program that is not executable' "stage noexec: program $tmp/noexec.
 printf 'match: sender\naction: block\nspam.example\n' >"$tmp/lists/60-bare.list"; chmod 644 "$tmp/lists/60-bare.list"
 bad 'a list file that does not parse, with its line' '60-bare\.list:3: .*write @spam\.example' ''
 rm "$tmp/lists/60-bare.list"
-bad 'a section of a command not installed' 'mf\.conf:6: section scan is read by mf-scan, which is not installed' 'scan.clamd unix:/run/clamd.sock'
+# A machine with mf-bridge, mf-lists and mf-quota only: a scan section
+# names a command that is not there.
+mkdir -p "$tmp/few"; cp "$top/bin/mf-bridge" "$top/bin/mf-lists" "$top/bin/mf-quota" "$tmp/few/"; chmod -R a+rX "$tmp/few"
+good; echo 'scan.engine av clamd addr=unix:/run/clamd.sock' >>"$tmp/mf.conf"
+check_refused 'check: a section of a command not installed' 'mf\.conf:6: section scan is read by mf-scan, which is not installed' "PATH=$tmp/few:/usr/bin:/bin $tmp/few/mf-bridge --config $tmp/mf.conf $as check"
 printf 'state redis://127.0.0.1:1/0\n' >"$tmp/redis.line"
 bad 'a state store that does not answer' 'stage quota: mf-quota: state.*127\.0\.0\.1:1' "$(cat "$tmp/redis.line")"
 rm -f "$tmp/redis.line"

@@ -7,12 +7,9 @@
 need mandoc mandoc || { skip 'manual pages' 'mandoc missing'; done_testing; exit 0; }
 need groff groff || { skip 'manual pages' 'groff missing'; done_testing; exit 0; }
 need man man-db || { skip 'manual pages' 'man missing'; done_testing; exit 0; }
-# todo DESC REASON: a known failure another branch fixes; prove reports it.
-todo() { tap todo; printf 'not ok %d - %s # TODO %s\n' "$tap_n" "$1" "$2"; }
 # quotes DESC FILE MODE: t/quotes.awk finds nothing wrong in FILE.
 quotes() {
 	if awk -v single="$3" -f "$top/t/quotes.awk" "$2" >"$tmp/q" 2>&1; then ok "$1"
-	elif [ "$page" = mf-stat.1 ]; then todo "$1" "mf-stat.1 belongs to the stat branch: $(head -1 "$tmp/q")"
 	else not_ok "$1" "$(cat "$tmp/q")"; fi
 }
 export MANWIDTH=80 LC_ALL=C.UTF-8
