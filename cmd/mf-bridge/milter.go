@@ -52,7 +52,7 @@ type oneConn struct {
 func (l *oneConn) Accept() (net.Conn, error) {
 	if !l.handed {
 		l.handed = true
-		return &closeNotify{Conn: l.conn, l: l, r: bufio.NewReaderSize(l.conn, 64<<10)}, nil
+		return &closeNotify{Conn: l.conn, l: l, r: bufio.NewReaderSize(ackReader{l.conn}, 64<<10)}, nil
 	}
 	<-l.done
 	return nil, net.ErrClosed
@@ -71,6 +71,19 @@ type closeNotify struct {
 }
 
 func (c *closeNotify) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// ackReader reads the connection and acknowledges each read at once (see
+// quickAck); the bridge's replies go out at once too, as TCP_NODELAY is
+// Go's default.
+type ackReader struct{ c net.Conn }
+
+func (a ackReader) Read(p []byte) (int, error) {
+	n, err := a.c.Read(p)
+	if n > 0 {
+		quickAck(a.c)
+	}
+	return n, err
+}
 
 func (c *closeNotify) Close() error {
 	err := c.Conn.Close()
