@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-message/mail"
@@ -227,7 +228,9 @@ func query(env *stream.Envelope, hdr *stream.Header) lists.Query {
 	return q
 }
 
-var looseAddr = regexp.MustCompile(`[^\s<>"(),;:\[\]]+@[^\s<>"(),;:\[\]]+`)
+// Compiled when first used, so a command that never needs it does not
+// pay for it at every start.
+var looseAddr = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^\s<>"(),;:\[\]]+@[^\s<>"(),;:\[\]]+`) })
 
 // fromAddresses returns the addresses of every From field. A From that
 // does not parse as RFC 5322 still yields whatever looks like an address
@@ -242,7 +245,7 @@ func fromAddresses(hdr *stream.Header) []string {
 			}
 			continue
 		}
-		out = append(out, looseAddr.FindAllString(fields.Value(), -1)...)
+		out = append(out, looseAddr().FindAllString(fields.Value(), -1)...)
 	}
 	return out
 }

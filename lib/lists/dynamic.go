@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"mf/lib/state"
@@ -22,7 +23,9 @@ import (
 // address or network, the client by verified name, the sender.
 var DynamicTargets = []Target{ClientAddr, ClientName, Sender}
 
-var listNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+// Compiled when first used, so a command that never needs it does not
+// pay for it at every start.
+var listNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`) })
 
 // DynEntry is one entry of a dynamic list.
 type DynEntry struct {
@@ -39,7 +42,7 @@ func dynKey(list, entry string) string { return "dl|" + list + "|" + entry }
 // CheckDynamic validates a dynamic list name and entry and returns the
 // entry as stored (IP addresses unmapped, names in lower case).
 func CheckDynamic(list, entry string) (string, error) {
-	if !listNameRE.MatchString(list) {
+	if !listNameRE().MatchString(list) {
 		return "", fmt.Errorf("list name %q: use letters, digits, '.', '_' and '-'", list)
 	}
 	e, err := parseEntry(entry)

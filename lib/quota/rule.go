@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"mf/lib/lists"
@@ -78,7 +79,9 @@ func (r *Rule) KeyName() string {
 	return strings.Join(s, "+")
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+// Compiled when first used, so a command that never needs it does not
+// pay for it at every start.
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`) })
 
 // ParseRule reads a rule: a name, then key=value options.
 //
@@ -92,7 +95,7 @@ func ParseRule(s string) (*Rule, error) {
 		return nil, errors.New("empty rule")
 	}
 	r := &Rule{Name: words[0], Sliding: true, Action: verdict.Tempfail, For: time.Hour, Text: s}
-	if !nameRE.MatchString(r.Name) || strings.Contains(r.Name, "=") {
+	if !nameRE().MatchString(r.Name) || strings.Contains(r.Name, "=") {
 		return nil, fmt.Errorf("rule name %q: start with a name of letters, digits, '.', '_' and '-'", words[0])
 	}
 	seen := map[string]bool{}
