@@ -1,4 +1,7 @@
-package main
+// Package mflists is the command mf-lists (allow and block lists): its Run is what the command's
+// main calls, and what mf-bridge calls to run a mf-lists stage inside its own
+// process, so it reads no global state and keeps none between calls.
+package mflists
 
 import (
 	"context"
@@ -69,7 +72,10 @@ type whyCmd struct {
 	File string `arg:"" optional:"" type:"path" help:"Message or stream to take the envelope and header From from (\"-\" for stdin); without it the envelope comes from the flags alone."`
 }
 
-func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
+// Run runs the command with args (without the program name), as its main
+// would, reading the environment only through lookupEnv; it returns the
+// exit status.
+func Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
 	return cli.Main(ctx, cli.Program{Name: "mf-lists", Section: "lists", Description: description}, &root{}, stdin, stdout, stderr, args, lookupEnv)
 }
 

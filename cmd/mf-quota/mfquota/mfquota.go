@@ -1,4 +1,7 @@
-package main
+// Package mfquota is the command mf-quota (quotas): its Run is what the command's
+// main calls, and what mf-bridge calls to run a mf-quota stage inside its own
+// process, so it reads no global state and keeps none between calls.
+package mfquota
 
 import (
 	"context"
@@ -60,7 +63,10 @@ type releaseCmd struct {
 
 type expireCmd struct{}
 
-func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
+// Run runs the command with args (without the program name), as its main
+// would, reading the environment only through lookupEnv; it returns the
+// exit status.
+func Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
 	return cli.Main(ctx, cli.Program{Name: "mf-quota", Section: "quota", Description: description}, &root{}, stdin, stdout, stderr, args, lookupEnv)
 }
 
