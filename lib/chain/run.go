@@ -167,12 +167,20 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 		return fmt.Errorf("stdin: %w", feedErr)
 	}
 	res.Exit = ps.ExitCode()
+	keep, err = r.outcome(st, env, out, res)
+	return err
+}
+
+// outcome reads what a stage that exited with res.Exit said: the verdict
+// its exit code means, and its output. keep says whether out holds a
+// message the result points into.
+func (r *Runner) outcome(st *Stage, env *stream.Envelope, out *os.File, res *Result) (keep bool, err error) {
 	a, ok := st.Exits[res.Exit]
 	if !ok {
 		a, ok = defaultExit(res.Exit)
 	}
 	if !ok || a == Error {
-		return fmt.Errorf("exit %d", res.Exit)
+		return false, fmt.Errorf("exit %d", res.Exit)
 	}
 	res.Verdict = verdict.New(a, st.reply(a))
 	if a == verdict.Quarantine {
@@ -183,26 +191,26 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	case StreamOutput:
 		err := r.readStream(out, env, res)
 		if err != nil && !refused {
-			return fmt.Errorf("output: %w", err)
+			return false, fmt.Errorf("output: %w", err)
 		}
 		keep = res.Message != nil
 	case MessageOutput:
 		st, err := out.Stat()
 		if err != nil {
-			return err
+			return false, err
 		}
 		if st.Size() == 0 && !refused {
-			return errors.New("output: no message on stdout (output=message)")
+			return false, errors.New("output: no message on stdout (output=message)")
 		}
 		res.Message, keep = &spool.Message{File: out}, true
 	case HeaderOutput:
 		fields, err := readHeaders(out)
 		if err != nil {
-			return fmt.Errorf("output: %w", err)
+			return false, fmt.Errorf("output: %w", err)
 		}
 		res.Headers = fields
 	}
-	return nil
+	return keep, nil
 }
 
 // feed writes the stage's stdin: the stream, or the bare message.
