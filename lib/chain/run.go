@@ -16,15 +16,20 @@ import (
 	"golang.org/x/sys/unix"
 
 	"mf/lib/edit"
+	"mf/lib/resident"
 	"mf/lib/spool"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
 
-// Runner runs stages as processes.
+// Runner runs stages as processes, or mf's own commands inside its own
+// process (inproc.go).
 type Runner struct {
 	Env     []string // environment of every stage; the envelope is added
 	TempDir string   // where a stage's output is spooled ("" = os.TempDir)
+
+	Commands map[string]Command // programs run in-process, by base name
+	Resident *resident.Set      // what in-process stages keep open (nil: nothing)
 }
 
 // Result is what one stage said at one phase.
@@ -39,6 +44,7 @@ type Result struct {
 	Message  *spool.Message   // the message it wrote (data phase, output stream or message)
 	Headers  []string         // fields it asked to add (output=headers)
 	Stderr   string           // the end of what it said on stderr
+	InProc   bool             // it ran inside the runner's process
 }
 
 // maxStderr is how much of a stage's stderr is kept for the log.
@@ -102,6 +108,9 @@ func (st *Stage) reply(a verdict.Action) verdict.Reply {
 }
 
 func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *spool.Message, res *Result) error {
+	if cmd := r.command(st); cmd != nil {
+		return r.runCommand(ctx, cmd, st, env, msg, res)
+	}
 	out, err := spool.Create(r.TempDir, "mf-out-*")
 	if err != nil {
 		return err
