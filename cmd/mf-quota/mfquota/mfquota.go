@@ -16,8 +16,8 @@ import (
 	"mf/lib/config"
 	"mf/lib/logger"
 	"mf/lib/quota"
+	"mf/lib/resident"
 	"mf/lib/stage"
-	"mf/lib/state"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
@@ -72,11 +72,11 @@ func Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 
 // withEngine runs f with the rules built and the store open.
 func withEngine(env *cli.Env, c *root, f func(*quota.Engine) error) error {
-	e, err := engine(c, env.Config)
+	e, release, err := engine(env.Ctx, c, env.Config)
 	if err != nil {
 		return err
 	}
-	defer e.St.Close()
+	defer release()
 	return f(e)
 }
 
@@ -116,17 +116,18 @@ func (cmd *expireCmd) Run(env *cli.Env, c *root) error {
 }
 
 // engine builds the rules and options, each bad value refused with the
-// file and line it came from, and opens the store.
-func engine(c *root, res *config.Result) (*quota.Engine, error) {
-	e := &quota.Engine{}
+// file and line it came from, and opens the store (kept open in the
+// context's resident set inside mf-bridge); release lets go of it.
+func engine(ctx context.Context, c *root, res *config.Result) (e *quota.Engine, release func(), err error) {
+	e = &quota.Engine{}
 	for i, s := range c.Rule {
 		r, err := quota.ParseRule(s)
 		if err != nil {
-			return nil, fmt.Errorf("%s: quota.rule: %w", res.Origin("rule", i), err)
+			return nil, nil, fmt.Errorf("%s: quota.rule: %w", res.Origin("rule", i), err)
 		}
 		for _, o := range e.Rules {
 			if o.Name == r.Name {
-				return nil, fmt.Errorf("%s: quota.rule: a rule named %s already exists", res.Origin("rule", i), r.Name)
+				return nil, nil, fmt.Errorf("%s: quota.rule: a rule named %s already exists", res.Origin("rule", i), r.Name)
 			}
 		}
 		e.Rules = append(e.Rules, r)
@@ -146,32 +147,31 @@ func engine(c *root, res *config.Result) (*quota.Engine, error) {
 		}
 		return out, nil
 	}
-	var err error
 	o := &e.Opt
 	if o.ExemptNets, err = nets("exempt-net", c.ExemptNet); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.LocalNets, err = nets("local-net", c.LocalNet); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for i, s := range c.ExemptSender {
 		if !strings.Contains(s, "@") {
-			return nil, fmt.Errorf("%s: quota.exempt-sender: %q is not user@domain or @domain", res.Origin("exempt-sender", i), s)
+			return nil, nil, fmt.Errorf("%s: quota.exempt-sender: %q is not user@domain or @domain", res.Origin("exempt-sender", i), s)
 		}
 	}
 	o.ExemptSenders, o.ExemptAuth = c.ExemptSender, c.ExemptAuth
 	o.DryRun = c.Check.DryRun
 	o.Concurrency, o.ConcReserve, o.SlotTTL = c.Concurrency, c.ConcReserve, c.SlotTTL
 	if c.Concurrency < 0 || c.ConcReserve < 0 || c.ConcReserve >= max(c.Concurrency, 1) && c.ConcReserve > 0 {
-		return nil, fmt.Errorf("%s: quota.concurrency-reserve: %d must be below concurrency %d", res.Origin("concurrency-reserve", 0), c.ConcReserve, c.Concurrency)
+		return nil, nil, fmt.Errorf("%s: quota.concurrency-reserve: %d must be below concurrency %d", res.Origin("concurrency-reserve", 0), c.ConcReserve, c.Concurrency)
 	}
 	if o.BusyReply, err = verdict.ParseReply(c.BusyReply); err != nil || o.BusyReply.Code/100 != 4 {
-		return nil, fmt.Errorf("%s: quota.busy-reply: want a 4xx reply: %q", res.Origin("busy-reply", 0), c.BusyReply)
+		return nil, nil, fmt.Errorf("%s: quota.busy-reply: want a 4xx reply: %q", res.Origin("busy-reply", 0), c.BusyReply)
 	}
-	if e.St, err = state.Open(c.State, c.StateDir, c.LockTimeout); err != nil {
-		return nil, err
+	if e.St, release, err = resident.Store(ctx, c.State, c.StateDir, c.LockTimeout); err != nil {
+		return nil, nil, err
 	}
-	return e, nil
+	return e, release, nil
 }
 
 func msgOf(env *stream.Envelope, size int64) quota.Msg {
