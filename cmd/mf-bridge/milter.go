@@ -29,7 +29,8 @@ const actions = milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeB
 // connection gets a go-milter server of its own whose milter objects,
 // however often the library makes new ones, all work on the one session.
 func (srv *server) serveConn(ctx context.Context, conn net.Conn) {
-	g := srv.gen.Load()
+	g := srv.acquire()
+	defer g.release()
 	s := bridge.NewSession(g.cfg)
 	defer s.Close()
 	m := &milter.Server{

@@ -14,6 +14,7 @@ import (
 	"mf/lib/cli"
 	"mf/lib/config"
 	"mf/lib/logger"
+	"mf/lib/resident"
 )
 
 const description = `Run a chain of mf stages for each message: as a milter server for sendmail and Postfix, or by hand on a saved message.
@@ -70,9 +71,10 @@ type server struct {
 // and SIGHUP build it by the same function, so after a reload every
 // setting is the new one, or none is.
 type generation struct {
-	cli *root
-	res *config.Result
-	cfg *bridge.Config
+	cli   *root
+	res   *config.Result
+	cfg   *bridge.Config
+	users users // sessions under it (commands.go)
 }
 
 var program = cli.Program{Name: "mf-bridge", Section: "bridge", Description: description}
@@ -105,6 +107,7 @@ func (cmd *testCmd) Run(env *cli.Env, c *root) error {
 	if err != nil {
 		return err
 	}
+	defer srv.gen.Load().retire()
 	env.Code, err = srv.test(env.Ctx, env.Stdin, env.Stdout)
 	return err
 }
@@ -134,7 +137,8 @@ func (srv *server) newGeneration(c *root, res *config.Result, lookupEnv func(str
 
 // newChain reads the stage lines. Every error names where the line was.
 func newChain(c *root, res *config.Result, lookupEnv func(string) (string, bool)) (*chain.Chain, error) {
-	ch := &chain.Chain{Runner: &chain.Runner{TempDir: c.SpoolDir, Env: stageEnv(c, lookupEnv)}}
+	ch := &chain.Chain{Runner: &chain.Runner{TempDir: c.SpoolDir, Env: stageEnv(c, lookupEnv),
+		Commands: commands, Resident: resident.New()}}
 	seen := map[string]string{}
 	for i, line := range c.Stage {
 		where := res.Origin("stage", i)

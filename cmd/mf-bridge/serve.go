@@ -94,6 +94,7 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 	// Idle MTA connections hold no message; closing them loses nothing.
 	conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
 	wg.Wait()
+	srv.gen.Load().retire()
 	srv.log.Infof("stopped")
 	return nil
 }
@@ -235,6 +236,7 @@ func (srv *server) reload(args []string, lookupEnv func(string) (string, bool)) 
 		return
 	}
 	srv.gen.Store(g)
+	old.retire()
 	if g.cfg.Records != old.cfg.Records {
 		// Sessions under way still hold the old one; a record written
 		// to it after this is lost to the new path but lands in the old

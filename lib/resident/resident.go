@@ -103,8 +103,12 @@ func Get[T any](ctx context.Context, key, version string, open func() (v T, clos
 	return nv, func() {}, nil
 }
 
-// Close closes every value the set holds. Later calls of Get fail.
+// Close closes every value the set holds. Later calls of Get fail. A nil
+// set holds nothing.
 func (s *Set) Close() error {
+	if s == nil {
+		return nil
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
