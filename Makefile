@@ -49,7 +49,7 @@ lint:
 # a real Postfix with and without mf-bridge (as root).
 bench: all
 	$(GO) test -run=NONE -bench=. -benchtime=30x -count=1 ./lib/lists/ ./cmd/mf-lists/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
-	$(GO) test -run=NONE -bench=. -benchtime=300x -count=1 ./cmd/mf-bridge/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
+	$(GO) test -run=NONE -bench=. -benchtime=300x -count=1 ./cmd/mf-bridge/ ./lib/bridge/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 	$(GO) test -run=NONE -bench=. -benchtime=30x -count=1 ./cmd/mf-quota/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 	$(GO) test -run=NONE -bench=. -benchtime=1x -count=1 ./lib/state/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'
 	MF_STAT_BENCH=1 $(GO) test -run=NONE -bench=. -benchtime=5x -count=1 -timeout=10m ./cmd/mf-stat/ | grep -v '^goos\|^goarch\|^pkg\|^cpu'

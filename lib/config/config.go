@@ -255,12 +255,32 @@ type Result struct {
 // After --help it returns Exit(0). Errors name file and line where
 // there is one.
 func Parse(cli any, name, section, description string, args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) (res *Result, err error) {
-	res = &Result{section: section, getenv: getenv}
+	p, err := NewParser(cli, name, section, description)
+	if err != nil {
+		return nil, err
+	}
+	return p.Parse(args, stdout, stderr, getenv)
+}
+
+// Parser parses command lines into one cli struct, again and again:
+// building kong's model of a command costs more than parsing with it, so
+// a command run many times in one process (a stage inside mf-bridge)
+// keeps parsers. A parser is used by one goroutine at a time; each Parse
+// resets every flag and reads the file anew.
+type Parser struct {
+	k       *kong.Kong
+	section string
+	res     *Result // of the Parse under way
+}
+
+// NewParser builds the parser of a command: cli, name, section and
+// description as for Parse.
+func NewParser(cli any, name, section, description string) (*Parser, error) {
+	p := &Parser{section: section}
 	k, err := kong.New(cli,
 		kong.Name(name),
 		kong.Vars{"version": name + " " + Version, "config_file": DefaultFile},
 		kong.Description(description),
-		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(Exit(code)) }),
 		kong.DefaultEnvars("MF"),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
@@ -281,12 +301,13 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 			return nil
 		}),
 		kong.WithBeforeResolve(func(ctx *kong.Context) error {
+			res := p.res
 			f, err := res.open(ctx)
 			if err != nil {
 				return err
 			}
 			if f == nil {
-				f = newFile("", section, getenv) // still the environment's resolver
+				f = newFile("", section, res.getenv) // still the environment's resolver
 			}
 			res.file = f
 			ctx.AddResolver(f)
@@ -296,6 +317,17 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 	if err != nil {
 		return nil, err
 	}
+	p.k = k
+	return p, nil
+}
+
+// Parse parses args into the parser's cli struct, as the package's Parse
+// does.
+func (p *Parser) Parse(args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) (res *Result, err error) {
+	res = &Result{section: p.section, getenv: getenv}
+	p.res = res
+	defer func() { p.res = nil }()
+	p.k.Stdout, p.k.Stderr = stdout, stderr
 	defer func() {
 		if r := recover(); r != nil {
 			e, ok := r.(Exit)
@@ -305,7 +337,7 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 			err = e
 		}
 	}()
-	ctx, err := k.Parse(args)
+	ctx, err := p.k.Parse(args)
 	if res.file != nil && res.file.err != nil {
 		return nil, res.file.err // kong's wrapping adds nothing to file:line
 	}
