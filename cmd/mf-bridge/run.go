@@ -23,7 +23,7 @@ The chain is the "stage" lines of mf.conf (bridge.stage), run in order at each S
 
     NAME PHASE[,PHASE...] [OPTION=VALUE...] [--] PROGRAM [ARG...]
 
-with phases connect, helo, mail, rcpt, data and options timeout=, on-error=, input=, output=, reply=, always= and N=ACTION for exit code N; for example "lists rcpt,data mf-lists check". No shell runs it.
+with phases connect, helo, mail, rcpt, data and options timeout=, on-error=, input=, output=, reply=, always=, exec= and N=ACTION for exit code N; for example "lists rcpt,data mf-lists check". No shell runs it.
 
 Exit status of "test": 0 continue, 99 accept, 100 reject, 111 tempfail, 75 error. See mf-bridge(8).`
 
