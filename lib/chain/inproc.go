@@ -1,7 +1,6 @@
 package chain
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"mf/lib/resident"
 	"mf/lib/spool"
@@ -68,7 +69,7 @@ func lookupIn(environ []string) func(string) (string, bool) {
 // its own context, cancelled too, lets it.
 func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *stream.Envelope, msg *spool.Message, res *Result) (err error) {
 	res.InProc = true
-	out, err := spool.Create(r.TempDir, "mf-out-*")
+	out, err := outFile(r.TempDir, env)
 	if err != nil {
 		return err
 	}
@@ -97,8 +98,8 @@ func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *st
 	ctx = resident.With(ctx, r.Resident)
 
 	g := &gate{}
+	// mf's commands buffer their output themselves.
 	lim := &limited{w: out, left: outputLimit(msg)}
-	bw := bufio.NewWriterSize(lim, 64<<10)
 	var stderr tail
 	done := make(chan int, 1)
 	failed := make(chan error, 1)
@@ -108,9 +109,7 @@ func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *st
 				failed <- fmt.Errorf("panic: %v", p)
 			}
 		}()
-		code := cmd(ctx, gatedReader{g, in}, gatedWriter{g, bw}, gatedWriter{g, &stderr}, st.Argv[1:], lookupIn(r.environ(st, env)))
-		g.do(func() { bw.Flush() })
-		done <- code
+		done <- cmd(ctx, gatedReader{g, in}, gatedWriter{g, lim}, gatedWriter{g, &stderr}, st.Argv[1:], lookupIn(r.environ(st, env)))
 	}()
 	select {
 	case res.Exit = <-done:
@@ -137,6 +136,19 @@ func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *st
 	}
 	keep, err = r.outcome(st, env, out, res)
 	return err
+}
+
+// outFile is where an in-process stage's output goes: before DATA, an
+// envelope block of a few hundred bytes, kept in memory (memfd) rather
+// than in a file created and unlinked in the spool directory for each
+// stage run; at data, the spool as for a process.
+func outFile(dir string, env *stream.Envelope) (*os.File, error) {
+	if !env.HasMessage() {
+		if fd, err := unix.MemfdCreate("mf-out", unix.MFD_CLOEXEC); err == nil {
+			return os.NewFile(uintptr(fd), "mf-out"), nil
+		}
+	}
+	return spool.Create(dir, "mf-out-*")
 }
 
 // gate cuts an abandoned stage off from its stdin, stdout and stderr, so

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -244,6 +245,7 @@ func check(fl *kong.Flag, v any) error {
 // Result is a parsed command line with its configuration applied.
 type Result struct {
 	Ctx     *kong.Context
+	looked  string // the configuration file read or looked for
 	file    *file
 	section string
 	getenv  func(string) (string, bool)
@@ -270,7 +272,16 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 type Parser struct {
 	k       *kong.Kong
 	section string
-	res     *Result // of the Parse under way
+	res     *Result  // of the Parse under way
+	envs    []string // every MF_ variable a flag reads
+
+	// The last parse, given again while the command line, the MF_
+	// variables and the configuration file are what they were: kong
+	// would fill the struct with the same values.
+	last     *Result
+	lastKey  string
+	lastFile string // the file it read or looked for ("" none)
+	lastVer  string
 }
 
 // NewParser builds the parser of a command: cli, name, section and
@@ -318,12 +329,56 @@ func NewParser(cli any, name, section, description string) (*Parser, error) {
 		return nil, err
 	}
 	p.k = k
+	_ = kong.Visit(k.Model.Node, func(n kong.Visitable, next kong.Next) error {
+		if fl, ok := n.(*kong.Flag); ok {
+			p.envs = append(p.envs, fl.Envs...)
+		}
+		return next(nil)
+	})
 	return p, nil
+}
+
+// key says what a parse depends on besides the file.
+func (p *Parser) key(args []string, getenv func(string) (string, bool)) string {
+	var b strings.Builder
+	for _, a := range args {
+		b.WriteString(a)
+		b.WriteByte(0)
+	}
+	for _, e := range p.envs {
+		if v, ok := getenv(e); ok {
+			b.WriteString("\x01" + e + "=" + v)
+		}
+	}
+	return b.String()
+}
+
+// fileVersion names the state of the configuration file at path.
+func fileVersion(path string) string {
+	if path == "" {
+		return ""
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "missing"
+	}
+	v := fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		v += fmt.Sprintf(" %d %d %d", st.Ctim.Nano(), st.Ino, st.Dev)
+	}
+	return v
 }
 
 // Parse parses args into the parser's cli struct, as the package's Parse
 // does.
 func (p *Parser) Parse(args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) (res *Result, err error) {
+	key := p.key(args, getenv)
+	if p.last != nil && key == p.lastKey && fileVersion(p.lastFile) == p.lastVer {
+		r := *p.last
+		r.getenv = getenv
+		return &r, nil
+	}
+	p.last = nil
 	res = &Result{section: p.section, getenv: getenv}
 	p.res = res
 	defer func() { p.res = nil }()
@@ -349,6 +404,7 @@ func (p *Parser) Parse(args []string, stdout, stderr io.Writer, getenv func(stri
 		return nil, err
 	}
 	res.Ctx = ctx
+	p.last, p.lastKey, p.lastFile, p.lastVer = res, key, res.looked, fileVersion(res.looked)
 	return res, nil
 }
 
@@ -371,6 +427,7 @@ func (res *Result) open(ctx *kong.Context) (*file, error) {
 	if path == "" {
 		return nil, nil
 	}
+	res.looked = path
 	fh, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) && !explicit {
 		return nil, nil
