@@ -123,7 +123,7 @@ func BenchmarkStart(b *testing.B) {
 		}
 		return d
 	}
-	args := []string{"--config", "/dev/null", "--dir", "../../etc/lists",
+	args := []string{"--config", "/dev/null", "--dir", "../../etc/lists", "--state-dir", filepath.Join(dir, "state"),
 		"check", "--client", "203.0.113.9", "--from", "a@example.org", "--rcpt", "b@example.com"}
 	runOnce(bin, args...)
 	runOnce(trivial)
