@@ -14,27 +14,44 @@ import (
 	"github.com/emersion/go-milter"
 
 	"mf/lib/bridge"
+	"mf/lib/chain"
 	"mf/lib/edit"
 	"mf/lib/spool"
+	"mf/lib/stream"
 	"mf/lib/verdict"
 )
 
 // The edits mf-bridge may ask for. Postfix and sendmail offer them all;
-// no protocol step is skipped and no reply is left out, since go-milter
-// would answer anyway and the MTA would lose step.
+// no reply is left out, since go-milter would answer anyway and the MTA
+// would lose step (steps no stage needs are skipped: see protocol).
 const actions = milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeBody |
 	milter.OptAddRcpt | milter.OptRemoveRcpt | milter.OptQuarantine | milter.OptChangeFrom
+
+// protocol asks the MTA to leave out what no stage will read. Without a
+// data stage neither the header nor the body is needed (fields added at
+// earlier phases are appended, which needs no header), and Postfix sends
+// each header field as a packet of its own and waits for its reply: not
+// sending them saves a round trip per field and per body chunk. The
+// decision record then has no size.
+func protocol(ch *chain.Chain) milter.OptProtocol {
+	if ch.Any(stream.Data) {
+		return 0
+	}
+	return milter.OptNoHeaders | milter.OptNoEOH | milter.OptNoBody
+}
 
 // serveConn speaks milter on one MTA connection until it closes. Each
 // connection gets a go-milter server of its own whose milter objects,
 // however often the library makes new ones, all work on the one session.
 func (srv *server) serveConn(ctx context.Context, conn net.Conn) {
-	g := srv.gen.Load()
+	g := srv.acquire()
+	defer g.release()
 	s := bridge.NewSession(g.cfg)
 	defer s.Close()
 	m := &milter.Server{
 		NewMilter: func() milter.Milter { return &backend{ctx: ctx, s: s, g: g} },
 		Actions:   actions,
+		Protocol:  protocol(g.cfg.Chain),
 	}
 	ln := &oneConn{conn: conn, done: make(chan struct{})}
 	m.Serve(ln)
@@ -52,7 +69,7 @@ type oneConn struct {
 func (l *oneConn) Accept() (net.Conn, error) {
 	if !l.handed {
 		l.handed = true
-		return &closeNotify{Conn: l.conn, l: l, r: bufio.NewReaderSize(l.conn, 64<<10)}, nil
+		return &closeNotify{Conn: l.conn, l: l, r: bufio.NewReaderSize(ackReader{l.conn}, 64<<10)}, nil
 	}
 	<-l.done
 	return nil, net.ErrClosed
@@ -71,6 +88,19 @@ type closeNotify struct {
 }
 
 func (c *closeNotify) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// ackReader reads the connection and acknowledges each read at once (see
+// quickAck); the bridge's replies go out at once too, as TCP_NODELAY is
+// Go's default.
+type ackReader struct{ c net.Conn }
+
+func (a ackReader) Read(p []byte) (int, error) {
+	n, err := a.c.Read(p)
+	if n > 0 {
+		quickAck(a.c)
+	}
+	return n, err
+}
 
 func (c *closeNotify) Close() error {
 	err := c.Conn.Close()

@@ -23,7 +23,7 @@ var recPath string
 
 // newTestBridge serves the milter protocol on loopback with the given
 // stage lines, and returns its address.
-func newTestBridge(t *testing.T, lines ...string) (string, *server) {
+func newTestBridge(t testing.TB, lines ...string) (string, *server) {
 	t.Helper()
 	ch := &chain.Chain{Runner: &chain.Runner{Env: []string{"PATH=/usr/bin:/bin"}}}
 	for _, l := range lines {

@@ -14,6 +14,7 @@ import (
 	"mf/lib/cli"
 	"mf/lib/config"
 	"mf/lib/logger"
+	"mf/lib/resident"
 )
 
 const description = `Run a chain of mf stages for each message: as a milter server for sendmail and Postfix, or by hand on a saved message.
@@ -22,7 +23,7 @@ The chain is the "stage" lines of mf.conf (bridge.stage), run in order at each S
 
     NAME PHASE[,PHASE...] [OPTION=VALUE...] [--] PROGRAM [ARG...]
 
-with phases connect, helo, mail, rcpt, data and options timeout=, on-error=, input=, output=, reply=, always= and N=ACTION for exit code N; for example "lists rcpt,data mf-lists check". No shell runs it.
+with phases connect, helo, mail, rcpt, data and options timeout=, on-error=, input=, output=, reply=, always=, exec= and N=ACTION for exit code N; for example "lists rcpt,data mf-lists check". No shell runs it.
 
 "check" checks the whole configuration, every mf command's section by the command itself, as "milter" does at start and on SIGHUP. "test" leaves the state store as it was unless --live. "status" shows what a running milter has done, from its metrics (bridge.metrics HOST:PORT). Each decision record (bridge.decision-log) says why, stage by stage.
 
@@ -92,9 +93,10 @@ type server struct {
 // and SIGHUP build it by the same function, so after a reload every
 // setting is the new one, or none is.
 type generation struct {
-	cli *root
-	res *config.Result
-	cfg *bridge.Config
+	cli   *root
+	res   *config.Result
+	cfg   *bridge.Config
+	users users // sessions under it (commands.go)
 }
 
 var program = cli.Program{Name: "mf-bridge", Section: "bridge", Description: description}
@@ -128,6 +130,7 @@ func (cmd *testCmd) Run(env *cli.Env, c *root) error {
 	if err != nil {
 		return err
 	}
+	defer srv.gen.Load().retire()
 	env.Code, err = srv.test(env.Ctx, env.Stdin, env.Stdout)
 	return err
 }
@@ -164,7 +167,8 @@ func newChain(c *root, res *config.Result, lookupEnv func(string) (string, bool)
 	if err != nil {
 		return nil, err
 	}
-	ch := &chain.Chain{Runner: &chain.Runner{TempDir: c.SpoolDir, Env: stageEnv(c, lookupEnv), User: su}}
+	ch := &chain.Chain{Runner: &chain.Runner{TempDir: c.SpoolDir, Env: stageEnv(c, lookupEnv), User: su,
+		Commands: commands, Resident: resident.New()}}
 	seen := map[string]string{}
 	for i, line := range c.Stage {
 		where := res.Origin("stage", i)

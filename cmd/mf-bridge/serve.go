@@ -23,6 +23,7 @@ import (
 func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(string) (string, bool)) error {
 	g := srv.gen.Load()
 	c := g.cli
+	tuneGC(lookupEnv)
 	// go-milter logs through the standard logger.
 	log.SetFlags(0)
 	log.SetOutput(logWriter{srv.log})
@@ -118,6 +119,7 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 	// Idle MTA connections hold no message; closing them loses nothing.
 	conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
 	wg.Wait()
+	srv.gen.Load().retire()
 	srv.log.Infof("stopped")
 	return nil
 }
@@ -270,6 +272,7 @@ func (srv *server) reload(args []string, lookupEnv func(string) (string, bool)) 
 	}
 	srv.gen.Store(g)
 	srv.metrics.reload(true)
+	old.retire()
 	if g.cfg.Records != old.cfg.Records {
 		// Sessions under way still hold the old one; a record written
 		// to it after this is lost to the new path but lands in the old

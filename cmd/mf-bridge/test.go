@@ -207,6 +207,9 @@ func describe(r *chain.Result) string {
 		}
 		b.WriteString(")")
 	}
+	if r.InProc {
+		b.WriteString(" in-process")
+	}
 	if r.Stderr != "" {
 		fmt.Fprintf(&b, ": %s", bridge.LastLine(r.Stderr))
 	}

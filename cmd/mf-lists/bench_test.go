@@ -85,3 +85,56 @@ func BenchmarkProcess(b *testing.B) {
 	b.ReportMetric(float64(check)/float64(base), "x-cat")
 	b.ReportMetric(float64(first.Milliseconds()), "ms/first-run")
 }
+
+// BenchmarkStart is mf-lists check started as its own process (a shell
+// pipeline, a .qmail line) on a small message with the example lists,
+// beside a trivial Go program that copies stdin to stdout, built by the
+// same toolchain: what mf-lists costs to start beyond any Go program.
+// Goal: at most 1.5 times the trivial one.
+func BenchmarkStart(b *testing.B) {
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "mf-lists")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	src := filepath.Join(dir, "trivial.go")
+	os.WriteFile(src, []byte("package main\n\nimport (\n\t\"io\"\n\t\"os\"\n)\n\nfunc main() { io.Copy(os.Stdout, os.Stdin) }\n"), 0o644)
+	trivial := filepath.Join(dir, "trivial")
+	if out, err := exec.Command("go", "build", "-o", trivial, src).CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	input := "../../t/msg/nonspam.eml"
+	msg, err := os.ReadFile(input)
+	if err != nil {
+		b.Fatal(err)
+	}
+	runOnce := func(name string, args ...string) time.Duration {
+		cmd := exec.Command(name, args...)
+		cmd.Stdin = bytes.NewReader(msg)
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		t0 := time.Now()
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("%s: %v", name, err)
+		}
+		d := time.Since(t0)
+		if out.Len() < len(msg) {
+			b.Fatalf("%s wrote %d bytes, less than the message", name, out.Len())
+		}
+		return d
+	}
+	args := []string{"--config", "/dev/null", "--dir", "../../etc/lists", "--state-dir", filepath.Join(dir, "state"),
+		"check", "--client", "203.0.113.9", "--from", "a@example.org", "--rcpt", "b@example.com"}
+	runOnce(bin, args...)
+	runOnce(trivial)
+	b.ResetTimer()
+	var check, base time.Duration
+	for i := 0; i < b.N; i++ {
+		check += runOnce(bin, args...)
+		base += runOnce(trivial)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(check.Microseconds())/1000/n, "ms/check")
+	b.ReportMetric(float64(base.Microseconds())/1000/n, "ms/trivial")
+	b.ReportMetric(float64(check)/float64(base), "x-trivial")
+}

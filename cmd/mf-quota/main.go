@@ -13,8 +13,10 @@ package main
 import (
 	"context"
 	"os"
+
+	"mf/cmd/mf-quota/mfquota"
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Stdin, os.Stdout, os.Stderr, os.Args[1:], os.LookupEnv))
+	os.Exit(mfquota.Run(context.Background(), os.Stdin, os.Stdout, os.Stderr, os.Args[1:], os.LookupEnv))
 }

@@ -19,8 +19,13 @@ import (
 )
 
 // TestMain lets the test binary play a bridge that runs one stage and
-// waits to be killed (see TestBridgeDeathEndsStages).
+// waits to be killed (see TestBridgeDeathEndsStages), and a stage program:
+// with MF_TEST_STAGE=1 it runs testStage as its main, so the same stage
+// runs as a process and in-process (inproc_test.go).
 func TestMain(m *testing.M) {
+	if os.Getenv("MF_TEST_STAGE") == "1" {
+		os.Exit(testStage(context.Background(), os.Stdin, os.Stdout, os.Stderr, os.Args[1:], os.LookupEnv))
+	}
 	if line := os.Getenv("MF_CHAIN_TEST_BRIDGE"); line != "" {
 		st, err := Parse(line)
 		if err != nil {
@@ -34,6 +39,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv("MF_CHAIN_TEST_DROP"); dir != "" {
 		os.Exit(dropAndIsolate(dir))
 	}
+	// Tests run as root here; the runner's refusal to run a stage
+	// in-process as root is tested on its own.
+	euid = func() int { return 65534 }
 	os.Exit(m.Run())
 }
 

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"mf/lib/resident"
 	"mf/lib/spool"
 	"mf/lib/stream"
 	"mf/lib/verdict"
@@ -27,6 +28,12 @@ type Runner struct {
 	Env     []string // environment of every stage; the envelope is added
 	TempDir string   // where a stage's output is spooled ("" = os.TempDir)
 	User    *User    // whom stages run as; nil: the bridge's own user
+
+	// mf's own commands run in-process (inproc.go), only while stages
+	// run as the bridge's own user: with a separate stage user they are
+	// processes like any other, so no stage runs with the bridge's rights.
+	Commands map[string]Command // programs run in-process, by base name
+	Resident *resident.Set      // what in-process stages keep open (nil: nothing)
 
 	stopOnce sync.Once
 	stopCtx  context.Context
@@ -138,6 +145,7 @@ type Result struct {
 	Message  *spool.Message   // the message it wrote (data phase, output stream or message)
 	Headers  []string         // fields it asked to add (output=headers)
 	Stderr   string           // the end of what it said on stderr
+	InProc   bool             // it ran inside the runner's process
 }
 
 // maxStderr is how much of a stage's stderr is kept for the log.
@@ -212,7 +220,10 @@ func (st *Stage) reply(a verdict.Action) verdict.Reply {
 }
 
 func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *spool.Message, res *Result) error {
-	vars, err := envVars(env)
+	if cmd := r.command(st); cmd != nil && r.InProcess(st) {
+		return r.runCommand(ctx, cmd, st, env, msg, res)
+	}
+	environ, err := r.environ(st, env)
 	if err != nil {
 		return err
 	}
@@ -257,9 +268,7 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	// The running binary, even if replaced on disk since.
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
 	cmd.Args = supervisorArgs(uint64(outputLimit(msg)), cred, found.Path, st.Argv)
-	// MF_INPUT tells an mf stage what its stdin is: a bare message is
-	// never taken for a stream unless the bridge says so.
-	cmd.Env = append(append(append([]string(nil), r.Env...), vars...), "MF_INPUT="+inputNames[st.Input])
+	cmd.Env = environ
 	if r.User != nil {
 		// A stage started by a bridge that was root does not keep root's
 		// HOME; later values win (os/exec).
@@ -346,12 +355,20 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 		return fmt.Errorf("stdin: %w", feedErr)
 	}
 	res.Exit = code
+	keep, err = r.outcome(st, env, out, res)
+	return err
+}
+
+// outcome reads what a stage that exited with res.Exit said: the verdict
+// its exit code means, and its output. keep says whether out holds a
+// message the result points into.
+func (r *Runner) outcome(st *Stage, env *stream.Envelope, out *os.File, res *Result) (keep bool, err error) {
 	a, ok := st.Exits[res.Exit]
 	if !ok {
 		a, ok = defaultExit(res.Exit)
 	}
 	if !ok || a == Error {
-		return fmt.Errorf("exit %d", res.Exit)
+		return false, fmt.Errorf("exit %d", res.Exit)
 	}
 	res.Verdict = verdict.New(a, st.reply(a))
 	if a == verdict.Quarantine {
@@ -362,26 +379,26 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	case StreamOutput:
 		err := r.readStream(out, env, res)
 		if err != nil && !refused {
-			return fmt.Errorf("output: %w", err)
+			return false, fmt.Errorf("output: %w", err)
 		}
 		keep = res.Message != nil
 	case MessageOutput:
 		st, err := out.Stat()
 		if err != nil {
-			return err
+			return false, err
 		}
 		if st.Size() == 0 && !refused {
-			return errors.New("output: no message on stdout (output=message)")
+			return false, errors.New("output: no message on stdout (output=message)")
 		}
 		res.Message, keep = &spool.Message{File: out}, true
 	case HeaderOutput:
 		fields, err := readHeaders(out)
 		if err != nil {
-			return fmt.Errorf("output: %w", err)
+			return false, fmt.Errorf("output: %w", err)
 		}
 		res.Headers = fields
 	}
-	return nil
+	return keep, nil
 }
 
 // feed writes the stage's stdin: the stream, or the bare message.

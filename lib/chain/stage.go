@@ -64,6 +64,7 @@ type Stage struct {
 	Exits   map[int]verdict.Action // exit-code overrides
 	Reply   *verdict.Reply         // reply of an override's reject or tempfail
 	Always  bool                   // runs even after a decision at its phase, unheeded
+	Exec    bool                   // exec=yes: a process even when the program is one the runner has in-process
 	Line    string                 // as configured, for messages
 }
 
@@ -100,8 +101,9 @@ const Syntax = "NAME PHASE[,PHASE...] [OPTION=VALUE...] [--] PROGRAM [ARG...]"
 // error. Options: timeout=DURATION, on-error=tempfail|accept|reject,
 // input=stream|message, output=stream|message|headers|exit, reply="CODE
 // X.Y.Z TEXT", always=yes (run even after a decision, to clean up; what it
-// says then is not heeded), and N=ACTION to override what exit code N
-// means.
+// says then is not heeded), exec=yes (a process of its own even for one
+// of mf's commands, which the runner may otherwise run inside its own
+// process), and N=ACTION to override what exit code N means.
 func Parse(line string) (*Stage, error) {
 	p := shellwords.NewParser()
 	words, err := p.Parse(line)
@@ -207,14 +209,19 @@ func (s *Stage) option(k, v string) error {
 			return fmt.Errorf("want %s", strings.Join(outputNames, ", "))
 		}
 		s.Output = Output(i)
-	case "always":
+	case "always", "exec":
+		var b bool
 		switch v {
 		case "yes":
-			s.Always = true
+			b = true
 		case "no":
-			s.Always = false
 		default:
 			return errors.New("want yes or no")
+		}
+		if k == "always" {
+			s.Always = b
+		} else {
+			s.Exec = b
 		}
 	case "reply":
 		r, err := verdict.ParseReply(v)
@@ -226,7 +233,7 @@ func (s *Stage) option(k, v string) error {
 		}
 		s.Reply = &r
 	default:
-		return fmt.Errorf("unknown option %q (want timeout, on-error, input, output, reply, always or an exit code)", k)
+		return fmt.Errorf("unknown option %q (want timeout, on-error, input, output, reply, always, exec or an exit code)", k)
 	}
 	return nil
 }

@@ -54,7 +54,27 @@ type Globaler interface{ Global() *config.Globals }
 func Main(ctx context.Context, p Program, c Globaler, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) (code int) {
 	log := logger.New(p.Name, stderr)
 	defer Recover(log, &code)
-	res, code, done := Start(c, c.Global(), log, p.Name, p.Section, p.Description, args, stdout, stderr, lookupEnv)
+	parse := func() (*config.Result, error) {
+		return config.Parse(c, p.Name, p.Section, p.Description, args, stdout, stderr, lookupEnv)
+	}
+	// Inside mf-bridge a parser is reused; one left by a run that
+	// panicked is not.
+	ps, put, err := parserFor(ctx, p, c)
+	if err != nil {
+		log.Errorf("%v", err)
+		return verdict.ExitError
+	}
+	if ps != nil {
+		c = ps.c
+		parse = func() (*config.Result, error) { return ps.p.Parse(args, stdout, stderr, lookupEnv) }
+		defer func() {
+			if r := recover(); r != nil {
+				panic(r) // for Recover, above; the parser is dropped
+			}
+			put()
+		}()
+	}
+	res, code, done := start(parse, c, c.Global(), log, p.Name, stdout)
 	defer log.Close()
 	if done {
 		return code
@@ -107,7 +127,13 @@ func hasRun(v reflect.Value) bool {
 // and code is its exit status; any error has been logged. Otherwise the
 // caller runs, and closes log when it returns.
 func Start(cli any, g *config.Globals, log *logger.Logger, name, section, description string, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) (res *config.Result, code int, done bool) {
-	res, err := config.Parse(cli, name, section, description, args, stdout, stderr, lookupEnv)
+	return start(func() (*config.Result, error) {
+		return config.Parse(cli, name, section, description, args, stdout, stderr, lookupEnv)
+	}, cli, g, log, name, stdout)
+}
+
+func start(parse func() (*config.Result, error), cli any, g *config.Globals, log *logger.Logger, name string, stdout io.Writer) (res *config.Result, code int, done bool) {
+	res, err := parse()
 	var exit config.Exit
 	if errors.As(err, &exit) {
 		if exit != 0 {

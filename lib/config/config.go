@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -289,6 +290,7 @@ func check(fl *kong.Flag, v any) error {
 // Result is a parsed command line with its configuration applied.
 type Result struct {
 	Ctx     *kong.Context
+	looked  string // the configuration file read or looked for
 	file    *file
 	section string
 	getenv  func(string) (string, bool)
@@ -300,12 +302,42 @@ type Result struct {
 // After --help it returns Exit(0). Errors name file and line where
 // there is one.
 func Parse(cli any, name, section, description string, args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) (res *Result, err error) {
-	res = &Result{section: section, getenv: getenv}
+	p, err := NewParser(cli, name, section, description)
+	if err != nil {
+		return nil, err
+	}
+	return p.Parse(args, stdout, stderr, getenv)
+}
+
+// Parser parses command lines into one cli struct, again and again:
+// building kong's model of a command costs more than parsing with it, so
+// a command run many times in one process (a stage inside mf-bridge)
+// keeps parsers. A parser is used by one goroutine at a time; each Parse
+// resets every flag and reads the file anew.
+type Parser struct {
+	k       *kong.Kong
+	cli     any
+	section string
+	res     *Result  // of the Parse under way
+	envs    []string // every MF_ variable a flag reads
+
+	// The last parse, given again while the command line, the MF_
+	// variables and the configuration file are what they were: kong
+	// would fill the struct with the same values.
+	last     *Result
+	lastKey  string
+	lastFile string // the file it read or looked for ("" none)
+	lastVer  string
+}
+
+// NewParser builds the parser of a command: cli, name, section and
+// description as for Parse.
+func NewParser(cli any, name, section, description string) (*Parser, error) {
+	p := &Parser{section: section, cli: cli}
 	k, err := kong.New(cli,
 		kong.Name(name),
 		kong.Vars{"version": name + " " + Version, "config_file": DefaultFile},
 		kong.Description(description),
-		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(Exit(code)) }),
 		kong.DefaultEnvars("MF"),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
@@ -327,12 +359,13 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 			return nil
 		}),
 		kong.WithBeforeResolve(func(ctx *kong.Context) error {
+			res := p.res
 			f, err := res.open(ctx)
 			if err != nil {
 				return err
 			}
 			if f == nil {
-				f = newFile("", section, getenv) // still the environment's resolver
+				f = newFile("", section, res.getenv) // still the environment's resolver
 			}
 			res.file = f
 			ctx.AddResolver(f)
@@ -342,6 +375,61 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 	if err != nil {
 		return nil, err
 	}
+	p.k = k
+	_ = kong.Visit(k.Model.Node, func(n kong.Visitable, next kong.Next) error {
+		if fl, ok := n.(*kong.Flag); ok {
+			p.envs = append(p.envs, fl.Envs...)
+		}
+		return next(nil)
+	})
+	return p, nil
+}
+
+// key says what a parse depends on besides the file.
+func (p *Parser) key(args []string, getenv func(string) (string, bool)) string {
+	var b strings.Builder
+	for _, a := range args {
+		b.WriteString(a)
+		b.WriteByte(0)
+	}
+	for _, e := range p.envs {
+		if v, ok := getenv(e); ok {
+			b.WriteString("\x01" + e + "=" + v)
+		}
+	}
+	return b.String()
+}
+
+// fileVersion names the state of the configuration file at path.
+func fileVersion(path string) string {
+	if path == "" {
+		return ""
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "missing"
+	}
+	v := fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		v += fmt.Sprintf(" %d %d %d", st.Ctim.Nano(), st.Ino, st.Dev)
+	}
+	return v
+}
+
+// Parse parses args into the parser's cli struct, as the package's Parse
+// does.
+func (p *Parser) Parse(args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) (res *Result, err error) {
+	key := p.key(args, getenv)
+	if p.last != nil && key == p.lastKey && fileVersion(p.lastFile) == p.lastVer {
+		r := *p.last
+		r.getenv = getenv
+		return &r, nil
+	}
+	p.last = nil
+	res = &Result{section: p.section, getenv: getenv}
+	p.res = res
+	defer func() { p.res = nil }()
+	p.k.Stdout, p.k.Stderr = stdout, stderr
 	defer func() {
 		if r := recover(); r != nil {
 			e, ok := r.(Exit)
@@ -354,10 +442,10 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 	if _, ok := getenv("COMP_LINE"); ok {
 		// bash's "complete -C mf-lists mf-lists": print the words that
 		// complete the line and exit.
-		kongplete.Complete(k)
+		kongplete.Complete(p.k)
 	}
-	ctx, err := k.Parse(args)
-	if ctx == nil && err != nil && onlyConfig(cli, err) {
+	ctx, err := p.k.Parse(args)
+	if ctx == nil && err != nil && onlyConfig(p.cli, err) {
 		// --print-config and --check-config need no sub-command: the
 		// settings are applied before kong misses one.
 		var pe *kong.ParseError
@@ -375,6 +463,7 @@ func Parse(cli any, name, section, description string, args []string, stdout, st
 		return nil, err
 	}
 	res.Ctx = ctx
+	p.last, p.lastKey, p.lastFile, p.lastVer = res, key, res.looked, fileVersion(res.looked)
 	return res, nil
 }
 
@@ -420,6 +509,7 @@ func (res *Result) open(ctx *kong.Context) (*file, error) {
 	if path == "" {
 		return nil, nil
 	}
+	res.looked = path
 	fh, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) && !explicit {
 		return nil, nil

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"mf/lib/verdict"
@@ -108,7 +109,9 @@ type entry struct {
 	line   int
 }
 
-var directiveRE = regexp.MustCompile(`^([a-z]+):\s*(.*)$`)
+// Compiled when first used, so a command that never needs it does not
+// pay for it at every start.
+var directiveRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([a-z]+):\s*(.*)$`) })
 
 // parseError is a bad line: file and line, for the administrator.
 func parseError(path string, line int, format string, args ...any) error {
@@ -138,7 +141,7 @@ func parse(path string, r io.Reader, sizeHint int64) (*Def, []entry, error) {
 		if text == "" {
 			continue
 		}
-		if m := directiveRE.FindStringSubmatch(text); m != nil && isDirective(m[1]) {
+		if m := directiveRE().FindStringSubmatch(text); m != nil && isDirective(m[1]) {
 			if len(entries) > 0 {
 				return nil, nil, parseError(path, n, "%q must come before the first entry", m[1]+":")
 			}

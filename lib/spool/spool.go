@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // Message is a message on disk: File from Offset to its end.
@@ -38,6 +41,14 @@ func (m *Message) Size() (int64, error) {
 // Create makes an unlinked file in dir ("" is $TMPDIR): the open file is
 // all there is, so nothing is left behind whatever happens to the process.
 func Create(dir, pattern string) (*os.File, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	// O_TMPFILE makes the file without a name: one step instead of a
+	// create and an unlink, for each message and each stage's output.
+	if fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600); err == nil {
+		return os.NewFile(uintptr(fd), filepath.Join(dir, pattern)), nil
+	}
 	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)

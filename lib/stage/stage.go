@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"mf/lib/spool"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
@@ -43,6 +44,7 @@ type Message struct {
 	size  int64
 
 	subject string // Decision.Subject
+	tmp     string // where to spool: the stage's $TMPDIR, also when it runs inside mf-bridge
 }
 
 // Header reads the message's header block once; nil before data.
@@ -85,11 +87,10 @@ func (m *Message) spoolAll() error {
 	if m.spool != nil {
 		return nil
 	}
-	f, err := os.CreateTemp("", "mf-stage-*")
+	f, err := spool.Create(m.tmp, "mf-stage-*") // unlinked: the open file is all there is
 	if err != nil {
-		return fmt.Errorf("spool: %w", err)
+		return err
 	}
-	os.Remove(f.Name()) // the open file is all there is
 	w := bufio.NewWriterSize(f, 64<<10)
 	var n int64
 	if m.hdr != nil {
@@ -150,7 +151,7 @@ func Run(ctx context.Context, name string, f *Flags, stdin io.Reader, stdout io.
 	if err != nil {
 		return 0, fmt.Errorf("stdin: %w", err)
 	}
-	m := &Message{Env: &s.Env, DryRun: f.DryRun || f.ReadOnly, s: s}
+	m := &Message{Env: &s.Env, DryRun: f.DryRun || f.ReadOnly, s: s, tmp: getenv("TMPDIR")}
 	defer m.close()
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	if s.Final() {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Exit codes. They are the protocol between a stage and whoever ran it, so a
@@ -96,9 +97,11 @@ func (r Reply) String() string {
 	return b.String()
 }
 
+// Compiled when first used, so a command that never needs it does not
+// pay for it at every start.
 var (
-	codeRE   = regexp.MustCompile(`^[245][0-9][0-9]$`)
-	statusRE = regexp.MustCompile(`^[245]\.[0-9]{1,3}\.[0-9]{1,3}$`)
+	codeRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[245][0-9][0-9]$`) })
+	statusRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[245]\.[0-9]{1,3}\.[0-9]{1,3}$`) })
 )
 
 // ParseReply reads "550 5.7.1 Text". The enhanced status code and the text
@@ -113,13 +116,13 @@ func ParseReply(s string) (Reply, error) {
 	if len(f) == 0 {
 		return Reply{}, fmt.Errorf("empty reply")
 	}
-	if !codeRE.MatchString(f[0]) {
+	if !codeRE().MatchString(f[0]) {
 		return Reply{}, fmt.Errorf("reply code %q is not a 2xx, 4xx or 5xx SMTP code", f[0])
 	}
 	r := Reply{}
 	r.Code, _ = strconv.Atoi(f[0])
 	rest := f[1:]
-	if len(rest) > 0 && statusRE.MatchString(rest[0]) {
+	if len(rest) > 0 && statusRE().MatchString(rest[0]) {
 		if rest[0][0] != f[0][0] {
 			return Reply{}, fmt.Errorf("enhanced status %s does not agree with reply code %s", rest[0], f[0])
 		}

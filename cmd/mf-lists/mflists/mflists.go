@@ -1,4 +1,7 @@
-package main
+// Package mflists is the command mf-lists (allow and block lists): its Run is what the command's
+// main calls, and what mf-bridge calls to run a mf-lists stage inside its own
+// process, so it reads no global state and keeps none between calls.
+package mflists
 
 import (
 	"context"
@@ -7,12 +10,14 @@ import (
 	"os"
 	"os/user"
 	"strings"
+	"syscall"
 	"time"
 
 	"mf/lib/cli"
 	"mf/lib/config"
 	"mf/lib/lists"
 	"mf/lib/logger"
+	"mf/lib/resident"
 	"mf/lib/stage"
 	"mf/lib/state"
 	"mf/lib/stream"
@@ -65,7 +70,10 @@ type whyCmd struct {
 	File string `arg:"" optional:"" type:"path" help:"Message or stream to take the envelope and header From from (\"-\" for stdin); without it the envelope comes from the flags alone."`
 }
 
-func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
+// Run runs the command with args (without the program name), as its main
+// would, reading the environment only through lookupEnv; it returns the
+// exit status.
+func Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
 	return cli.Main(ctx, cli.Program{Name: "mf-lists", Section: "lists", Description: description}, &root{}, stdin, stdout, stderr, args, lookupEnv)
 }
 
@@ -75,7 +83,7 @@ func (cmd *checkCmd) Run(env *cli.Env, c *root) (err error) {
 }
 
 func (cmd *whyCmd) Run(env *cli.Env, c *root) (err error) {
-	env.Code, err = why(c, env.Stdin, env.Stdout, env.Getenv, env.Log)
+	env.Code, err = why(env.Ctx, c, env.Stdin, env.Stdout, env.Getenv, env.Log)
 	return err
 }
 
@@ -138,7 +146,11 @@ func withStore(c *root, f func(state.Store) error) error {
 	return f(st)
 }
 
-func (c *root) load(log *logger.Logger) ([]*lists.List, error) {
+// load opens the lists: the static ones in order, then the dynamic ones.
+// Inside mf-bridge each compiled list and the state store stay open in
+// the context's resident set, and a list file is opened again as soon as
+// it changes.
+func (c *root) load(ctx context.Context, log *logger.Logger) ([]*lists.List, error) {
 	paths := c.List
 	if len(paths) == 0 {
 		var err error
@@ -150,9 +162,23 @@ func (c *root) load(log *logger.Logger) ([]*lists.List, error) {
 	if c.StateDir != "" {
 		o.CacheDir = c.StateDir + "/lists"
 	}
-	ls, err := lists.Load(paths, o)
-	if err != nil || c.StateDir == "" && c.State == "" {
-		return ls, err
+	ls := make([]*lists.List, 0, len(paths))
+	for _, p := range paths {
+		version, err := fileVersion(p)
+		if err != nil {
+			return nil, err
+		}
+		l, _, err := resident.Get(ctx, "list\x00"+o.CacheDir+"\x00"+p, version, func() (*lists.List, func() error, error) {
+			l, err := lists.Open(p, o)
+			return l, nil, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	if c.StateDir == "" && c.State == "" {
+		return ls, nil
 	}
 	// The dynamic lists come after the static ones, so a static allow
 	// entry still wins over an entry some stage added.
@@ -160,22 +186,36 @@ func (c *root) load(log *logger.Logger) ([]*lists.List, error) {
 	if err != nil || reply.Code/100 != 4 && reply.Code/100 != 5 {
 		return nil, fmt.Errorf("dynamic-reply %q: want a 4xx or 5xx reply", c.DynamicReply)
 	}
-	st, err := state.Open(c.State, c.StateDir, c.LockTimeout)
+	st, release, err := resident.Store(ctx, c.State, c.StateDir, c.LockTimeout)
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
-	dyn, err := lists.LoadDynamic(context.Background(), st, reply)
+	defer release()
+	dyn, err := lists.LoadDynamic(ctx, st, reply)
 	if err != nil {
 		return nil, err
 	}
 	return append(ls, dyn...), nil
 }
 
+// fileVersion names the state of a file: a list compiled from another
+// state is out of date.
+func fileVersion(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	v := fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		v += fmt.Sprintf(" %d %d %d", st.Ctim.Nano(), st.Ino, st.Dev)
+	}
+	return v, nil
+}
+
 func check(ctx context.Context, c *root, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
 	c.Check.Log = log.Infof
 	return stage.Run(ctx, "mf-lists", &c.Check.Flags, stdin, out, getenv, func(ctx context.Context, m *stage.Message) (*stage.Decision, error) {
-		ls, err := c.load(log)
+		ls, err := c.load(ctx, log)
 		if err != nil {
 			return nil, err
 		}
@@ -231,7 +271,7 @@ func fromAddresses(hdr *stream.Header) []string {
 	return lists.FromAddresses(vals)
 }
 
-func why(c *root, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
+func why(ctx context.Context, c *root, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
 	env := c.Why.Envelope(getenv)
 	var hdr *stream.Header
 	if c.Why.File != "" {
@@ -255,7 +295,7 @@ func why(c *root, stdin io.Reader, out io.Writer, getenv func(string) string, lo
 			}
 		}
 	}
-	ls, err := c.load(log)
+	ls, err := c.load(ctx, log)
 	if err != nil {
 		return 0, err
 	}

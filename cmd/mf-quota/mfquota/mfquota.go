@@ -1,4 +1,7 @@
-package main
+// Package mfquota is the command mf-quota (quotas): its Run is what the command's
+// main calls, and what mf-bridge calls to run a mf-quota stage inside its own
+// process, so it reads no global state and keeps none between calls.
+package mfquota
 
 import (
 	"context"
@@ -14,6 +17,7 @@ import (
 	"mf/lib/lists"
 	"mf/lib/logger"
 	"mf/lib/quota"
+	"mf/lib/resident"
 	"mf/lib/stage"
 	"mf/lib/state"
 	"mf/lib/stream"
@@ -61,17 +65,20 @@ type releaseCmd struct {
 
 type expireCmd struct{}
 
-func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
+// Run runs the command with args (without the program name), as its main
+// would, reading the environment only through lookupEnv; it returns the
+// exit status.
+func Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
 	return cli.Main(ctx, cli.Program{Name: "mf-quota", Section: "quota", Description: description}, &root{}, stdin, stdout, stderr, args, lookupEnv)
 }
 
 // withEngine runs f with the rules built and the store open.
 func withEngine(env *cli.Env, c *root, f func(*quota.Engine) error) error {
-	e, err := engine(c, env.Config)
+	e, release, err := engine(env.Ctx, c, env.Config)
 	if err != nil {
 		return err
 	}
-	defer e.St.Close()
+	defer release()
 	return f(e)
 }
 
@@ -111,17 +118,18 @@ func (cmd *expireCmd) Run(env *cli.Env, c *root) error {
 }
 
 // engine builds the rules and options, each bad value refused with the
-// file and line it came from, and opens the store.
-func engine(c *root, res *config.Result) (*quota.Engine, error) {
-	e := &quota.Engine{}
+// file and line it came from, and opens the store (kept open in the
+// context's resident set inside mf-bridge); release lets go of it.
+func engine(ctx context.Context, c *root, res *config.Result) (e *quota.Engine, release func(), err error) {
+	e = &quota.Engine{}
 	for i, s := range c.Rule {
 		r, err := quota.ParseRule(s)
 		if err != nil {
-			return nil, fmt.Errorf("%s: quota.rule: %w", res.Origin("rule", i), err)
+			return nil, nil, fmt.Errorf("%s: quota.rule: %w", res.Origin("rule", i), err)
 		}
 		for _, o := range e.Rules {
 			if o.Name == r.Name {
-				return nil, fmt.Errorf("%s: quota.rule: a rule named %s already exists", res.Origin("rule", i), r.Name)
+				return nil, nil, fmt.Errorf("%s: quota.rule: a rule named %s already exists", res.Origin("rule", i), r.Name)
 			}
 		}
 		e.Rules = append(e.Rules, r)
@@ -137,17 +145,16 @@ func engine(c *root, res *config.Result) (*quota.Engine, error) {
 		}
 		return out, nil
 	}
-	var err error
 	o := &e.Opt
 	if o.ExemptNets, err = nets("exempt-net", c.ExemptNet); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.LocalNets, err = nets("local-net", c.LocalNet); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for i, s := range c.ExemptSender {
 		if !strings.Contains(s, "@") {
-			return nil, fmt.Errorf("%s: quota.exempt-sender: %q is not user@domain or @domain", res.Origin("exempt-sender", i), s)
+			return nil, nil, fmt.Errorf("%s: quota.exempt-sender: %q is not user@domain or @domain", res.Origin("exempt-sender", i), s)
 		}
 	}
 	o.ExemptSenders, o.ExemptAuth = c.ExemptSender, c.ExemptAuth
@@ -155,18 +162,18 @@ func engine(c *root, res *config.Result) (*quota.Engine, error) {
 	// nothing (below), and lib/stage reports the verdict as "would".
 	o.Concurrency, o.ConcReserve, o.SlotTTL = c.Concurrency, c.ConcReserve, c.SlotTTL
 	if c.Concurrency < 0 || c.ConcReserve < 0 || c.ConcReserve >= max(c.Concurrency, 1) && c.ConcReserve > 0 {
-		return nil, fmt.Errorf("%s: quota.concurrency-reserve: %d must be below concurrency %d", res.Origin("concurrency-reserve", 0), c.ConcReserve, c.Concurrency)
+		return nil, nil, fmt.Errorf("%s: quota.concurrency-reserve: %d must be below concurrency %d", res.Origin("concurrency-reserve", 0), c.ConcReserve, c.Concurrency)
 	}
 	if o.BusyReply, err = verdict.ParseReply(c.BusyReply); err != nil || o.BusyReply.Code/100 != 4 {
-		return nil, fmt.Errorf("%s: quota.busy-reply: want a 4xx reply: %q", res.Origin("busy-reply", 0), c.BusyReply)
+		return nil, nil, fmt.Errorf("%s: quota.busy-reply: want a 4xx reply: %q", res.Origin("busy-reply", 0), c.BusyReply)
 	}
-	if e.St, err = state.Open(c.State, c.StateDir, c.LockTimeout); err != nil {
-		return nil, err
+	if e.St, release, err = resident.Store(ctx, c.State, c.StateDir, c.LockTimeout); err != nil {
+		return nil, nil, err
 	}
 	if c.Check.DryRun || c.Check.ReadOnly {
 		e.St = state.Overlay(e.St) // counted on, never written
 	}
-	return e, nil
+	return e, release, nil
 }
 
 func msgOf(env *stream.Envelope, size int64) quota.Msg {

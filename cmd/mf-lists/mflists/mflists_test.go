@@ -1,4 +1,4 @@
-package main
+package mflists
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ func mfLists(t *testing.T, env map[string]string, stdin string, args ...string) 
 	t.Helper()
 	var out, errOut bytes.Buffer
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	code = run(context.Background(), strings.NewReader(stdin), &out, &errOut, args, lookup)
+	code = Run(context.Background(), strings.NewReader(stdin), &out, &errOut, args, lookup)
 	return code, out.String(), errOut.String()
 }
 

@@ -1,4 +1,4 @@
-package main
+package mflists
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 // CheckConfig is --check-config: every list file parsed as check would
 // parse it, the dynamic reply, and the state store reachable.
 func (c *root) CheckConfig(res *config.Result, log *logger.Logger) error {
-	ls, err := c.load(log)
+	ls, err := c.load(context.Background(), log)
 	if err != nil {
 		return err
 	}

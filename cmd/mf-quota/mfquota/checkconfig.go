@@ -1,4 +1,4 @@
-package main
+package mfquota
 
 import (
 	"context"
@@ -11,11 +11,11 @@ import (
 // CheckConfig is --check-config: every rule and option built as check
 // would build them, and the state store reachable.
 func (c *root) CheckConfig(res *config.Result, log *logger.Logger) error {
-	e, err := engine(c, res)
+	e, release, err := engine(context.Background(), c, res)
 	if err != nil {
 		return err
 	}
-	e.St.Close()
+	release()
 	log.Debugf("%d quota rule(s)", len(e.Rules))
 	return state.Reachable(context.Background(), c.State, c.StateDir, c.LockTimeout)
 }

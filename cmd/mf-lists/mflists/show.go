@@ -1,4 +1,4 @@
-package main
+package mflists
 
 import (
 	"fmt"

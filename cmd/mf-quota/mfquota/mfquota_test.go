@@ -1,4 +1,4 @@
-package main
+package mfquota
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ func mfQuota(t *testing.T, conf, stdin string, args ...string) (code int, stdout
 	env := map[string]string{"MF_CONFIG": p, "MF_STATE_DIR": filepath.Join(dir, "state")}
 	var out, errOut bytes.Buffer
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	code = run(context.Background(), strings.NewReader(stdin), &out, &errOut, args, lookup)
+	code = Run(context.Background(), strings.NewReader(stdin), &out, &errOut, args, lookup)
 	return code, out.String(), errOut.String()
 }
 
@@ -40,7 +40,7 @@ func TestCheckCounts(t *testing.T) {
 		env := map[string]string{"MF_CONFIG": filepath.Join(dir, "mf.conf"), "MF_STATE_DIR": filepath.Join(dir, "state")}
 		os.WriteFile(env["MF_CONFIG"], []byte(conf), 0o644)
 		var out, errOut bytes.Buffer
-		code := run(context.Background(), strings.NewReader(msg), &out, &errOut,
+		code := Run(context.Background(), strings.NewReader(msg), &out, &errOut,
 			[]string{"check", "--from", "a@example.org", "--rcpt", "b@example.com", "--queue-id", string(rune('A' + i))},
 			func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 		if code != want {

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"runtime/debug"
+	"sync"
+
+	"mf/cmd/mf-lists/mflists"
+	"mf/cmd/mf-quota/mfquota"
+	"mf/lib/chain"
+)
+
+// commands are mf's own commands a stage runs inside mf-bridge's process
+// when its program has that base name (and not exec=yes): the same run
+// function as the command's main, without a process start per message.
+var commands = map[string]chain.Command{
+	"mf-lists": mflists.Run,
+	"mf-quota": mfquota.Run,
+}
+
+// users counts the sessions of a generation, so that what its in-process
+// stages keep open is closed once it is replaced and its last session
+// has ended.
+type users struct {
+	mu      sync.Mutex
+	n       int
+	retired bool
+	closed  bool
+}
+
+// acquire returns the current generation, held for one session.
+func (srv *server) acquire() *generation {
+	for {
+		g := srv.gen.Load()
+		g.users.mu.Lock()
+		if !g.users.closed {
+			g.users.n++
+			g.users.mu.Unlock()
+			return g
+		}
+		g.users.mu.Unlock() // replaced and closed meanwhile: take the new one
+	}
+}
+
+// release ends one session's hold on g.
+func (g *generation) release() {
+	g.users.mu.Lock()
+	defer g.users.mu.Unlock()
+	g.users.n--
+	g.closeIfDone()
+}
+
+// retire says g is no longer the current generation.
+func (g *generation) retire() {
+	g.users.mu.Lock()
+	defer g.users.mu.Unlock()
+	g.users.retired = true
+	g.closeIfDone()
+}
+
+func (g *generation) closeIfDone() {
+	u := &g.users
+	if u.retired && u.n == 0 && !u.closed {
+		u.closed = true
+		if err := g.cfg.Chain.Runner.Resident.Close(); err != nil {
+			g.cfg.Log.Warnf("closing what in-process stages kept open: %v", err)
+		}
+	}
+}
+
+// tuneGC lets the heap grow to five times the live data between
+// collections, unless GOGC says otherwise: in-process stages allocate for
+// every message (streams read and written, envelopes parsed), and the
+// few MiB more it costs save most of the collector's work.
+func tuneGC(lookupEnv func(string) (string, bool)) {
+	if _, ok := lookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(400)
+	}
+}

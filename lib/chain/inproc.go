@@ -1,0 +1,224 @@
+package chain
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"mf/lib/resident"
+	"mf/lib/spool"
+	"mf/lib/stream"
+)
+
+// Command is an mf command's run function, what its main calls: args
+// without the program name, the environment only through lookupEnv, the
+// exit status returned. A runner calls it for a stage whose program is
+// that command, inside its own process, as if it had started it.
+type Command func(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int
+
+// command is the in-process Command for st, or nil when st runs as a
+// process: exec=yes asks for one, the program is none of r.Commands (by
+// its base name), or the runner is root, as no stage ever runs as root.
+func (r *Runner) command(st *Stage) Command {
+	if st.Exec || len(r.Commands) == 0 || euid() == 0 {
+		return nil
+	}
+	return r.Commands[filepath.Base(st.Argv[0])]
+}
+
+// euid is the process's effective user; a variable so that tests run as
+// root can run stages in-process too.
+var euid = os.Geteuid
+
+// InProcess reports whether st runs inside the runner's process.
+func (r *Runner) InProcess(st *Stage) bool { return r.User == nil && r.command(st) != nil }
+
+// environ is a stage's environment: the runner's, the envelope, and
+// MF_INPUT saying what stdin is (a bare message is never taken for a
+// stream unless the bridge says so).
+// An envelope that does not fit in the environment is an error
+// (refusedForNow): the stage does not run.
+func (r *Runner) environ(st *Stage, env *stream.Envelope) ([]string, error) {
+	vars, err := envVars(env)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(append([]string(nil), r.Env...), vars...), "MF_INPUT="+inputNames[st.Input]), nil
+}
+
+// lookupIn looks names up in an environment slice as exec does: the last
+// of duplicate names wins.
+func lookupIn(environ []string) func(string) (string, bool) {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// runCommand runs st's program as cmd, inside this process, as run would
+// run it as a process: the same stdin (the stream or the bare message),
+// arguments and environment; stdout spooled and bounded by outputLimit;
+// the timeout through the context; the exit code read by outcome. A
+// panic is the stage's failure. A stage still running at its timeout is
+// abandoned: its stdin, stdout and stderr are cut off, and it ends when
+// its own context, cancelled too, lets it.
+func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *stream.Envelope, msg *spool.Message, res *Result) (err error) {
+	res.InProc = true
+	out, err := outFile(r.TempDir, env)
+	if err != nil {
+		return err
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			out.Close()
+		}
+	}()
+	var head bytes.Buffer
+	if st.Input == StreamInput {
+		if err := stream.Write(&head, env); err != nil {
+			return fmt.Errorf("stdin: %w", err)
+		}
+	}
+	var in io.Reader = &head
+	if msg != nil && env.HasMessage() {
+		mr, err := msg.Reader()
+		if err != nil {
+			return fmt.Errorf("stdin: %w", err)
+		}
+		in = io.MultiReader(&head, mr)
+	}
+	environ, err := r.environ(st, env)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, st.TimeoutAt(env.Phase))
+	defer cancel()
+	ctx = resident.With(ctx, r.Resident)
+
+	g := &gate{}
+	// mf's commands buffer their output themselves.
+	lim := &limited{w: out, left: outputLimit(msg)}
+	var stderr tail
+	done := make(chan int, 1)
+	failed := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				failed <- fmt.Errorf("panic: %v", p)
+			}
+		}()
+		done <- cmd(ctx, gatedReader{g, in}, gatedWriter{g, lim}, gatedWriter{g, &stderr}, st.Argv[1:], lookupIn(environ))
+	}()
+	select {
+	case res.Exit = <-done:
+	case err = <-failed:
+	case <-ctx.Done():
+	}
+	g.shut()
+	res.Stderr = strings.TrimSpace(stderr.String())
+	if ctx.Err() == context.DeadlineExceeded {
+		res.Exit = -1
+		return fmt.Errorf("timeout after %s", st.TimeoutAt(env.Phase))
+	}
+	if err != nil {
+		res.Exit = -1
+		return err
+	}
+	if ctx.Err() != nil {
+		res.Exit = -1
+		return ctx.Err()
+	}
+	if lim.over {
+		res.Exit = -1
+		return fmt.Errorf("output: past the limit of %d bytes", outputLimit(msg))
+	}
+	keep, err = r.outcome(st, env, out, res)
+	return err
+}
+
+// outFile is where an in-process stage's output goes: before DATA, an
+// envelope block of a few hundred bytes, kept in memory (memfd) rather
+// than in a file created and unlinked in the spool directory for each
+// stage run; at data, the spool as for a process.
+func outFile(dir string, env *stream.Envelope) (*os.File, error) {
+	if !env.HasMessage() {
+		if fd, err := unix.MemfdCreate("mf-out", unix.MFD_CLOEXEC); err == nil {
+			return os.NewFile(uintptr(fd), "mf-out"), nil
+		}
+	}
+	return spool.Create(dir, "mf-out-*")
+}
+
+// gate cuts an abandoned stage off from its stdin, stdout and stderr, so
+// nothing it does after the runner has moved on reaches them.
+type gate struct {
+	mu   sync.Mutex
+	gone bool
+}
+
+var errAbandoned = errors.New("stage abandoned after its timeout")
+
+func (g *gate) do(f func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.gone {
+		f()
+	}
+}
+
+func (g *gate) shut() {
+	g.mu.Lock()
+	g.gone = true
+	g.mu.Unlock()
+}
+
+type gatedReader struct {
+	g *gate
+	r io.Reader
+}
+
+func (r gatedReader) Read(p []byte) (n int, err error) {
+	err = errAbandoned
+	r.g.do(func() { n, err = r.r.Read(p) })
+	return n, err
+}
+
+type gatedWriter struct {
+	g *gate
+	w io.Writer
+}
+
+func (w gatedWriter) Write(p []byte) (n int, err error) {
+	err = errAbandoned
+	w.g.do(func() { n, err = w.w.Write(p) })
+	return n, err
+}
+
+// limited refuses writes past left bytes, as RLIMIT_FSIZE stops a stage
+// process that writes too much.
+type limited struct {
+	w    io.Writer
+	left int64
+	over bool
+}
+
+func (l *limited) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.left {
+		l.over = true
+		return 0, errors.New("output past its limit")
+	}
+	l.left -= int64(len(p))
+	return l.w.Write(p)
+}

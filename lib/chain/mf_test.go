@@ -1,0 +1,92 @@
+package chain_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"mf/cmd/mf-lists/mflists"
+	"mf/cmd/mf-quota/mfquota"
+	"mf/lib/chain"
+	"mf/lib/resident"
+	"mf/lib/stream"
+	"mf/lib/verdict"
+)
+
+// TestMfCommandsConcurrent runs mf-lists and mf-quota in-process from many
+// goroutines at once over one resident set (run it with -race): each
+// verdict is the one its own envelope calls for, a list edited meanwhile
+// counts from the next run, and the quota counts every run once.
+func TestMfCommandsConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	lists := filepath.Join(dir, "lists")
+	os.Mkdir(lists, 0o755)
+	block := filepath.Join(lists, "10-block.list")
+	os.WriteFile(block, []byte("match: client-addr\naction: block\n192.0.2.0/24\n"), 0o644)
+	conf := filepath.Join(dir, "mf.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("state-dir %s/state\nlists.dir %s\nquota.rule per-client key=client limit=25/1h count=recipients\n", dir, lists)), 0o644)
+	r := &chain.Runner{
+		Env:      []string{"PATH=/usr/bin:/bin", "MF_CONFIG=" + conf},
+		TempDir:  dir,
+		Commands: map[string]chain.Command{"mf-lists": mflists.Run, "mf-quota": mfquota.Run},
+		Resident: resident.New(),
+	}
+	defer r.Resident.Close()
+	ch := &chain.Chain{Runner: r}
+	for _, l := range []string{"lists rcpt mf-lists check", "quota rcpt mf-quota check"} {
+		st, err := chain.Parse(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.InProcess(st) {
+			t.Fatalf("%s: not in-process", l)
+		}
+		ch.Stages = append(ch.Stages, st)
+	}
+	run := func(client string) verdict.Action {
+		env := stream.Envelope{Phase: stream.Rcpt, ClientAddr: client, ClientName: "unknown", MailFrom: "a@example.org", Rcpts: []string{"b@example.com"}}
+		o := ch.Run(context.Background(), env, nil)
+		defer o.Close()
+		for _, res := range o.Results {
+			if res.Err != nil {
+				t.Errorf("%s for %s: %v: %s", res.Stage.Name, client, res.Err, res.Stderr)
+			}
+		}
+		return o.Verdict.Action
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 6; i++ {
+				if a := run("192.0.2.9"); a != verdict.Reject {
+					t.Errorf("blocked client: %s", a)
+				}
+				if a := run(fmt.Sprintf("203.0.113.%d", g)); a != verdict.Continue {
+					t.Errorf("client %d, run %d: %s", g, i, a)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Each of the 8 clients was counted 6 times of its 25; 20 more pass,
+	// the 26th does not.
+	for i := 0; i < 19; i++ {
+		run("203.0.113.1")
+	}
+	if a := run("203.0.113.1"); a != verdict.Tempfail {
+		t.Errorf("the 26th recipient of one client: %s, want tempfail", a)
+	}
+	// The list edited: the next run sees it.
+	os.WriteFile(block, []byte("match: client-addr\naction: block\n198.51.100.0/24\n"), 0o644)
+	if a := run("192.0.2.9"); a != verdict.Continue {
+		t.Errorf("after the edit, the client no longer listed: %s", a)
+	}
+	if a := run("198.51.100.4"); a != verdict.Reject {
+		t.Errorf("after the edit, the newly listed client: %s", a)
+	}
+}

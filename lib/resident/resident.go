@@ -1,0 +1,133 @@
+// Package resident keeps what is costly to open (state store handles and
+// their Redis connections, compiled list images) open across the messages
+// of one configuration generation, for mf commands run as stages inside
+// mf-bridge's process; a command run as its own process opens and closes
+// everything itself, as before.
+package resident
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// Set is what one configuration generation keeps open. It is safe for
+// concurrent use; Close it when no stage of the generation runs any more.
+type Set struct {
+	mu      sync.Mutex
+	m       map[string]*entry
+	retired []func() error // closers of entries replaced by a newer version
+	closed  bool
+}
+
+type entry struct {
+	mu      sync.Mutex // held while opening, so concurrent stages open once
+	ready   bool
+	version string
+	v       any
+	close   func() error
+}
+
+// New returns an empty set.
+func New() *Set { return &Set{m: map[string]*entry{}} }
+
+type ctxKey struct{}
+
+// With returns ctx carrying s, for the command run under it.
+func With(ctx context.Context, s *Set) context.Context {
+	if s == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, ctxKey{}, s)
+}
+
+// From returns the set ctx carries, or nil.
+func From(ctx context.Context) *Set {
+	s, _ := ctx.Value(ctxKey{}).(*Set)
+	return s
+}
+
+// ErrClosed is returned by Get on a set that was closed.
+var ErrClosed = errors.New("resident: set closed")
+
+// Get returns the value kept under key if it was opened at version, and
+// otherwise opens it with open and keeps it. version says which state of
+// the source the value was made from (a file's size, times and inode):
+// a value of another version is replaced, so an edited file is seen by
+// the next call. Without a set in ctx, Get just calls open, and release
+// closes the value; with one, release does nothing and the set closes
+// it. A failed open is not kept: the next call tries again. close may be
+// nil.
+func Get[T any](ctx context.Context, key, version string, open func() (v T, close func() error, err error)) (v T, release func(), err error) {
+	s := From(ctx)
+	if s == nil {
+		v, closer, err := open()
+		if err != nil {
+			return v, func() {}, err
+		}
+		return v, func() {
+			if closer != nil {
+				closer()
+			}
+		}, nil
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return v, func() {}, ErrClosed
+	}
+	e := s.m[key]
+	if e == nil {
+		e = &entry{}
+		s.m[key] = e
+	}
+	s.mu.Unlock()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ready && e.version == version {
+		return e.v.(T), func() {}, nil
+	}
+	nv, closer, err := open()
+	if err != nil {
+		return v, func() {}, err
+	}
+	if e.ready && e.close != nil {
+		// The old value may still be in use by a stage under way; it is
+		// closed with the set.
+		s.mu.Lock()
+		s.retired = append(s.retired, e.close)
+		s.mu.Unlock()
+	}
+	e.v, e.close, e.version, e.ready = nv, closer, version, true
+	return nv, func() {}, nil
+}
+
+// Close closes every value the set holds. Later calls of Get fail. A nil
+// set holds nothing.
+func (s *Set) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	closers := s.retired
+	for _, e := range s.m {
+		e.mu.Lock()
+		if e.ready && e.close != nil {
+			closers = append(closers, e.close)
+		}
+		e.mu.Unlock()
+	}
+	s.m, s.retired = nil, nil
+	s.mu.Unlock()
+	var errs []error
+	for _, c := range closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
