@@ -6,6 +6,8 @@
 # generation's connections are closed once its last session has ended.
 . "$(dirname "$0")/lib.sh"
 . "$top/t/postfix.sh"
+# In-process stages are for a bridge whose stages run as itself.
+bridge_alone=1
 need_postfix
 need redis-server redis-server || { skip 'in-process stages over Redis' 'redis-server missing'; done_testing; exit 0; }
 need redis-cli redis-tools || { skip 'in-process stages over Redis' 'redis-cli missing'; done_testing; exit 0; }

@@ -122,12 +122,19 @@ free_port() {
 
 # bridge_start CONF [ARGS...]: starts mf-bridge milter with CONF on a
 # free port, as nobody with its stages as games (state the stages write
-# belongs to games); $bridge_addr is what Postfix's smtpd_milters wants.
+# belongs to games), or with bridge_alone set started as nobody, its
+# stages as nobody; $bridge_addr is what Postfix's smtpd_milters wants.
 bridge_start() {
 	conf=$1; shift
 	chmod 755 "$tmp" # the stage user runs programs below it: checked at start
 	: >"$tmp/bridge.log"
-	mf-bridge --config "$conf" --user nobody --stage-user games "$@" milter --listen inet:127.0.0.1:0 >"$tmp/bridge.out" 2>>"$tmp/bridge.log" &
+	if [ -n "${bridge_alone:-}" ]; then
+		# Started as nobody with no capability: its stages run as
+		# nobody too, and mf's own stages inside it (mf-bridge(8)).
+		setpriv --reuid=nobody --regid=nogroup --clear-groups mf-bridge --config "$conf" "$@" milter --listen inet:127.0.0.1:0 >"$tmp/bridge.out" 2>>"$tmp/bridge.log" &
+	else
+		mf-bridge --config "$conf" --user nobody --stage-user games "$@" milter --listen inet:127.0.0.1:0 >"$tmp/bridge.out" 2>>"$tmp/bridge.log" &
+	fi
 	bridge_pid=$!
 	i=0
 	until grep -q 'listening on' "$tmp/bridge.log"; do
