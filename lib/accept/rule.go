@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"mf/lib/config"
 	"mf/lib/dns"
 	"mf/lib/dnsbl"
 	"mf/lib/verdict"
@@ -54,7 +55,7 @@ var GreylistReply = verdict.Reply{Code: 451, Status: "4.7.1", Text: "Greylisted,
 // ParseRule reads an accept.check value:
 // NAME [action=reject|tempfail|quarantine|tag|score] [score=N] [reply="..."] [dry-run].
 func ParseRule(s string) (*Rule, error) {
-	words, err := split(s)
+	words, err := config.Words(s)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +158,7 @@ type List struct {
 // ParseList reads an accept.dnsbl, accept.dnswl or accept.rhsbl value:
 // ZONE [codes=A,B-C,NET] [mask=N] [server=ADDR:PORT] [test=KEY] [probe=no] [on=sender,helo] [action=...] [score=N] [reply="..."] [dry-run].
 func ParseList(kind dnsbl.Kind, s string) (*List, error) {
-	words, err := split(s)
+	words, err := config.Words(s)
 	if err != nil {
 		return nil, err
 	}
@@ -218,36 +219,4 @@ func ParseList(kind dnsbl.Kind, s string) (*List, error) {
 		return nil, errors.New("a dnswl takes no reply: it only exempts")
 	}
 	return l, nil
-}
-
-// split cuts a value into words at blanks; a double-quoted part keeps
-// its blanks (reply="451 4.7.1 Slow down" is one word).
-func split(s string) ([]string, error) {
-	var out []string
-	var b strings.Builder
-	in, any := false, false
-	for _, c := range s {
-		switch {
-		case c == '"':
-			in, any = !in, true
-		case !in && (c == ' ' || c == '\t'):
-			if any {
-				out = append(out, b.String())
-				b.Reset()
-				any = false
-			}
-		case c < 0x20 || c == 0x7f:
-			return nil, errors.New("control character")
-		default:
-			b.WriteRune(c)
-			any = true
-		}
-	}
-	if in {
-		return nil, errors.New("unterminated quote")
-	}
-	if any {
-		out = append(out, b.String())
-	}
-	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"mf/lib/config"
 	"mf/lib/name"
 	"mf/lib/verdict"
 )
@@ -81,7 +82,7 @@ func (r *Rule) KeyName() string {
 //
 //	per-sender key=sender limit=30/1m,500/1d count=messages action=tempfail reply="451 4.7.1 Too much mail"
 func ParseRule(s string) (*Rule, error) {
-	words, err := split(s)
+	words, err := config.Words(s)
 	if err != nil {
 		return nil, err
 	}
@@ -286,36 +287,4 @@ func FormatDuration(d time.Duration) string {
 		return fmt.Sprintf("%dm", d/time.Minute)
 	}
 	return d.String()
-}
-
-// split cuts a rule into words at blanks; a double-quoted part keeps its
-// blanks ("reply=\"451 4.7.1 Slow down\"" is one word).
-func split(s string) ([]string, error) {
-	var out []string
-	var b strings.Builder
-	in, any := false, false
-	for _, c := range s {
-		switch {
-		case c == '"':
-			in, any = !in, true
-		case !in && (c == ' ' || c == '\t'):
-			if any {
-				out = append(out, b.String())
-				b.Reset()
-				any = false
-			}
-		case c < 0x20 || c == 0x7f:
-			return nil, errors.New("control character in rule")
-		default:
-			b.WriteRune(c)
-			any = true
-		}
-	}
-	if in {
-		return nil, errors.New("unterminated quote")
-	}
-	if any {
-		out = append(out, b.String())
-	}
-	return out, nil
 }
