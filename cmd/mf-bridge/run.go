@@ -17,7 +17,7 @@ import (
 	"mf/lib/resident"
 )
 
-const description = `Run a chain of mf stages for each message: as a milter server for sendmail and Postfix, or by hand on a saved message.
+const description = `Run a chain of mf stages for each message: as a milter server for sendmail and Postfix, as qmail's qmail-queue, as a Postfix policy server, from a .qmail line, or by hand on a saved message.
 
 The chain is the "stage" lines of mf.conf (bridge.stage), run in order at each SMTP phase until one decides. A stage line is
 
