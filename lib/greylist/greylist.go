@@ -99,17 +99,24 @@ func ParseTuple(s string) (Tuple, error) {
 	if snd == "<>" {
 		snd = ""
 	}
-	return Tuple{Net: p, Sender: strings.ToLower(snd), Rcpt: strings.ToLower(rcpt)}, nil
+	return Tuple{Net: p, Sender: short(strings.ToLower(snd)), Rcpt: short(strings.ToLower(rcpt))}, nil
+}
+
+// short is an address as a key keeps it: one longer than any real one as
+// its hash, so a tuple read back is the tuple it was written from.
+func short(s string) string {
+	if len(s) > 320 {
+		h := sha256.Sum256([]byte(s))
+		return "sha256:" + hex.EncodeToString(h[:16])
+	}
+	return s
 }
 
 // escape makes a stranger's address one word of a key: bytes that are
 // not printable, a space and % as %XX; an address longer than any real
 // one as its hash.
 func escape(s string) string {
-	if len(s) > 320 {
-		h := sha256.Sum256([]byte(s))
-		return "sha256:" + hex.EncodeToString(h[:16])
-	}
+	s = short(s)
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
