@@ -21,13 +21,13 @@ check_grep '... makes the state and log directories' "$u" '^StateDirectory=mf$'
 check_grep 'logrotate rotates the decision log' "$root/etc/logrotate.d/mf-bridge" '^/var/log/mf/decisions\.log \{'
 check_grep 'bash completion asks the command' "$root/usr/share/bash-completion/completions/mf-lists" '^complete -C /usr/bin/mf-lists mf-lists$'
 check_out '... which completes a sub-command' show "COMP_LINE='mf-lists sh' COMP_POINT=11 $root/usr/bin/mf-lists"
-if command -v logrotate >/dev/null; then
+if need logrotate logrotate; then
 	check 'logrotate -d reads the snippet' "logrotate -d $root/etc/logrotate.d/mf-bridge"
-fi
-if command -v systemd-analyze >/dev/null; then
+else skip 'logrotate -d reads the snippet' 'logrotate is not installed'; fi
+if need systemd-analyze systemd; then
 	run "systemd-analyze verify $u"
 	check_nogrep 'systemd-analyze verify: no error in the unit' "$tmp/err" 'mf-bridge\.service:[0-9]+:'
-fi
+else skip 'systemd-analyze verify: no error in the unit' 'systemd-analyze is not installed'; fi
 run "$root/usr/bin/mf-lists --print-config"
 check_grep 'the installed binaries read /etc/mf/mf.conf by default' "$tmp/out" '^lists\.dir '
 
