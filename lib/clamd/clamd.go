@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mf/lib/netaddr"
 	"net"
 	"strings"
 	"time"
@@ -35,51 +36,15 @@ type Result struct {
 // answered in time: the scan did not happen.
 var ErrUnavailable = errors.New("clamd unavailable")
 
-// network splits an address into dial arguments.
-func network(a string) (string, string) {
-	switch {
-	case strings.HasPrefix(a, "unix:"):
-		return "unix", strings.TrimPrefix(a, "unix:")
-	case strings.HasPrefix(a, "tcp:"):
-		return "tcp", strings.TrimPrefix(a, "tcp:")
-	case strings.HasPrefix(a, "/"):
-		return "unix", a
-	}
-	return "tcp", a
-}
-
 // CheckAddr refuses an address that cannot be dialled.
-func CheckAddr(a string) error {
-	n, addr := network(a)
-	if addr == "" {
-		return fmt.Errorf("empty clamd address %q", a)
-	}
-	if n == "tcp" {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return fmt.Errorf("clamd address %q: want unix:/PATH or tcp:HOST:PORT", a)
-		}
-	}
-	return nil
-}
+func CheckAddr(a string) error { return netaddr.Check("clamd", a) }
 
 func (c *Client) dial(ctx context.Context) (net.Conn, string, error) {
-	var errs []error
-	for _, a := range c.Addrs {
-		n, addr := network(a)
-		d := net.Dialer{Timeout: c.ConnectTimeout}
-		if d.Timeout == 0 {
-			d.Timeout = 5 * time.Second
-		}
-		conn, err := d.DialContext(ctx, n, addr)
-		if err == nil {
-			return conn, a, nil
-		}
-		errs = append(errs, err)
+	conn, a, err := netaddr.DialFirst(ctx, c.Addrs, c.ConnectTimeout)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if len(errs) == 0 {
-		return nil, "", fmt.Errorf("%w: no address configured", ErrUnavailable)
-	}
-	return nil, "", fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
+	return conn, a, nil
 }
 
 func (c *Client) deadline(ctx context.Context) time.Time {

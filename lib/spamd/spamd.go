@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mf/lib/netaddr"
 	"net"
 	"regexp"
 	"strconv"
@@ -52,31 +53,8 @@ type Response struct {
 // answered in time: the scan did not happen.
 var ErrUnavailable = errors.New("spamd unavailable")
 
-func network(a string) (string, string) {
-	switch {
-	case strings.HasPrefix(a, "unix:"):
-		return "unix", strings.TrimPrefix(a, "unix:")
-	case strings.HasPrefix(a, "tcp:"):
-		return "tcp", strings.TrimPrefix(a, "tcp:")
-	case strings.HasPrefix(a, "/"):
-		return "unix", a
-	}
-	return "tcp", a
-}
-
 // CheckAddr refuses an address that cannot be dialled.
-func CheckAddr(a string) error {
-	n, addr := network(a)
-	if addr == "" {
-		return fmt.Errorf("empty spamd address %q", a)
-	}
-	if n == "tcp" {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return fmt.Errorf("spamd address %q: want unix:/PATH or tcp:HOST:PORT", a)
-		}
-	}
-	return nil
-}
+func CheckAddr(a string) error { return netaddr.Check("spamd", a) }
 
 // userOK: a User: value is one word of printable bytes, as spamc sends.
 func userOK(u string) bool {
@@ -102,24 +80,9 @@ func (c *Client) Scan(ctx context.Context, cmd, user string, msg io.Reader, size
 	if user != "" && !userOK(user) {
 		return Response{}, fmt.Errorf("spamd: bad user name %q", user)
 	}
-	var errs []error
-	var conn net.Conn
-	var addr string
-	for _, a := range c.Addrs {
-		n, ad := network(a)
-		d := net.Dialer{Timeout: c.ConnectTimeout}
-		if d.Timeout == 0 {
-			d.Timeout = 5 * time.Second
-		}
-		cn, err := d.DialContext(ctx, n, ad)
-		if err == nil {
-			conn, addr = cn, a
-			break
-		}
-		errs = append(errs, err)
-	}
-	if conn == nil {
-		return Response{}, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
+	conn, addr, err := netaddr.DialFirst(ctx, c.Addrs, c.ConnectTimeout)
+	if err != nil {
+		return Response{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
