@@ -2,24 +2,13 @@
 # Two hosts sharing one redis-server: mf-quota enforces one combined
 # limit, and a block one host adds is seen by mf-lists on the other.
 . "$(dirname "$0")/lib.sh"
+. "$top/t/redis.sh"
 
 if ! command -v redis-server >/dev/null; then
 	if [ -n "${CI:-}" ]; then not_ok 'redis-server missing (apt-get install redis-server)'; else skip 'redis tests' 'redis-server missing (apt-get install redis-server)'; fi
 	done_testing; exit
 fi
-# A free loopback port: try a few until the server stays up.
-for try in 1 2 3 4 5; do
-	port=$((20000 + ($$ * 7 + try * 131) % 30000))
-	redis-server --port "$port" --bind 127.0.0.1 --requirepass s3cret --save '' --appendonly no --dir "$tmp" >"$tmp/redis.log" 2>&1 &
-	rpid=$!
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		grep -q 'Ready to accept' "$tmp/redis.log" && break
-		kill -0 $rpid 2>/dev/null || break
-		sleep 0.1
-	done
-	grep -q 'Ready to accept' "$tmp/redis.log" && break
-	kill $rpid 2>/dev/null; wait $rpid 2>/dev/null; rpid=
-done
+redis_start --requirepass s3cret
 [ -n "$rpid" ] || { not_ok 'redis-server did not start' "$(tail -3 "$tmp/redis.log")"; done_testing; exit; }
 trap 'kill $rpid; wait $rpid 2>/dev/null; rm -rf "$tmp"' EXIT
 

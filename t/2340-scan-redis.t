@@ -3,6 +3,7 @@
 # one host fills saves the other the scan, and the client one host
 # blocks is refused by mf-lists on the other.
 . "$(dirname "$0")/lib.sh"
+. "$top/t/redis.sh"
 . "$top/t/postfix.sh"
 . "$top/t/scan.sh"
 scan_need clamd redis-server
@@ -10,18 +11,7 @@ data=$top/../shared/data
 [ -d "$data" ] || data=/work/shared/data
 eicar=$data/strings/eicar.com.txt
 
-for try in 1 2 3 4 5; do
-	port=$((20000 + ($$ * 7 + try * 131) % 30000))
-	redis-server --port "$port" --bind 127.0.0.1 --requirepass s3cret --save '' --appendonly no --dir "$tmp" >"$tmp/redis.log" 2>&1 &
-	rpid=$!
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		grep -q 'Ready to accept' "$tmp/redis.log" && break
-		kill -0 $rpid 2>/dev/null || break
-		sleep 0.1
-	done
-	grep -q 'Ready to accept' "$tmp/redis.log" && break
-	kill $rpid 2>/dev/null; wait $rpid 2>/dev/null; rpid=
-done
+redis_start --requirepass s3cret
 [ -n "$rpid" ] || { not_ok 'redis-server did not start' "$(tail -3 "$tmp/redis.log")"; done_testing; exit 1; }
 trap 'kill $rpid; wait $rpid 2>/dev/null; scan_cleanup; rm -rf "$tmp"' EXIT
 clamd_start || { not_ok 'clamd starts'; done_testing; exit 1; }

@@ -5,6 +5,7 @@
 # a few for 30 messages, not one per stage run); after a SIGHUP the old
 # generation's connections are closed once its last session has ended.
 . "$(dirname "$0")/lib.sh"
+. "$top/t/redis.sh"
 . "$top/t/postfix.sh"
 # In-process stages are for a bridge whose stages run as itself.
 bridge_alone=1
@@ -12,18 +13,7 @@ need_postfix
 need redis-server redis-server || { skip 'in-process stages over Redis' 'redis-server missing'; done_testing; exit 0; }
 need redis-cli redis-tools || { skip 'in-process stages over Redis' 'redis-cli missing'; done_testing; exit 0; }
 
-for try in 1 2 3 4 5; do
-	port=$((20000 + ($$ * 11 + try * 137) % 30000))
-	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" >"$tmp/redis.log" 2>&1 &
-	rpid=$!
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		grep -q 'Ready to accept' "$tmp/redis.log" && break
-		kill -0 $rpid 2>/dev/null || break
-		sleep 0.1
-	done
-	grep -q 'Ready to accept' "$tmp/redis.log" && break
-	kill $rpid 2>/dev/null; wait $rpid 2>/dev/null; rpid=
-done
+redis_start
 [ -n "$rpid" ] || { not_ok 'redis-server starts' "$(tail -3 "$tmp/redis.log")"; done_testing; exit 1; }
 trap 'pf_stop; bridge_stop; kill $rpid; wait $rpid 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 rc() { redis-cli -p "$port" "$@"; }
