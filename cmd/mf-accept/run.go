@@ -222,7 +222,10 @@ func policy(c *root, res *config.Result, checking bool) (*accept.Policy, error) 
 		p.Generic = append(p.Generic, re)
 	}
 	if c.MaxSize != "" {
-		n, err := parseSize(c.MaxSize)
+		n, err := config.ParseSize(c.MaxSize)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("%q: want a size above 0", c.MaxSize)
+		}
 		if err != nil {
 			return nil, bad("max-size", 0, "%v", err)
 		}
@@ -277,23 +280,6 @@ func policy(c *root, res *config.Result, checking bool) (*accept.Policy, error) 
 			V4Mask: c.GreylistV4Mask, V6Mask: c.GreylistV6Mask}}
 	}
 	return p, nil
-}
-
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	switch {
-	case strings.HasSuffix(s, "k"), strings.HasSuffix(s, "K"):
-		mult, s = 1<<10, s[:len(s)-1]
-	case strings.HasSuffix(s, "M"):
-		mult, s = 1<<20, s[:len(s)-1]
-	case strings.HasSuffix(s, "G"):
-		mult, s = 1<<30, s[:len(s)-1]
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 || n > (1<<40)/mult {
-		return 0, fmt.Errorf("%q: want a size such as 10485760, 10240k or 10M", s)
-	}
-	return n * mult, nil
 }
 
 func check(ctx context.Context, c *root, p *accept.Policy, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {

@@ -12,9 +12,9 @@ import (
 	"github.com/mattn/go-shellwords"
 
 	"mf/lib/clamd"
+	"mf/lib/config"
 	"mf/lib/name"
 	"mf/lib/scan/outcome"
-	"mf/lib/scan/rule"
 	"mf/lib/spamd"
 )
 
@@ -197,7 +197,7 @@ func (e *Engine) option(k, v string, outOpts *[][2]string) error {
 	case k == "timeout":
 		e.Timeout, err = dur()
 	case k == "max-size":
-		e.MaxSize, err = rule.ParseSize(v)
+		e.MaxSize, err = config.ParseSize(v)
 		if err == nil && e.MaxSize == 0 {
 			err = fmt.Errorf("max-size 0 would scan nothing")
 		}

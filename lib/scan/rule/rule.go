@@ -25,6 +25,7 @@ import (
 
 	"github.com/mattn/go-shellwords"
 
+	"mf/lib/config"
 	"mf/lib/mime"
 	"mf/lib/name"
 	"mf/lib/scan/outcome"
@@ -156,7 +157,7 @@ func ParseLine(line string) (*Rule, error) {
 			if !ok {
 				return nil, fmt.Errorf("%s: want >SIZE (as >10M), not %q", ru.Target, p)
 			}
-			if ru.size, err = ParseSize(s); err != nil {
+			if ru.size, err = config.ParseSize(s); err != nil {
 				return nil, fmt.Errorf("%s: %w", ru.Target, err)
 			}
 		case "header", "body":
@@ -239,25 +240,6 @@ func canonical(f string) string {
 		}
 	}
 	return strings.Join(parts, "-")
-}
-
-// ParseSize reads a byte count with an optional K, M or G (powers of
-// 1024).
-func ParseSize(s string) (int64, error) {
-	mult := int64(1)
-	switch {
-	case strings.HasSuffix(s, "K"), strings.HasSuffix(s, "k"):
-		mult, s = 1<<10, s[:len(s)-1]
-	case strings.HasSuffix(s, "M"):
-		mult, s = 1<<20, s[:len(s)-1]
-	case strings.HasSuffix(s, "G"):
-		mult, s = 1<<30, s[:len(s)-1]
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("bad size %q (want N, NK, NM or NG)", s)
-	}
-	return n * mult, nil
 }
 
 // Hit is a rule that matched and what it matched on.
