@@ -89,15 +89,29 @@ CONF
 	for z in ${dns_zones:-}; do
 		printf 'zone:\n\tname: %s\n\tzonefile: "%s"\n' "$z" "$dns/$z.full" >>"$dns/nsd.conf"
 	done
-	nsd -d -c "$dns/nsd.conf" >>"$dns/nsd.log" 2>&1 &
-	dns_pids="$dns_pids $!"
-	dns_wait "$nsd_port" ns.test || { cat "$dns/nsd.log"; return 1; }
-	rbl_port=$(dns_port 2)
+	# A port found free can be taken before the server binds it (other
+	# tests run servers too): then it is started again on another.
+	for try in 1 2 3; do
+		nsd -d -c "$dns/nsd.conf" >>"$dns/nsd.log" 2>&1 &
+		nsd_pid=$!
+		dns_wait "$nsd_port" ns.test && break
+		kill "$nsd_pid" 2>/dev/null; wait "$nsd_pid" 2>/dev/null; nsd_pid=
+		old=$nsd_port nsd_port=$(dns_port $((1 + 10 * try)))
+		sed -i "s/@$old\$/@$nsd_port/; s/^\tport: $old\$/\tport: $nsd_port/" "$dns/nsd.conf"
+	done
+	[ -n "$nsd_pid" ] || { cat "$dns/nsd.log"; return 1; }
+	dns_pids="$dns_pids $nsd_pid"
 	chmod 755 "$tmp" "$dns" "$dns/rbl"; chmod 644 "$dns/rbl/"* 2>/dev/null
-	rbldnsd -n -q -u nobody -w "$dns/rbl" -b "127.0.0.1/$rbl_port" "$@" >>"$dns/rbldnsd.log" 2>&1 &
-	dns_pids="$dns_pids $!"
 	zone=${1%%:*}
-	dns_wait "$rbl_port" "2.0.0.127.$zone" || { cat "$dns/rbldnsd.log"; return 1; }
+	for try in 1 2 3; do
+		rbl_port=$(dns_port $((2 + 10 * try)))
+		rbldnsd -n -q -u nobody -w "$dns/rbl" -b "127.0.0.1/$rbl_port" "$@" >>"$dns/rbldnsd.log" 2>&1 &
+		rbl_pid=$!
+		dns_wait "$rbl_port" "2.0.0.127.$zone" && break
+		kill "$rbl_pid" 2>/dev/null; wait "$rbl_pid" 2>/dev/null; rbl_pid=
+	done
+	[ -n "$rbl_pid" ] || { cat "$dns/rbldnsd.log"; return 1; }
+	dns_pids="$dns_pids $rbl_pid"
 	mute_port=$(dns_port 3)
 	rbldnsd -n -q -u nobody -w "$dns/rbl" -b "127.0.0.1/$mute_port" "$@" >>"$dns/rbldnsd.log" 2>&1 &
 	mute_pid=$!
