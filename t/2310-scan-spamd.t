@@ -32,6 +32,14 @@ check_status 'the sample non-spam passes' continue "$S --output message <$ham"
 check_grep '... X-Spam-Flag: NO' "$tmp/out" '^X-Spam-Flag: NO$'
 check_grep '... X-Spam-Status: No' "$tmp/out" '^X-Spam-Status: No, score=-?[0-9.]+ required=5\.0'
 check_grep '... X-Mf-Scan says continue' "$tmp/out" '^X-Mf-Scan: continue; sa=ham '
+# The message's own X-Spam-* fields are taken away, as spamd does: a
+# sender cannot say NO.
+{ printf 'X-Spam-Flag: NO\nX-Spam-Status: No, score=-10.0\n\ttests=FORGED\nX-Spam-Anything: kept? no\n'; cat "$spam"; } >"$tmp/forged.eml"
+check_status 'GTUBE that brings X-Spam-Flag: NO of its own: tagged' continue "$S --output message <$tmp/forged.eml"
+cp "$tmp/out" "$tmp/forged.out"
+check_out '... one X-Spam-Flag, YES' 'X-Spam-Flag: YES' "grep '^X-Spam-Flag:' $tmp/forged.out"
+check_out '... one X-Spam-Status, spamd'"'"'s' 1 "grep -c '^X-Spam-Status:' $tmp/forged.out"
+check_nogrep '... the forged fields gone, folded line and all' "$tmp/forged.out" 'FORGED|X-Spam-Anything'
 # The same check spamc -c makes.
 spamc -d 127.0.0.1 -p $spamd_port -c <$spam >"$tmp/spamc"
 score=$(sed 's|/.*||' "$tmp/spamc")
@@ -98,7 +106,7 @@ check_status 'cache: first scan' continue "$S --output stream --rcpt erin@exampl
 check_grep '... by spamd' "$tmp/out" '^Mf-Trace: mf-scan continue by=sa sa=spam [0-9.]+ms'
 check_status 'cache: again for erin' continue "$S --output stream --rcpt erin@example.com <$spam"
 check_grep '... from the cache' "$tmp/out" '^Mf-Trace: mf-scan continue by=sa sa=spam:cached '
-check_grep '... with its fields' "$tmp/out" '^Mf-Add-Header: X-Spam-Flag: YES$'
+check_grep '... with its fields' "$tmp/out" '^X-Spam-Flag: YES$'
 check_status 'cache: another user is scanned' continue "$S --output stream --rcpt frank@example.com <$spam"
 check_grep '... by spamd' "$tmp/out" '^Mf-Trace: mf-scan continue by=sa sa=spam [0-9.]+ms'
 

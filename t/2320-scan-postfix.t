@@ -38,11 +38,15 @@ send() {
 	sent=$((sent + 1))
 }
 
-send clean --to alice@example.test --header "Subject: clean" --body "Just a clean message."
+# The clean message says it was scanned already, and found bad: the
+# scanner's fields are its own, the message's copies are taken away.
+send clean --to alice@example.test --header "Subject: clean" --header "X-Virus-Status: Infected" --header "X-Spam-Flag: YES" --body "Just a clean message."
 pf_wait_delivered 1
 m=$(pf_mail 'Subject: clean')
 if [ -n "$m" ]; then ok 'clean mail is delivered'; else not_ok 'clean mail is delivered' "$(tail -5 "$tmp/clean")" "$(tail -5 "$tmp/bridge.log")"; fi
 check_grep '... with X-Virus-Status: Clean' "${m:-/dev/null}" '^X-Virus-Status: Clean'
+check_out "... and no other X-Virus-Status (the message's own is deleted)" 1 "grep -c '^X-Virus-Status:' ${m:-/dev/null}"
+check_out "... one X-Spam-Flag, spamd's NO" "X-Spam-Flag: NO" "grep '^X-Spam-Flag:' ${m:-/dev/null}"
 check_grep '... and the mf result field' "${m:-/dev/null}" '^X-Mf-Scan: continue; av=clean [0-9]+ms; sa=ham user=alice@example\.test '
 
 send virus --to alice@example.test --header "Subject: virus attached" --attach-type application/octet-stream --attach-name eicar.com --attach "@$eicar" --local-interface 127.0.0.3

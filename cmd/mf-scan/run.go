@@ -140,5 +140,6 @@ func decide(ctx context.Context, sc *scan.Scanner, m *stage.Message) (*stage.Dec
 		Trace:      rep.Trace,
 		Reason:     rep.Reason,
 		Subject:    rep.Subject,
+		Drop:       rep.Drop,
 	}, nil
 }

@@ -68,8 +68,30 @@ type Report struct {
 	Blocked  []string // "LIST ENTRY" feedback given
 	Headers  []string // fields to add: tags, X-Spam-*, X-Virus-*, the mf result field
 	Subject  string   // Subject prefix asked for, if any
+	Drop     []string // fields of the message to take away first: see Drop
 	Reason   string
 	Trace    string
+}
+
+// Drop names the fields a message may not bring along: the ones this
+// scanner writes, and which mail is filtered on further down. A message
+// that came with "X-Spam-Flag: NO" or "X-Virus-Status: Clean" must not
+// pass for scanned. All of X-Spam-* goes where spamd scans, as spamd
+// itself does; X-Virus-* where clamd does; always the mf result fields.
+func (s *Scanner) Drop() []string {
+	drop := []string{ResultField, ResultField + "-Undecoded"}
+	var av, sa bool
+	for _, e := range s.Engines {
+		av = av || e.Kind == Clamd
+		sa = sa || e.Kind == Spamd
+	}
+	if av {
+		drop = append(drop, "X-Virus-Scanned", "X-Virus-Status")
+	}
+	if sa {
+		drop = append(drop, "X-Spam-*")
+	}
+	return drop
 }
 
 // ResultField names the mf result field.
@@ -177,6 +199,7 @@ func (s *Scanner) Scan(ctx context.Context, m *Msg) (*Report, error) {
 		rep.Subject = "" // a message not delivered as it is needs no prefix
 	}
 	s.feedback(ctx, m, rep)
+	rep.Drop = s.Drop()
 	rep.Headers = append(s.scannedFields(rep), rep.Headers...)
 	rep.Headers = append(rep.Headers, ResultField+": "+resultValue(rep, len(s.Rules) > 0))
 	for i, p := range rep.Problems {

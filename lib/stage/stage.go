@@ -43,8 +43,9 @@ type Message struct {
 	spool *os.File
 	size  int64
 
-	subject string // Decision.Subject
-	tmp     string // where to spool: the stage's $TMPDIR, also when it runs inside mf-bridge
+	subject string   // Decision.Subject
+	drop    []string // Decision.Drop
+	tmp     string   // where to spool: the stage's $TMPDIR, also when it runs inside mf-bridge
 }
 
 // Header reads the message's header block once; nil before data.
@@ -136,6 +137,11 @@ type Decision struct {
 	Trace      string          // after "NAME ACTION" in Mf-Trace: "list=block client-addr=192.0.2.7"
 	Reason     string          // why, for the log; the SMTP reply must not need it
 	Subject    string          // a prefix put before the message's Subject (a tag), once
+	// Drop names header fields the message came with that go before
+	// AddHeaders are put on: a name, any case, or a prefix ending in
+	// "*". A stage whose fields others filter on drops the message's own
+	// copies, so that a sender cannot pose as the scanner.
+	Drop []string
 }
 
 // Decide looks at a message and decides.
@@ -193,6 +199,7 @@ func Run(ctx context.Context, name string, f *Flags, stdin io.Reader, stdout io.
 	}
 	s.Raw = nil // the envelope changed: written anew
 	m.subject = d.Subject
+	m.drop = d.Drop
 	if err := m.emit(out, f.Output, adds); err != nil {
 		return 0, err
 	}
@@ -210,9 +217,9 @@ func (m *Message) emit(out io.Writer, mode string, adds []string) error {
 		_, err := io.Copy(io.Discard, m.rest()) // drain: the writer sees no broken pipe
 		return err
 	}
-	if m.subject != "" && s.Env.HasMessage() && m.hdr == nil {
-		// The Subject is changed in the header itself, which the fields
-		// to add then go on top of.
+	if (m.subject != "" || len(m.drop) > 0) && s.Env.HasMessage() && m.hdr == nil {
+		// The Subject is changed, and fields dropped, in the header
+		// itself, which the fields to add then go on top of.
 		if _, err := m.Header(); err != nil {
 			return err
 		}
@@ -239,7 +246,11 @@ func (m *Message) emit(out io.Writer, mode string, adds []string) error {
 		}
 	}
 	if m.hdr != nil {
-		raw := m.hdr.Prepend(top)
+		h := *m.hdr
+		if s.Env.HasMessage() {
+			h.Raw = dropFields(h.Raw, m.drop)
+		}
+		raw := h.Prepend(top)
 		if m.subject != "" && s.Env.HasMessage() {
 			raw = prefixSubject(raw, m.subject, m.hdr.CRLF)
 		}
@@ -249,6 +260,56 @@ func (m *Message) emit(out io.Writer, mode string, adds []string) error {
 	}
 	_, err := io.Copy(out, m.rest())
 	return err
+}
+
+// dropFields is the header block raw without the fields drop names (see
+// Decision.Drop), folded lines and all.
+func dropFields(raw []byte, drop []string) []byte {
+	if len(drop) == 0 {
+		return raw
+	}
+	named := func(line []byte) bool {
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return false
+		}
+		name = bytes.TrimRight(name, " \t")
+		for _, d := range drop {
+			if p, ok := strings.CutSuffix(d, "*"); ok {
+				if len(name) >= len(p) && bytes.EqualFold(name[:len(p)], []byte(p)) {
+					return true
+				}
+			} else if bytes.EqualFold(name, []byte(d)) {
+				return true
+			}
+		}
+		return false
+	}
+	var out []byte
+	skip := false
+	for at := 0; at < len(raw); {
+		end := bytes.IndexByte(raw[at:], '\n')
+		if end < 0 {
+			end = len(raw) - at
+		} else {
+			end++
+		}
+		line := raw[at : at+end]
+		at += end
+		switch {
+		case len(bytes.TrimRight(line, "\r\n")) == 0:
+			// The empty line and what follows it are not fields.
+			return append(out, raw[at-end:]...)
+		case line[0] == ' ' || line[0] == '\t':
+			// A continuation goes with its field.
+		default:
+			skip = named(line)
+		}
+		if !skip {
+			out = append(out, line...)
+		}
+	}
+	return out
 }
 
 // prefixSubject puts p before the value of the first Subject field of the

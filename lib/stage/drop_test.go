@@ -1,0 +1,36 @@
+package stage
+
+import (
+	"context"
+	"testing"
+)
+
+func TestDropFields(t *testing.T) {
+	drop := []string{"X-Spam-*", "x-virus-status"}
+	for _, c := range []struct{ in, want string }{
+		{"X-Spam-Flag: NO\nFrom: a\n\nbody\n", "From: a\n\nbody\n"},
+		{"From: a\nX-SPAM-Status: No, score=-5\n\ttests=FORGED\nSubject: s\n\n", "From: a\nSubject: s\n\n"},
+		{"X-Virus-Status: Clean\r\nX-Virus-Scanned: elsewhere\r\n\r\n", "X-Virus-Scanned: elsewhere\r\n\r\n"},
+		{"X-Virus-Status-Extra: kept\nX-Spam: kept\n\n", "X-Virus-Status-Extra: kept\nX-Spam: kept\n\n"},
+		{"From: a\n\nX-Spam-Flag: in the body, kept\n", "From: a\n\nX-Spam-Flag: in the body, kept\n"},
+		{"X-Long: a\n X-Spam-Flag: folded, not a field\n\n", "X-Long: a\n X-Spam-Flag: folded, not a field\n\n"},
+		{"X-Spam-Flag : NO\n\n", "\n"},
+		{"", ""},
+	} {
+		if got := string(dropFields([]byte(c.in), drop)); got != c.want {
+			t.Errorf("%q: got %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// A stage's Drop takes the message's own copies away and leaves the
+// stage's fields, put on top.
+func TestRunDrop(t *testing.T) {
+	in := "X-Spam-Flag: NO\nSubject: hi\nX-Spam-Score: -9\n\nbody\n"
+	code, out, err := runWith(t, Flags{Output: "message"}, in, func(context.Context, *Message) (*Decision, error) {
+		return &Decision{AddHeaders: []string{"X-Spam-Flag: YES"}, Drop: []string{"X-Spam-*"}}, nil
+	})
+	if want := "X-Spam-Flag: YES\nSubject: hi\n\nbody\n"; err != nil || code != 0 || out != want {
+		t.Errorf("exit %d, %v, out %q, want %q", code, err, out, want)
+	}
+}
