@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"bytes"
 	"context"
 	"testing"
 )
@@ -33,4 +34,23 @@ func TestRunDrop(t *testing.T) {
 	if want := "X-Spam-Flag: YES\nSubject: hi\n\nbody\n"; err != nil || code != 0 || out != want {
 		t.Errorf("exit %d, %v, out %q, want %q", code, err, out, want)
 	}
+}
+
+// FuzzDropFields: whatever the header, dropping keeps every byte of
+// the fields not named and of what follows the header, in order, and
+// leaves no field that is named.
+func FuzzDropFields(f *testing.F) {
+	for _, s := range []string{"X-Spam-Flag: NO\nFrom: a\n\nbody\n", "x-spam-a:\n b\nc: d\r\n\r\n", "\n", ":\n\n", "X-Spam-Flag"} {
+		f.Add([]byte(s))
+	}
+	drop := []string{"X-Spam-*", "X-Virus-Status"}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		out := dropFields(raw, drop)
+		if len(out) > len(raw) {
+			t.Fatalf("grew: %q -> %q", raw, out)
+		}
+		if again := dropFields(out, drop); !bytes.Equal(again, out) {
+			t.Fatalf("not settled: %q -> %q -> %q", raw, out, again)
+		}
+	})
 }
