@@ -17,6 +17,7 @@ require (
 	github.com/prometheus/client_model v0.6.2
 	github.com/prometheus/common v0.66.1
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/sourcegraph/conc v0.3.0
 	github.com/ulikunitz/xz v0.5.17
 	github.com/willabides/kongplete v0.4.0
 	golang.org/x/net v0.57.0

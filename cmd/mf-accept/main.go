@@ -14,8 +14,10 @@ package main
 import (
 	"context"
 	"os"
+
+	"mf/cmd/mf-accept/mfaccept"
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Stdin, os.Stdout, os.Stderr, os.Args[1:], os.LookupEnv))
+	os.Exit(mfaccept.Run(context.Background(), os.Stdin, os.Stdout, os.Stderr, os.Args[1:], os.LookupEnv))
 }

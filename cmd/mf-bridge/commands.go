@@ -4,8 +4,10 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"mf/cmd/mf-accept/mfaccept"
 	"mf/cmd/mf-lists/mflists"
 	"mf/cmd/mf-quota/mfquota"
+	"mf/cmd/mf-scan/mfscan"
 	"mf/lib/chain"
 )
 
@@ -13,8 +15,10 @@ import (
 // when its program has that base name (and not exec=yes): the same run
 // function as the command's main, without a process start per message.
 var commands = map[string]chain.Command{
-	"mf-lists": mflists.Run,
-	"mf-quota": mfquota.Run,
+	"mf-accept": mfaccept.Run,
+	"mf-lists":  mflists.Run,
+	"mf-quota":  mfquota.Run,
+	"mf-scan":   mfscan.Run,
 }
 
 // users counts the sessions of a generation, so that what its in-process

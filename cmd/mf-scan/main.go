@@ -10,8 +10,10 @@ package main
 import (
 	"context"
 	"os"
+
+	"mf/cmd/mf-scan/mfscan"
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Stdin, os.Stdout, os.Stderr, os.Args[1:], os.LookupEnv))
+	os.Exit(mfscan.Run(context.Background(), os.Stdin, os.Stdout, os.Stderr, os.Args[1:], os.LookupEnv))
 }

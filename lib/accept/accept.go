@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sourcegraph/conc"
+
 	"mf/lib/dns"
 	"mf/lib/dnsbl"
 	"mf/lib/greylist"
@@ -194,15 +196,15 @@ func (p *Policy) Evaluate(ctx context.Context, t *Txn) (*Outcome, error) {
 		(p.on("spf-fail", "spf-softfail", "spf-permerror", "spf-temperror") && pre || p.DMARC || p.GreylistSkipSPF && p.Rules["greylist"] != nil)
 	if pre && r.o.Exempt != "auth" || needSPF {
 		dctx, cancel := context.WithTimeout(ctx, p.Timeout)
-		var wg sync.WaitGroup
+		// A panic in one of them reaches Wait, and so the command's own
+		// recovery, also when it runs inside mf-bridge.
+		var wg conc.WaitGroup
 		if pre && r.o.Exempt == "" {
-			wg.Add(2)
-			go func() { defer wg.Done(); r.lists(dctx) }()
-			go func() { defer wg.Done(); r.rdns(dctx) }()
+			wg.Go(func() { r.lists(dctx) })
+			wg.Go(func() { r.rdns(dctx) })
 		}
 		if needSPF {
-			wg.Add(1)
-			go func() { defer wg.Done(); r.spf(dctx) }()
+			wg.Go(func() { r.spf(dctx) })
 		}
 		wg.Wait()
 		cancel()

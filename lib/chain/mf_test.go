@@ -8,10 +8,13 @@ import (
 	"sync"
 	"testing"
 
+	"mf/cmd/mf-accept/mfaccept"
 	"mf/cmd/mf-lists/mflists"
 	"mf/cmd/mf-quota/mfquota"
+	"mf/cmd/mf-scan/mfscan"
 	"mf/lib/chain"
 	"mf/lib/resident"
+	"mf/lib/spool"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
@@ -89,4 +92,77 @@ func TestMfCommandsConcurrent(t *testing.T) {
 	if a := run("198.51.100.4"); a != verdict.Reject {
 		t.Errorf("after the edit, the newly listed client: %s", a)
 	}
+}
+
+// TestMfAcceptScanConcurrent runs mf-accept at rcpt and mf-scan at data
+// in-process from many goroutines at once (run it with -race): each
+// verdict is the one its own envelope and message call for.
+func TestMfAcceptScanConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules")
+	os.WriteFile(rules, []byte("reject body /forbidden words/\ntag header:Subject /viagra/i subject=\"[SPAM] \"\n"), 0o644)
+	conf := filepath.Join(dir, "mf.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("state-dir %s/state\naccept.check helo-bare-ip\nscan.rules %s\n", dir, rules)), 0o644)
+	r := &chain.Runner{
+		Env:      []string{"PATH=/usr/bin:/bin", "MF_CONFIG=" + conf},
+		TempDir:  dir,
+		Commands: map[string]chain.Command{"mf-accept": mfaccept.Run, "mf-scan": mfscan.Run},
+		Resident: resident.New(),
+	}
+	defer r.Resident.Close()
+	ch := &chain.Chain{Runner: r}
+	for _, l := range []string{"accept rcpt mf-accept check", "scan data mf-scan check"} {
+		st, err := chain.Parse(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.InProcess(st) {
+			t.Fatalf("%s: not in-process", l)
+		}
+		ch.Stages = append(ch.Stages, st)
+	}
+	run := func(phase stream.Phase, helo, body string) verdict.Action {
+		env := stream.Envelope{Phase: phase, ClientAddr: "203.0.113.7", ClientName: "unknown", Helo: helo, MailFrom: "a@example.org", Rcpts: []string{"b@example.com"}}
+		var msg *spool.Message
+		if phase == stream.Data {
+			f, err := os.CreateTemp(dir, "msg")
+			if err != nil {
+				t.Error(err)
+				return verdict.Continue
+			}
+			defer f.Close()
+			f.WriteString("Subject: hello\nFrom: a@example.org\n\n" + body + "\n")
+			msg = &spool.Message{File: f}
+		}
+		o := ch.Run(context.Background(), env, msg)
+		defer o.Close()
+		for _, res := range o.Results {
+			if res.Err != nil {
+				t.Errorf("%s: %v: %s", res.Stage.Name, res.Err, res.Stderr)
+			}
+		}
+		return o.Verdict.Action
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 4; i++ {
+				if a := run(stream.Rcpt, "192.0.2.1", ""); a != verdict.Reject {
+					t.Errorf("bare IP HELO: %s", a)
+				}
+				if a := run(stream.Rcpt, "mail.example.org", ""); a != verdict.Continue {
+					t.Errorf("HELO by name: %s", a)
+				}
+				if a := run(stream.Data, "mail.example.org", "some forbidden words here"); a != verdict.Reject {
+					t.Errorf("body rule: %s", a)
+				}
+				if a := run(stream.Data, "mail.example.org", fmt.Sprintf("clean %d %d", g, i)); a != verdict.Continue {
+					t.Errorf("clean body: %s", a)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"sync"
 
 	mdns "github.com/miekg/dns"
+	"github.com/sourcegraph/conc"
 
 	"mf/lib/dns"
 )
@@ -160,7 +160,9 @@ type Ask struct {
 func Lookup(ctx context.Context, r dns.Resolver, asks []Ask, hf *HealthFile) []Result {
 	out := make([]Result, len(asks))
 	health := map[*Zone]*probe{}
-	var wg sync.WaitGroup
+	// A panic in a probe or a query reaches Wait, and so the command's own
+	// recovery, also when it runs inside mf-bridge.
+	var wg conc.WaitGroup
 	for _, a := range asks {
 		if health[a.Zone] == nil {
 			p := &probe{}
@@ -169,20 +171,17 @@ func Lookup(ctx context.Context, r dns.Resolver, asks []Ask, hf *HealthFile) []R
 				p.ok = ok
 				continue
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				p.ok = Healthy(ctx, a.Zone.resolver(r), a.Zone)
 				if ctx.Err() == nil {
 					hf.Put(a.Zone, p.ok) // a probe cut short says nothing for later
 				}
-			}()
+			})
 		}
 	}
 	for i, a := range asks {
 		out[i] = Result{Zone: a.Zone, Key: a.Key}
-		wg.Add(1)
-		go func() { defer wg.Done(); out[i].ask(ctx, a.Zone.resolver(r)) }()
+		wg.Go(func() { out[i].ask(ctx, a.Zone.resolver(r)) })
 	}
 	wg.Wait()
 	for i := range out {
@@ -250,11 +249,9 @@ func Healthy(ctx context.Context, r dns.Resolver, z *Zone) bool {
 	if z.Test != "" {
 		yes = z.Test
 	}
-	var wg sync.WaitGroup
+	var wg conc.WaitGroup // a panic reaches Wait, and the command's recovery
 	var listed, unlisted bool
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		name, _ := z.Query(yes)
 		as, err := dns.Addrs(ctx, r, name, false)
 		for _, a := range as {
@@ -262,13 +259,12 @@ func Healthy(ctx context.Context, r dns.Resolver, z *Zone) bool {
 				listed = true
 			}
 		}
-	}()
-	go func() {
-		defer wg.Done()
+	})
+	wg.Go(func() {
 		name, _ := z.Query(no)
 		_, err := dns.Addrs(ctx, r, name, false)
 		unlisted = dns.IsNotFound(err)
-	}()
+	})
 	wg.Wait()
 	return listed && unlisted
 }

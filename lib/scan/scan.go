@@ -17,6 +17,8 @@ import (
 	"mf/lib/scan/rule"
 	"mf/lib/state"
 	"mf/lib/stream"
+
+	"github.com/sourcegraph/conc"
 )
 
 // Scanner is the configured engines and rules and what they share.
@@ -119,13 +121,11 @@ func (s *Scanner) Scan(ctx context.Context, m *Msg) (*Report, error) {
 		sum = bh.sum()
 	}
 	results := make([][]*Result, len(s.Engines))
-	var wg sync.WaitGroup
+	// A panic in an engine reaches Wait, and so the command's own
+	// recovery, also when it runs inside mf-bridge.
+	var wg conc.WaitGroup
 	for i, e := range s.Engines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = s.run(ctx, e, m, sum)
-		}()
+		wg.Go(func() { results[i] = s.run(ctx, e, m, sum) })
 	}
 	w, err := s.walk(m)
 	if err != nil {

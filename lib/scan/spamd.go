@@ -11,8 +11,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/sourcegraph/conc"
 )
 
 // users are the spamd users of a message: one per distinct recipient
@@ -46,13 +47,9 @@ func users(e *Engine, env *stream.Envelope) []string {
 func (s *Scanner) spamd(ctx context.Context, e *Engine, m *Msg, sum string) []*Result {
 	us := users(e, m.Env)
 	out := make([]*Result, len(us))
-	var wg sync.WaitGroup
+	var wg conc.WaitGroup // a panic reaches Wait (see Scan)
 	for i, u := range us {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i] = s.spamdUser(ctx, e, m, sum, u)
-		}()
+		wg.Go(func() { out[i] = s.spamdUser(ctx, e, m, sum, u) })
 	}
 	wg.Wait()
 	var top *Result

@@ -1,4 +1,9 @@
-package main
+// Package mfaccept is the command mf-accept (whether to accept a client
+// and its envelope): its Run is what the command's main calls, and what
+// mf-bridge calls to run a mf-accept stage inside its own process, so it
+// reads no global state and keeps none between calls but what
+// lib/resident keeps for it.
+package mfaccept
 
 import (
 	"context"
@@ -20,8 +25,8 @@ import (
 	"mf/lib/greylist"
 	"mf/lib/lists"
 	"mf/lib/logger"
+	"mf/lib/resident"
 	"mf/lib/stage"
-	"mf/lib/state"
 	"mf/lib/stream"
 )
 
@@ -91,19 +96,19 @@ type releaseCmd struct {
 
 type expireCmd struct{}
 
-func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
+// Run runs mf-accept with args (without the program name) and returns
+// its exit status.
+func Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
 	return cli.Main(ctx, cli.Program{Name: "mf-accept", Section: "accept", Description: description}, &root{}, stdin, stdout, stderr, args, lookupEnv)
 }
 
-// withPolicy builds the policy, and closes the greylist's store after f.
+// withPolicy builds the policy, and gives the greylist's store back after f.
 func withPolicy(env *cli.Env, c *root, checking bool, f func(*accept.Policy) error) error {
-	p, err := policy(c, env.Config, checking)
+	p, release, err := policy(env.Ctx, c, env.Config, checking)
 	if err != nil {
 		return err
 	}
-	if p.Greylist != nil {
-		defer p.Greylist.St.Close()
-	}
+	defer release()
 	return f(p)
 }
 
@@ -145,7 +150,8 @@ func (cmd *expireCmd) Run(env *cli.Env, c *root) error {
 // policy builds the checks from the settings, each bad value refused
 // with the file and line it came from. The state store is opened only
 // when the greylist needs it.
-func policy(c *root, res *config.Result, checking bool) (*accept.Policy, error) {
+func policy(ctx context.Context, c *root, res *config.Result, checking bool) (_ *accept.Policy, release func(), err error) {
+	release = func() {}
 	p := &accept.Policy{Rules: map[string]*accept.Rule{}, Timeout: c.DNSTimeout, DNSError: accept.Tempfail,
 		RejectScore: c.RejectScore, TempfailScore: c.TempfailScore, MaxRcpts: c.MaxRcpts,
 		NullSenderMaxRcpts: c.NullSenderMaxRcpts, GreylistSkipSPF: c.GreylistSkipSPF, DMARC: c.DMARC,
@@ -157,15 +163,15 @@ func policy(c *root, res *config.Result, checking bool) (*accept.Policy, error) 
 		p.DNSError = accept.Tag
 	}
 	if c.DNSTimeout <= 0 || c.DNSTimeout > time.Minute {
-		return nil, bad("dns-timeout", 0, "%s: want more than 0 and at most 1m", c.DNSTimeout)
+		return nil, nil, bad("dns-timeout", 0, "%s: want more than 0 and at most 1m", c.DNSTimeout)
 	}
 	for i, s := range c.Checks {
 		r, err := accept.ParseRule(s)
 		if err != nil {
-			return nil, bad("check", i, "%v", err)
+			return nil, nil, bad("check", i, "%v", err)
 		}
 		if p.Rules[r.Name] != nil {
-			return nil, bad("check", i, "%s given twice", r.Name)
+			return nil, nil, bad("check", i, "%s given twice", r.Name)
 		}
 		p.Rules[r.Name] = r
 	}
@@ -177,7 +183,7 @@ func policy(c *root, res *config.Result, checking bool) (*accept.Policy, error) 
 		for i, s := range l.vals {
 			li, err := accept.ParseList(l.kind, s)
 			if err != nil {
-				return nil, bad(l.flag, i, "%v", err)
+				return nil, nil, bad(l.flag, i, "%v", err)
 			}
 			p.Lists = append(p.Lists, li)
 		}
@@ -185,28 +191,28 @@ func policy(c *root, res *config.Result, checking bool) (*accept.Policy, error) 
 	for i, s := range c.OwnName {
 		h := accept.ParseHelo(s)
 		if h.Kind != accept.FQDN {
-			return nil, bad("own-name", i, "%q is not a host name", s)
+			return nil, nil, bad("own-name", i, "%q is not a host name", s)
 		}
 		p.OwnNames = append(p.OwnNames, h.Name)
 	}
 	for i, s := range c.OwnAddr {
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
-			return nil, bad("own-addr", i, "%q is not an IP address", s)
+			return nil, nil, bad("own-addr", i, "%q is not an IP address", s)
 		}
 		p.OwnAddrs = append(p.OwnAddrs, a.Unmap())
 	}
 	for i, s := range c.OwnDomain {
 		h := accept.ParseHelo(s)
 		if h.Kind != accept.FQDN {
-			return nil, bad("own-domain", i, "%q is not a domain", s)
+			return nil, nil, bad("own-domain", i, "%q is not a domain", s)
 		}
 		p.OwnDomains = append(p.OwnDomains, h.Name)
 	}
 	for i, s := range c.AllowNet {
 		n, err := lists.ParseNet(s) // the one network syntax, as mf-lists reads it
 		if err != nil {
-			return nil, bad("allow-net", i, "%v", err)
+			return nil, nil, bad("allow-net", i, "%v", err)
 		}
 		p.AllowNets = append(p.AllowNets, n)
 	}
@@ -217,7 +223,7 @@ func policy(c *root, res *config.Result, checking bool) (*accept.Policy, error) 
 	for i, s := range pats {
 		re, err := regexp.Compile(s)
 		if err != nil {
-			return nil, bad("generic-pattern", i, "%v", err)
+			return nil, nil, bad("generic-pattern", i, "%v", err)
 		}
 		p.Generic = append(p.Generic, re)
 	}
@@ -227,7 +233,7 @@ func policy(c *root, res *config.Result, checking bool) (*accept.Policy, error) 
 			err = fmt.Errorf("%q: want a size above 0", c.MaxSize)
 		}
 		if err != nil {
-			return nil, bad("max-size", 0, "%v", err)
+			return nil, nil, bad("max-size", 0, "%v", err)
 		}
 		p.MaxSize = n
 	}
@@ -240,11 +246,11 @@ func policy(c *root, res *config.Result, checking bool) (*accept.Policy, error) 
 		{"greylist-v4-mask", c.GreylistV4Mask, 8, 32}, {"greylist-v6-mask", c.GreylistV6Mask, 16, 128},
 		{"greylist-auto-allow", c.GreylistAutoAllow, 0, 1 << 20}, {"max-signatures", c.MaxSignatures, 1, 50}} {
 		if n.v < n.lo || n.v > n.hi {
-			return nil, bad(n.flag, 0, "%d: want %d to %d", n.v, n.lo, n.hi)
+			return nil, nil, bad(n.flag, 0, "%d: want %d to %d", n.v, n.lo, n.hi)
 		}
 	}
 	if c.GreylistDelay < 0 || c.GreylistWindow <= c.GreylistDelay || c.GreylistExpiry <= 0 {
-		return nil, bad("greylist-window", 0, "%s: want longer than greylist-delay %s, and expiry above 0", c.GreylistWindow, c.GreylistDelay)
+		return nil, nil, bad("greylist-window", 0, "%s: want longer than greylist-delay %s, and expiry above 0", c.GreylistWindow, c.GreylistDelay)
 	}
 	if p.Hostname == "" {
 		p.Hostname, _ = os.Hostname()
@@ -252,13 +258,13 @@ func policy(c *root, res *config.Result, checking bool) (*accept.Policy, error) 
 	// The name goes into header fields: a host name, if not a fully
 	// qualified one ("localhost" on a bare machine).
 	if p.Hostname == "" || strings.Trim(strings.ToLower(p.Hostname), "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" {
-		return nil, bad("hostname", 0, "%q is not a host name", p.Hostname)
+		return nil, nil, bad("hostname", 0, "%q is not a host name", p.Hostname)
 	}
 	p.AuthServID = p.Hostname
 	if checking {
 		cl, err := dns.NewClient(c.Resolver, c.ResolvConf, c.DNSTimeout)
 		if err != nil {
-			return nil, bad("resolver", 0, "%v", err)
+			return nil, nil, bad("resolver", 0, "%v", err)
 		}
 		p.R = dns.NewCache(cl)
 		if c.HealthTTL > 0 && len(p.Lists) > 0 {
@@ -271,15 +277,16 @@ func policy(c *root, res *config.Result, checking bool) (*accept.Policy, error) 
 		}
 	}
 	if !checking || p.Rules["greylist"] != nil {
-		st, err := state.Open(c.State, c.StateDir, c.LockTimeout)
+		st, rel, err := resident.Store(ctx, c.State, c.StateDir, c.LockTimeout)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		release = rel
 		p.Greylist = &greylist.List{St: st, Opt: greylist.Options{
 			Delay: c.GreylistDelay, Window: c.GreylistWindow, Expiry: c.GreylistExpiry, AutoAllow: c.GreylistAutoAllow,
 			V4Mask: c.GreylistV4Mask, V6Mask: c.GreylistV6Mask}}
 	}
-	return p, nil
+	return p, release, nil
 }
 
 func check(ctx context.Context, c *root, p *accept.Policy, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {

@@ -1,4 +1,4 @@
-package main
+package mfscan
 
 import (
 	"bytes"
@@ -28,7 +28,7 @@ func runScan(t *testing.T, conf, stdin string, args ...string) (int, string, str
 		}
 		return "", false
 	}
-	code := run(context.Background(), strings.NewReader(stdin), &out, &errb, append([]string{"-c", cf, "check"}, args...), env)
+	code := Run(context.Background(), strings.NewReader(stdin), &out, &errb, append([]string{"-c", cf, "check"}, args...), env)
 	return code, out.String(), errb.String()
 }
 

@@ -1,4 +1,8 @@
-package main
+// Package mfscan is the command mf-scan (content scanners): its Run is
+// what the command's main calls, and what mf-bridge calls to run a
+// mf-scan stage inside its own process, so it reads no global state and
+// keeps none between calls but what lib/resident keeps for it.
+package mfscan
 
 import (
 	"context"
@@ -10,11 +14,11 @@ import (
 	"mf/lib/config"
 	"mf/lib/logger"
 	"mf/lib/mime"
+	"mf/lib/resident"
 	"mf/lib/scan"
 	"mf/lib/scan/outcome"
 	"mf/lib/scan/rule"
 	"mf/lib/stage"
-	"mf/lib/state"
 )
 
 const description = `Scan a message with clamd, spamd, other programs and content rules, and reject, tempfail, discard, quarantine or tag it.
@@ -39,18 +43,18 @@ type checkCmd struct {
 	stage.Flags
 }
 
-func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
+// Run runs mf-scan with args (without the program name) and returns its
+// exit status.
+func Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
 	return cli.Main(ctx, cli.Program{Name: "mf-scan", Section: "scan", Description: description}, &root{}, stdin, stdout, stderr, args, lookupEnv)
 }
 
 func (cmd *checkCmd) Run(env *cli.Env, c *root) error {
-	sc, err := scanner(c, env.Config, env.Log)
+	sc, release, err := scanner(env.Ctx, c, env.Config, env.Log)
 	if err != nil {
 		return err
 	}
-	if sc.Store != nil {
-		defer sc.Store.Close()
-	}
+	defer release()
 	cmd.Log = env.Log.Infof
 	env.Code, err = stage.Run(env.Ctx, "mf-scan", &cmd.Flags, env.Stdin, env.Stdout, env.Getenv, func(ctx context.Context, m *stage.Message) (*stage.Decision, error) {
 		return decide(ctx, sc, m)
@@ -60,10 +64,13 @@ func (cmd *checkCmd) Run(env *cli.Env, c *root) error {
 
 // scanner builds the engines and rules, each bad value refused with the
 // file and line it came from, and opens the store if anything needs it.
-func scanner(c *root, res *config.Result, log *logger.Logger) (*scan.Scanner, error) {
-	sc := &scan.Scanner{CacheTTL: c.CacheTTL, Logf: log.Infof, Limits: mime.DefaultLimits}
+//
+// Inside mf-bridge the store stays open for the configuration's
+// generation (lib/resident); release gives it back.
+func scanner(ctx context.Context, c *root, res *config.Result, log *logger.Logger) (sc *scan.Scanner, release func(), err error) {
+	sc = &scan.Scanner{CacheTTL: c.CacheTTL, Logf: log.Infof, Limits: mime.DefaultLimits}
 	if c.MaxParts < 1 || c.ZipEntries < 0 || c.ZipDepth < 0 || c.ZipRatio < 1 {
-		return nil, fmt.Errorf("scan: max-parts, zip-entries, zip-depth and zip-ratio must be positive")
+		return nil, nil, fmt.Errorf("scan: max-parts, zip-entries, zip-depth and zip-ratio must be positive")
 	}
 	sc.Limits.MaxParts, sc.Limits.ZipEntries, sc.Limits.ZipDepth, sc.Limits.ZipRatio = c.MaxParts, c.ZipEntries, c.ZipDepth, c.ZipRatio
 	sc.Undecoded.Action, _ = outcome.ParseAction(c.Undecoded) // kong checked the name
@@ -71,11 +78,11 @@ func scanner(c *root, res *config.Result, log *logger.Logger) (*scan.Scanner, er
 	for i, line := range c.Engine {
 		e, err := scan.ParseEngine(line)
 		if err != nil {
-			return nil, fmt.Errorf("%s: scan.engine: %w", res.Origin("engine", i), err)
+			return nil, nil, fmt.Errorf("%s: scan.engine: %w", res.Origin("engine", i), err)
 		}
 		for _, o := range sc.Engines {
 			if o.Name == e.Name {
-				return nil, fmt.Errorf("%s: scan.engine: an engine named %s already exists", res.Origin("engine", i), e.Name)
+				return nil, nil, fmt.Errorf("%s: scan.engine: an engine named %s already exists", res.Origin("engine", i), e.Name)
 			}
 		}
 		if e.Concurrency > 0 {
@@ -94,7 +101,7 @@ func scanner(c *root, res *config.Result, log *logger.Logger) (*scan.Scanner, er
 	for i, f := range c.Rules {
 		rs, err := rule.ParseFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("%s: scan.rules: %w", res.Origin("rules", i), err)
+			return nil, nil, fmt.Errorf("%s: scan.rules: %w", res.Origin("rules", i), err)
 		}
 		for _, r := range rs {
 			if r.Block != nil {
@@ -103,20 +110,21 @@ func scanner(c *root, res *config.Result, log *logger.Logger) (*scan.Scanner, er
 		}
 		sc.Rules = append(sc.Rules, rs...)
 	}
+	nothing := func() {}
 	if needStore == "" && (c.CacheTTL <= 0 || len(sc.Engines) == 0) {
-		return sc, nil
+		return sc, nothing, nil
 	}
-	st, err := state.Open(c.State, c.StateDir, c.LockTimeout)
+	st, release, err := resident.Store(ctx, c.State, c.StateDir, c.LockTimeout)
 	if err != nil {
 		if needStore != "" {
-			return nil, fmt.Errorf("%s needs the state store: %w", needStore, err)
+			return nil, nil, fmt.Errorf("%s needs the state store: %w", needStore, err)
 		}
 		// The cache only saves work: without it every message is scanned.
 		log.Warnf("no result cache: %v", err)
-		return sc, nil
+		return sc, nothing, nil
 	}
 	sc.Store = st
-	return sc, nil
+	return sc, release, nil
 }
 
 func decide(ctx context.Context, sc *scan.Scanner, m *stage.Message) (*stage.Decision, error) {

@@ -1,4 +1,4 @@
-package main
+package mfaccept
 
 import (
 	"bytes"
@@ -56,7 +56,7 @@ func runIt(t *testing.T, conf string, stdin string, args ...string) (int, string
 	os.WriteFile(cf, []byte(conf), 0o644)
 	var out, errb bytes.Buffer
 	env := map[string]string{"MF_CONFIG": cf, "MF_STATE_DIR": filepath.Join(dir, "state")}
-	code := run(context.Background(), strings.NewReader(stdin), &out, &errb, args, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	code := Run(context.Background(), strings.NewReader(stdin), &out, &errb, args, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	return code, out.String(), errb.String()
 }
 
