@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -108,21 +109,17 @@ func (q *qmailRun) run(ctx context.Context, msgIn, envIn io.Reader, lookupEnv fu
 	// 1. All of fd 0 first: qmail-smtpd writes the envelope only after
 	// it has closed the message.
 	// Unlinked at once: the open file is all there is, on every exit.
-	f, err := spool.Create(q.spoolDir, "mf-qq-*")
+	// In memory while small (spool.Spill).
+	f, _, err := spool.Fill(q.spoolDir, "mf-qq-*", msgIn)
+	if errors.Is(err, spool.ErrRead) {
+		log.Errorf("read message: %v", err)
+		return qmail.ExitRead
+	}
 	if err != nil {
 		log.Errorf("%v", err)
 		return qmail.ExitWrite
 	}
 	defer f.Close()
-	in := &readErr{r: msgIn}
-	if _, err := io.Copy(f, in); err != nil {
-		if in.err != nil {
-			log.Errorf("read message: %v", err)
-			return qmail.ExitRead
-		}
-		log.Errorf("spool: %v", err)
-		return qmail.ExitWrite
-	}
 	// 2. Then fd 1.
 	env, err := qmail.ReadEnvelope(envIn)
 	if err != nil {
@@ -135,20 +132,6 @@ func (q *qmailRun) run(ctx context.Context, msgIn, envIn io.Reader, lookupEnv fu
 	}
 	t := &qmailTxn{qmailRun: q, spool: f, env: env, lookupEnv: lookupEnv}
 	return t.filter(ctx)
-}
-
-// readErr remembers whether a copy failed reading, not writing.
-type readErr struct {
-	r   io.Reader
-	err error
-}
-
-func (r *readErr) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if err != nil && err != io.EOF {
-		r.err = err
-	}
-	return n, err
 }
 
 // qmailTxn is one message handed to qmail-queue.
@@ -437,14 +420,15 @@ func (t *qmailTxn) message(r *bridge.Reply) (*os.File, error) {
 		_, err := t.spool.Seek(0, io.SeekStart)
 		return t.spool, err
 	}
-	out, err := spool.Create(t.spoolDir, "mf-qq-out-*")
+	sp, err := spool.NewSpill(t.spoolDir, "mf-qq-out-*")
 	if err != nil {
 		return nil, err
 	}
-	if err := t.write(out, hdr, r.Body); err != nil {
-		out.Close()
+	if err := t.write(sp, hdr, r.Body); err != nil {
+		sp.Close()
 		return nil, fmt.Errorf("spool: %w", err)
 	}
+	out := sp.File()
 	if _, err := out.Seek(0, io.SeekStart); err != nil {
 		out.Close()
 		return nil, err
@@ -603,17 +587,12 @@ func (cmd *dotQmailCmd) run(env *cli.Env, c *root) (code int) {
 	defer rec.Close()
 	cfg.Records, cfg.Log, cfg.Hidden = rec, log, 0
 
-	f, err := spool.Create(c.SpoolDir, "mf-dot-*")
+	f, _, err := spool.Fill(c.SpoolDir, "mf-dot-*", env.Stdin)
 	if err != nil {
 		log.Errorf("%v", err)
 		return say(dotDefer, "Temporary failure in the mail filter (#4.3.0)")
 	}
 	defer f.Close()
-	if _, err := io.Copy(f, env.Stdin); err != nil {
-		log.Errorf("read message: %v", err)
-		return say(dotDefer, "Temporary failure in the mail filter (#4.3.0)")
-	}
-	f.Seek(0, io.SeekStart)
 
 	// qmail-local gives no client: no TCPREMOTEIP, so lists of client
 	// addresses and names cannot match here.

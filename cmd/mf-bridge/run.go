@@ -34,7 +34,7 @@ type root struct {
 	Stage       []string `sep:"none" placeholder:"LINE" help:"A stage of the chain, in order: \"NAME PHASE[,PHASE...] [OPTION=VALUE...] [--] PROGRAM [ARG...]\" (see mf-bridge(8)); repeat for several."`
 	User        string   `default:"mf" placeholder:"USER" help:"When started as root: the user to become once the socket is open. Stages never run as root."`
 	StageUser   string   `default:"mf-stage" placeholder:"USER" help:"When started as root: the user stages run as, other than --user, so no stage can reach the bridge or another message."`
-	SpoolDir    string   `type:"path" placeholder:"DIR" help:"Where a message and stage output are kept while filtered (default $$TMPDIR or /tmp); files there are unlinked at once."`
+	SpoolDir    string   `type:"path" placeholder:"DIR" help:"Where a message and stage output over 1 MiB are kept while filtered (default $$TMPDIR or /tmp; smaller ones are kept in memory); files there are unlinked at once."`
 	TraceHeader string   `placeholder:"NAME" help:"Add the header field NAME (e.g. X-Mf-Checked) to accepted mail, naming this host and each stage that ran and what it said; none by default."`
 	MTA         string   `enum:"auto,postfix,sendmail" default:"auto" help:"The MTA, for header insert positions: auto tells Postfix and sendmail by their v macro."`
 

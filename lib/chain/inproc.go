@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 
-	"golang.org/x/sys/unix"
-
 	"mf/lib/resident"
 	"mf/lib/spool"
 	"mf/lib/stream"
@@ -75,7 +73,8 @@ func lookupIn(environ []string) func(string) (string, bool) {
 // its own context, cancelled too, lets it.
 func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *stream.Envelope, msg *spool.Message, res *Result) (err error) {
 	res.InProc = true
-	out, err := outFile(r.TempDir, env)
+	// In memory while small, as for any spool (spool.Spill).
+	out, err := spool.NewSpill(r.TempDir, "mf-out-*")
 	if err != nil {
 		return err
 	}
@@ -144,21 +143,8 @@ func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *st
 		res.Exit = -1
 		return fmt.Errorf("output: past the limit of %d bytes", outputLimit(msg))
 	}
-	keep, err = r.outcome(st, env, out, res)
+	keep, err = r.outcome(st, env, out.File(), res)
 	return err
-}
-
-// outFile is where an in-process stage's output goes: before DATA, an
-// envelope block of a few hundred bytes, kept in memory (memfd) rather
-// than in a file created and unlinked in the spool directory for each
-// stage run; at data, the spool as for a process.
-func outFile(dir string, env *stream.Envelope) (*os.File, error) {
-	if !env.HasMessage() {
-		if fd, err := unix.MemfdCreate("mf-out", unix.MFD_CLOEXEC); err == nil {
-			return os.NewFile(uintptr(fd), "mf-out"), nil
-		}
-	}
-	return spool.Create(dir, "mf-out-*")
 }
 
 // gate cuts an abandoned stage off from its stdin, stdout and stderr, so

@@ -1,6 +1,7 @@
-// Package spool keeps a message on disk while it is filtered: written once
-// with LF line ends, read from its first byte as often as a stage needs,
-// and gone when closed, since the file is unlinked as soon as it exists.
+// Package spool keeps a message while it is filtered, in memory while it
+// is small and on disk once it is not: written once with LF line ends,
+// read from its first byte as often as a stage needs, and gone when
+// closed, since the file is unlinked as soon as it exists.
 package spool
 
 import (
@@ -60,15 +61,16 @@ func Create(dir, pattern string) (*os.File, error) {
 // Writer stores what it is given with each CRLF written as LF, also when
 // a CR and its LF come in two writes, and counts the bytes it was given.
 type Writer struct {
-	f  *os.File
+	f  *Spill
 	w  *bufio.Writer
 	cr bool  // the last write ended in CR
 	n  int64 // bytes given, as given
 }
 
-// NewWriter spools a message into a new unlinked file in dir.
+// NewWriter spools a message into a new unlinked file, in memory while
+// it is small and in dir once it is not (see Spill).
 func NewWriter(dir string) (*Writer, error) {
-	f, err := Create(dir, "mf-msg-*")
+	f, err := NewSpill(dir, "mf-msg-*")
 	if err != nil {
 		return nil, err
 	}
@@ -102,13 +104,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 }
 
 // Stored is how many bytes are in the file so far, after conversion.
-func (w *Writer) Stored() int64 {
-	st, err := w.f.Stat()
-	if err != nil {
-		return 0
-	}
-	return st.Size() + int64(w.w.Buffered())
-}
+func (w *Writer) Stored() int64 { return w.f.Len() + int64(w.w.Buffered()) }
 
 // Given is how many bytes Write was given, line ends as they came.
 func (w *Writer) Given() int64 { return w.n }
@@ -123,7 +119,7 @@ func (w *Writer) Finish() (*Message, error) {
 	if err := w.w.Flush(); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	return &Message{File: w.f}, nil
+	return &Message{File: w.f.File()}, nil
 }
 
 // Close lets go of the file without finishing.

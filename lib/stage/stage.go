@@ -88,7 +88,8 @@ func (m *Message) spoolAll() error {
 	if m.spool != nil {
 		return nil
 	}
-	f, err := spool.Create(m.tmp, "mf-stage-*") // unlinked: the open file is all there is
+	// Unlinked: the open file is all there is. In memory while small.
+	f, err := spool.NewSpill(m.tmp, "mf-stage-*")
 	if err != nil {
 		return err
 	}
@@ -107,7 +108,7 @@ func (m *Message) spoolAll() error {
 		f.Close()
 		return fmt.Errorf("spool: %w", err)
 	}
-	m.spool, m.size = f, n
+	m.spool, m.size = f.File(), n
 	return nil
 }
 
