@@ -430,6 +430,7 @@ func (r *Runner) readStream(out *os.File, env *stream.Envelope, res *Result) err
 	if err != nil {
 		return err
 	}
+	defer s.Close() // the envelope is read; the message is taken from out
 	if s.Env.Phase != env.Phase {
 		return fmt.Errorf("stream is for stage %s, not %s", s.Env.Phase, env.Phase)
 	}

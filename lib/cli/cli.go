@@ -7,6 +7,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -84,11 +85,58 @@ func Main(ctx context.Context, p Program, c Globaler, stdin io.Reader, stdout, s
 		Getenv: func(k string) string { v, _ := lookupEnv(k); return v },
 		Args:   args, LookupEnv: lookupEnv,
 	}
-	if err := res.Ctx.Run(env); err != nil {
+	if err := run(res.Ctx, env, c); err != nil {
 		log.Errorf("%v", err)
 		return verdict.ExitError
 	}
 	return env.Code
+}
+
+// run calls the Run method of the chosen sub-command, and of each command
+// above it that has one, as kong's Context.Run would: its parameters are
+// the Env and any of the commands on the way down, root included, by
+// type. It does so without kong's bindings: inside mf-bridge a stage runs
+// for every message, and looking up providers and visiting every flag for
+// hooks each time was a tenth of what a run cost.
+func run(ctx *kong.Context, env *Env, root any) error {
+	node := ctx.Selected()
+	if node == nil {
+		return fmt.Errorf("no command selected")
+	}
+	have := []reflect.Value{reflect.ValueOf(env), reflect.ValueOf(root)}
+	for n := node; n != nil; n = n.Parent {
+		have = append(have, n.Target.Addr())
+	}
+	found := false
+	for n := node; n != nil; n = n.Parent {
+		m := n.Target.Addr().MethodByName("Run")
+		if !m.IsValid() {
+			continue
+		}
+		found = true
+		t := m.Type()
+		args := make([]reflect.Value, t.NumIn())
+	params:
+		for i := range args {
+			for _, v := range have {
+				if v.Type() == t.In(i) {
+					args[i] = v
+					continue params
+				}
+			}
+			return fmt.Errorf("%s: Run takes a %s, which is not on its path", strings.TrimSpace(n.Path()), t.In(i))
+		}
+		if t.NumOut() != 1 || t.Out(0) != reflect.TypeFor[error]() {
+			return fmt.Errorf("%s: Run does not return an error", strings.TrimSpace(n.Path()))
+		}
+		if err, _ := m.Call(args)[0].Interface().(error); err != nil {
+			return err
+		}
+	}
+	if !found {
+		return fmt.Errorf("no Run method for %s", strings.TrimSpace(node.Path()))
+	}
+	return nil
 }
 
 // Missing lists the sub-commands of cli that have no Run method, which

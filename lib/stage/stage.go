@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"mf/lib/spool"
@@ -93,7 +94,9 @@ func (m *Message) spoolAll() error {
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriterSize(f, 64<<10)
+	w := writers.Get().(*bufio.Writer)
+	w.Reset(f)
+	defer func() { w.Reset(nil); writers.Put(w) }()
 	var n int64
 	if m.hdr != nil {
 		k, _ := w.Write(m.hdr.Raw)
@@ -145,6 +148,11 @@ type Decision struct {
 	Drop []string
 }
 
+// writers are the write buffers of stage runs, kept for the next: inside
+// mf-bridge a stage runs several times a message, and a fresh 64 KiB
+// buffer each time was most of what it allocated.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
 // Decide looks at a message and decides.
 type Decide func(ctx context.Context, m *Message) (*Decision, error)
 
@@ -158,9 +166,12 @@ func Run(ctx context.Context, name string, f *Flags, stdin io.Reader, stdout io.
 	if err != nil {
 		return 0, fmt.Errorf("stdin: %w", err)
 	}
+	defer s.Close()
 	m := &Message{Env: &s.Env, DryRun: f.DryRun || f.ReadOnly, s: s, tmp: getenv("TMPDIR")}
 	defer m.close()
-	out := bufio.NewWriterSize(stdout, 64<<10)
+	out := writers.Get().(*bufio.Writer)
+	out.Reset(stdout)
+	defer func() { out.Reset(nil); writers.Put(out) }()
 	if s.Final() {
 		// Decided upstream: pass it on as it came, and say the same.
 		if err := m.emit(out, f.Output, nil); err != nil {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-message/textproto"
 
@@ -116,6 +117,25 @@ type Stream struct {
 	Message *bufio.Reader
 }
 
+// Close gives the stream's read buffer back for the next stream read in
+// this process (a stage inside mf-bridge reads several per message); the
+// stream, Message included, is not to be used after. A stream never
+// closed costs only the garbage collector's work.
+func (s *Stream) Close() {
+	if br := s.Message; br != nil && br.Size() == bufSize {
+		s.Message = nil
+		br.Reset(nil)
+		readers.Put(br)
+	}
+}
+
+// bufSize is the buffer of a stream's reader: the envelope block and a
+// message header are read from it line by line.
+const bufSize = 64 << 10
+
+// readers are read buffers given back by Close.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufSize) }}
+
 // Final reports whether a stage before this one already decided.
 func (s *Stream) Final() bool { return s.Env.Verdict != nil && s.Env.Verdict.Action.Final() }
 
@@ -150,7 +170,8 @@ func IsStream(br *bufio.Reader) bool {
 // "Mf-Stream:" first line, or in is MessageInput), the envelope is bare, which the
 // caller has filled from flags or the environment.
 func Read(r io.Reader, in Input, bare Envelope) (*Stream, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
 	if in == MessageInput || (in == AutoInput && !IsStream(br)) {
 		if bare.Phase == "" {
 			bare.Phase = Data
@@ -158,7 +179,7 @@ func Read(r io.Reader, in Input, bare Envelope) (*Stream, error) {
 		if !bare.HasMessage() {
 			// Before DATA there is no message: stdin is not passed on
 			// after an envelope-only block.
-			br = bufio.NewReader(strings.NewReader(""))
+			br.Reset(strings.NewReader(""))
 		}
 		return &Stream{Env: bare, Message: br}, nil
 	}

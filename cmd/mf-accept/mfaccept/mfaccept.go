@@ -221,7 +221,12 @@ func policy(ctx context.Context, c *root, res *config.Result, checking bool) (_ 
 		pats = accept.DefaultGeneric
 	}
 	for i, s := range pats {
-		re, err := regexp.Compile(s)
+		// Compiled once a generation inside mf-bridge: a compiled
+		// regexp is safe to share.
+		re, _, err := resident.Get(ctx, "regexp\x00"+s, "", func() (*regexp.Regexp, func() error, error) {
+			re, err := regexp.Compile(s)
+			return re, nil, err
+		})
 		if err != nil {
 			return nil, nil, bad("generic-pattern", i, "%v", err)
 		}
