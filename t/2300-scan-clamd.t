@@ -2,8 +2,8 @@
 # mf-scan with a real clamd (offline, a local database that detects
 # EICAR): EICAR as a plain body, a base64 attachment and inside a zip is
 # rejected or quarantined; clean mail passes with its fields; size caps
-# are marked skipped; clamd stopped gives exit 75 or on-error; feedback
-# to a dynamic list; the result cache.
+# are marked skipped; clamd killed during a scan and clamd stopped give
+# exit 75 or on-error; feedback to a dynamic list; the result cache.
 . "$(dirname "$0")/lib.sh"
 . "$top/t/postfix.sh"
 . "$top/t/scan.sh"
@@ -136,7 +136,36 @@ check_status 'an unknown charset passes' continue "$S --output message <$data/en
 check_grep '... with the part named' "$tmp/out" '^X-Mf-Scan-Undecoded: 1: .*fakescii'
 check_grep '... in the result field too' "$tmp/out" '^X-Mf-Scan: continue; av=clean [0-9]+ms; undecoded=1,2$'
 
+# clamd killed in the middle of a scan: clamd is stopped (SIGSTOP) so
+# that mf-scan, connected, is held inside INSTREAM with more of the
+# message to send than the socket takes, then killed. WAY is the engine's
+# on-error, WANT the exit status.
+awk 'BEGIN { printf "From: a@example.org\nSubject: big and clean\n\n"; for (i = 0; i < 18000; i++) print "a clean line of text, repeated to be fifty bytes." }' >"$tmp/900k.eml"
+midscan() { # WAY WANT
+	conf "${1:+on-error=$1}" </dev/null
+	kill -STOP $clamd_pid
+	rm -f "$tmp/mid.rc"
+	(
+		$S --output stream <"$tmp/900k.eml" >"$tmp/mid.out" 2>"$tmp/mid.err"
+		echo $? >"$tmp/mid.rc"
+	) &
+	sub=$!
+	sleep 1
+	if [ ! -e "$tmp/mid.rc" ] && ss -xp 2>/dev/null | grep -q "mf-scan"; then ok "clamd stopped: mf-scan waits inside INSTREAM${1:+ (on-error=$1)}"
+	else not_ok "clamd stopped: mf-scan waits inside INSTREAM" "$(cat "$tmp/mid.rc" "$tmp/mid.err" 2>/dev/null)"; fi
+	kill -KILL $clamd_pid; wait $clamd_pid 2>/dev/null; clamd_pid=
+	wait $sub
+	check_out "... clamd killed then: exit $2" "$2" "cat $tmp/mid.rc"
+}
+midscan "" 75
+check_grep '... saying the engine failed' "$tmp/mid.err" 'engine av: '
+check_status '... and nothing on stdout' 0 "test ! -s $tmp/mid.out"
+clamd_start || not_ok 'clamd starts again'
+midscan tempfail 111
+check_grep '... the configured fallback, with its generic reply' "$tmp/mid.out" '^Mf-Verdict: tempfail 451 4\.7\.1 '
+
 # clamd stopped mid-run.
+clamd_start || not_ok 'clamd starts again'
 clamd_stop
 conf "connect-timeout=1s" </dev/null
 check_status 'clamd down: exit 75' error "$S --output stream <$tmp/plain.eml"
