@@ -311,3 +311,25 @@ func TestProgram(t *testing.T) {
 		t.Errorf("bad: %+v %v", rep, err)
 	}
 }
+
+// A panic inside an engine, which runs in a goroutine of its own, comes
+// back to the goroutine that called Scan, where the command (or mf-bridge,
+// for a stage run in-process) recovers it: it never ends the process.
+func TestEnginePanicReachesCaller(t *testing.T) {
+	e := engine(t, `p program timeout=2s -- /bin/true`)
+	sc := &Scanner{Engines: []*Engine{e}, Limits: mime.DefaultLimits}
+	env := &stream.Envelope{Phase: stream.Data, MailFrom: "a@example.org"}
+	var calls atomic.Int32
+	m := &Msg{Env: env, Size: 10, Open: func() (io.Reader, error) {
+		if calls.Add(1) > 1 {
+			panic("broken reader")
+		}
+		return strings.NewReader("Subject: x\n\nfine\n"), nil
+	}}
+	defer func() {
+		if p := recover(); p == nil {
+			t.Error("Scan returned: want the engine's panic, here")
+		}
+	}()
+	sc.Scan(context.Background(), m)
+}
