@@ -15,6 +15,7 @@ import (
 type batch struct {
 	events   []maillog.Event
 	hashes   []uint64
+	repeated []bool // filled by the reader of the batch
 	unparsed [][]byte
 	panics   []parsePanic
 	lines    summary.Lines

@@ -131,6 +131,7 @@ type Summary struct {
 	pending  []*handoff
 	forwards []*forward
 	hosts    map[string]string // interned host names
+	lastHost string            // the host of the last event: most lines are one machine's
 	seen     [2]*hashSet
 
 	days map[string]*[6]int64 // received, delivered, deferrals, bounced, rejected, tempfailed
@@ -285,13 +286,17 @@ func (s *Summary) in(t time.Time) bool {
 }
 
 func (s *Summary) host(h []byte) string {
-	if v, ok := s.hosts[string(h)]; ok {
-		return v
+	if string(h) == s.lastHost {
+		return s.lastHost
 	}
-	v := string(h)
-	if len(s.hosts) < 1024 {
-		s.hosts[v] = v
+	v, ok := s.hosts[string(h)]
+	if !ok {
+		v = string(h)
+		if len(s.hosts) < 1024 {
+			s.hosts[v] = v
+		}
 	}
+	s.lastHost = v
 	return v
 }
 
@@ -368,7 +373,7 @@ func (s *Summary) decide(m *msg) {
 	s.hours[recv.In(s.o.Loc).Hour()][0]++
 	size := max(m.size, 0)
 	s.t.BytesReceived += size
-	dom := string(maillog.Domain([]byte(m.from)))
+	dom := domainOf(m.from)
 	if m.from == "" {
 		dom = m.client
 	}
@@ -385,6 +390,15 @@ func domainOf(addr string) string {
 		return addr[i+1:]
 	}
 	return addr
+}
+
+// refusedSender is refusedSenders.add(senderKey(trim(from))), without
+// making a string of a sender already in the table.
+func (s *Summary) refusedSender(from []byte) *row {
+	if f := trimBytes(from); len(f) > 0 {
+		return s.refusedSenders.addKey(f)
+	}
+	return s.refusedSenders.add("<>")
 }
 
 func senderKey(from string) string {
@@ -462,7 +476,7 @@ func (s *Summary) settle(h *handoff) {
 	}
 	h.done = true
 	delete(s.handoffs, h.id)
-	s.delivered(time.Unix(0, h.t), h.n, h.size, h.addr, h.delay)
+	s.delivered(time.Unix(0, h.t), h.n, h.size, []byte(h.addr), h.delay)
 }
 
 // copied marks m, just received or queued, as the copy of a hand-off
@@ -591,7 +605,7 @@ func (s *Summary) Add(ev *maillog.Event) {
 			s.refusedClients.addBytes(c).refused(ev.Kind == maillog.Rejected)
 		}
 		if ev.From != nil {
-			s.refusedSenders.add(senderKey(trim(ev.From))).refused(ev.Kind == maillog.Rejected)
+			s.refusedSender(ev.From).refused(ev.Kind == maillog.Rejected)
 		}
 	case maillog.RejectWarning:
 		s.t.RejectWarnings++
@@ -646,7 +660,7 @@ func (s *Summary) forwardCopy(m *msg) {
 }
 
 func (s *Summary) delivery(ev *maillog.Event, k uint64, host string) {
-	var addr string
+	var addr []byte // no string made: most recipients are looked up, not kept
 	var startT int64
 	var m *msg
 	if ev.MTA == maillog.Qmail { // the outcome names the delivery, its start the message
@@ -656,14 +670,14 @@ func (s *Summary) delivery(ev *maillog.Event, k uint64, host string) {
 			// Started before the first line read: counted, but with
 			// no message to take a size, recipient or delay from.
 			s.Lines.Unjoined++
-			s.outcome(ev, nil, "", 1)
+			s.outcome(ev, nil, nil, 1)
 			return
 		}
 		delete(s.starts, sk) // a retry is a new delivery number
-		addr, startT = st.rcpt, st.t
+		addr, startT = []byte(st.rcpt), st.t
 		m = s.get(st.key.id(), st.key.host, []byte(st.key.qid))
 	} else {
-		addr = string(ev.Addr)
+		addr = ev.Addr
 		m = s.get(k, host, ev.QID)
 	}
 	m.seen = s.clock
@@ -693,7 +707,7 @@ func (s *Summary) delivery(ev *maillog.Event, k uint64, host string) {
 		if delay < 0 && m.recv != 0 {
 			delay = float64(now-m.recv) / 1e9
 		}
-		h := &handoff{id: c, copy: qkey{host, string(ev.Next)}, t: now, n: n, size: max(m.size, 0), addr: addr, delay: delay}
+		h := &handoff{id: c, copy: qkey{host, string(ev.Next)}, t: now, n: n, size: max(m.size, 0), addr: string(addr), delay: delay}
 		if old, ok := s.handoffs[c]; ok {
 			s.settle(old)
 		}
@@ -706,7 +720,7 @@ func (s *Summary) delivery(ev *maillog.Event, k uint64, host string) {
 
 // outcome counts the delivery, deferral or bounce of n recipients of m
 // (nil when the message is unknown).
-func (s *Summary) outcome(ev *maillog.Event, m *msg, addr string, n int64) {
+func (s *Summary) outcome(ev *maillog.Event, m *msg, addr []byte, n int64) {
 	delay := ev.Delay
 	if delay < 0 && m != nil && m.recv != 0 {
 		delay = float64(ev.Time.UnixNano()-m.recv) / 1e9
@@ -729,8 +743,8 @@ func (s *Summary) outcome(ev *maillog.Event, m *msg, addr string, n int64) {
 		}
 		s.day(ev.Time)[2] += n
 		s.hours[h][2] += n
-		if addr != "" {
-			r := s.rcptDom.add(domainOf(addr))
+		if len(addr) > 0 {
+			r := s.rcptDom.addKey(maillog.Domain(addr))
 			r.defers += n
 			if delay >= 0 {
 				r.max = math.Max(r.max, delay)
@@ -746,23 +760,23 @@ func (s *Summary) outcome(ev *maillog.Event, m *msg, addr string, n int64) {
 }
 
 // delivered counts n recipients delivered at t.
-func (s *Summary) delivered(t time.Time, n, size int64, addr string, delay float64) {
+func (s *Summary) delivered(t time.Time, n, size int64, addr []byte, delay float64) {
 	s.t.Delivered += n
 	s.day(t)[1] += n
 	s.hours[t.In(s.o.Loc).Hour()][1] += n
 	size *= n
 	s.t.BytesDelivered += size
-	if addr == "" {
+	if len(addr) == 0 {
 		return
 	}
-	r := s.rcptDom.add(domainOf(addr))
+	r := s.rcptDom.addKey(maillog.Domain(addr))
 	r.count(size)
 	r.n += n - 1
 	if delay >= 0 {
 		r.delay(delay)
 		s.delays.add(delay)
 	}
-	s.rcpts.add(addr).count(size)
+	s.rcpts.addKey(addr).count(size)
 }
 
 func (s *Summary) verdict(ev *maillog.Event) {
@@ -787,7 +801,20 @@ func (s *Summary) verdict(ev *maillog.Event) {
 
 const reasonWidth = 100
 
-func trim(b []byte) string { return trimString(string(b)) }
+func trim(b []byte) string { return string(trimBytes(b)) }
+
+// trimBytes is trimString on bytes: b cut to reasonWidth, not inside a
+// character.
+func trimBytes(b []byte) []byte {
+	if len(b) > reasonWidth {
+		i := reasonWidth
+		for i > 0 && !utf8.RuneStart(b[i]) {
+			i--
+		}
+		b = b[:i]
+	}
+	return b
+}
 
 func trimString(s string) string {
 	if len(s) > reasonWidth {

@@ -186,3 +186,31 @@ func TestKeyID(t *testing.T) {
 		t.Error("different names, one id")
 	}
 }
+
+// The best n rows kept while reading are the first n of all the rows
+// sorted, ties by key included.
+func TestTopIsSortPrefix(t *testing.T) {
+	tb := newTable(1000)
+	for i := range 500 {
+		r := tb.add(fmt.Sprintf("k%03d", (i*37)%500))
+		r.n, r.bytes = int64(i%7), int64(i%11)
+	}
+	for _, by := range []func(*row) float64{
+		func(r *row) float64 { return float64(r.n) },
+		func(r *row) float64 { return float64(r.bytes) },
+	} {
+		all := tb.top(0, by)
+		for _, n := range []int{1, 2, 10, 499, 500, 501} {
+			got := tb.top(n, by)
+			want := all[:min(n, len(all))]
+			if len(got) != len(want) {
+				t.Fatalf("top(%d): %d rows, want %d", n, len(got), len(want))
+			}
+			for i := range got {
+				if got[i].k != want[i].k || got[i].row != want[i].row {
+					t.Fatalf("top(%d)[%d] = %s, want %s", n, i, got[i].k, want[i].k)
+				}
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package summary
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -35,9 +36,10 @@ func (r *row) delay(d float64) {
 // table counts per key, up to max keys; later keys share one row, so a
 // flood of distinct senders costs a bounded amount of memory.
 type table struct {
-	max  int
-	rows map[string]*row
-	full bool
+	max   int
+	rows  map[string]*row
+	full  bool
+	other *row // rows[other] once the table is full: a new key costs one look-up, not two
 }
 
 func newTable(max int) *table { return &table{max: max, rows: map[string]*row{}} }
@@ -46,27 +48,38 @@ func (t *table) add(k string) *row {
 	if r, ok := t.rows[k]; ok {
 		return r
 	}
-	if len(t.rows) >= t.max {
-		t.full = true
-		k = other
-		if r, ok := t.rows[k]; ok {
-			return r
-		}
+	return t.insert(strings.Clone(k)) // not a piece of a longer string kept alive
+}
+
+// addKey is add(string(k)), without making a string of a key already in
+// the table.
+func (t *table) addKey(k []byte) *row {
+	if r, ok := t.rows[string(k)]; ok {
+		return r
 	}
-	r := &row{}
-	t.rows[strings.Clone(k)] = r // not a piece of a longer string kept alive
-	return r
+	return t.insert(string(k))
 }
 
 // addBytes is add(trim(k)), without making a string of a key already
 // in the table.
-func (t *table) addBytes(k []byte) *row {
-	if len(k) <= reasonWidth {
-		if r, ok := t.rows[string(k)]; ok {
-			return r
+func (t *table) addBytes(k []byte) *row { return t.addKey(trimBytes(k)) }
+
+// insert adds k, a key not in the table and a string of its own, or
+// gives the row of the keys past the bound.
+func (t *table) insert(k string) *row {
+	if len(t.rows) >= t.max {
+		t.full = true
+		if t.other == nil {
+			if t.other = t.rows[other]; t.other == nil {
+				t.other = &row{}
+				t.rows[other] = t.other
+			}
 		}
+		return t.other
 	}
-	return t.add(trim(k))
+	r := &row{}
+	t.rows[k] = r
+	return r
 }
 
 // distinct is the number of keys with a count, exact unless the table
@@ -89,19 +102,40 @@ type keyed struct {
 // top returns the rows in descending order of by, then by key, the first
 // n of them (all for n <= 0).
 func (t *table) top(n int, by func(*row) float64) []keyed {
-	out := make([]keyed, 0, len(t.rows))
-	for k, r := range t.rows {
-		out = append(out, keyed{k, r})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := by(out[i].row), by(out[j].row)
-		if a != b {
-			return a > b
+	// before is a strict order (keys are distinct), so the first n are
+	// the same whether the rows are all sorted or only the best kept.
+	before := func(a, b *keyed, av, bv float64) bool {
+		if av != bv {
+			return av > bv
 		}
-		return out[i].k < out[j].k
-	})
-	if n > 0 && len(out) > n {
-		out = out[:n]
+		return a.k < b.k
+	}
+	if n <= 0 || n >= len(t.rows) {
+		out := make([]keyed, 0, len(t.rows))
+		for k, r := range t.rows {
+			out = append(out, keyed{k, r})
+		}
+		sort.Slice(out, func(i, j int) bool {
+			return before(&out[i], &out[j], by(out[i].row), by(out[j].row))
+		})
+		return out
+	}
+	// A table holds up to --max-keys rows and shows ten: sorting them all
+	// took most of the report's time. Keep the best n, in order, by
+	// insertion; most rows lose to the nth at once.
+	out := make([]keyed, 0, n+1)
+	vals := make([]float64, 0, n+1)
+	for k, r := range t.rows {
+		c, v := keyed{k, r}, by(r)
+		if len(out) == n && !before(&c, &out[n-1], v, vals[n-1]) {
+			continue
+		}
+		i := sort.Search(len(out), func(i int) bool { return before(&c, &out[i], v, vals[i]) })
+		out = slices.Insert(out, i, c)
+		vals = slices.Insert(vals, i, v)
+		if len(out) > n {
+			out, vals = out[:n], vals[:n]
+		}
 	}
 	return out
 }
