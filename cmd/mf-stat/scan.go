@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"sync"
 
 	"mf/lib/maillog"
 	"mf/lib/summary"
@@ -36,12 +35,48 @@ const (
 	maxLine = 16 << 20
 )
 
-// Pools of chunk buffers and batches: a long log goes through a few of
-// each instead of allocating and clearing a megabyte per chunk.
+// Free lists of chunk buffers and batches: a long log goes through a few
+// of each instead of allocating and clearing a megabyte per chunk. Unlike
+// a sync.Pool they are not emptied by every collection, which made the
+// buffers and batches of a run again after each one.
 var (
-	bufs    = sync.Pool{New: func() any { return make([]byte, 0, chunkSize+64<<10) }}
-	batches = sync.Pool{New: func() any { return &batch{events: make([]maillog.Event, 0, 4096)} }}
+	bufs = freeList[[]byte]{
+		c:    make(chan []byte, 32),
+		new:  func() []byte { return make([]byte, 0, chunkSize+64<<10) },
+		keep: func(b []byte) bool { return cap(b) >= chunkSize && cap(b) <= chunkSize+64<<10 }, // not the carry of an overlong line
+	}
+	batches = freeList[*batch]{
+		c:    make(chan *batch, 32),
+		new:  func() *batch { return &batch{events: make([]maillog.Event, 0, 2048)} },
+		keep: func(b *batch) bool { return cap(b.events) <= 8192 }, // not one that a chunk of tiny lines grew
+	}
 )
+
+// freeList keeps up to cap(c) things for reuse, those that keep allows.
+type freeList[T any] struct {
+	c    chan T
+	new  func() T
+	keep func(T) bool
+}
+
+func (f *freeList[T]) Get() T {
+	select {
+	case x := <-f.c:
+		return x
+	default:
+		return f.new()
+	}
+}
+
+func (f *freeList[T]) Put(x T) {
+	if !f.keep(x) {
+		return
+	}
+	select {
+	case f.c <- x:
+	default:
+	}
+}
 
 // chunk is whole lines of one input, and where the batch made of them
 // will be handed over; long counts overlong lines skipped before them.
@@ -108,7 +143,7 @@ func split(in *input, emit func(data, long []byte)) error {
 	var carry, long []byte
 	skipping := false
 	for {
-		buf := bufs.Get().([]byte)
+		buf := bufs.Get()
 		if cap(buf) < len(carry)+chunkSize {
 			buf = make([]byte, 0, len(carry)+chunkSize)
 		}
@@ -153,7 +188,11 @@ func split(in *input, emit func(data, long []byte)) error {
 			continue
 		}
 		if cut > 0 || long != nil {
-			emit(buf[:cut], long)
+			data := buf[:cut]
+			if cut == 0 {
+				data = nil // buf goes back below: not to be put back twice
+			}
+			emit(data, long)
 			long = nil
 			pos += int64(cut)
 		}
@@ -199,7 +238,7 @@ func fill(r io.Reader, buf []byte) (int, error) {
 
 // parse parses the lines of a chunk.
 func parse(p *maillog.Parser, data []byte, wantUnparsed bool) *batch {
-	b := batches.Get().(*batch)
+	b := batches.Get()
 	b.events, b.hashes, b.unparsed, b.panics, b.lines = b.events[:0], b.hashes[:0], b.unparsed[:0], b.panics[:0], summary.Lines{}
 	var ev maillog.Event
 	for len(data) > 0 {

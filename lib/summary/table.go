@@ -39,7 +39,19 @@ type table struct {
 	max   int
 	rows  map[string]*row
 	full  bool
-	other *row // rows[other] once the table is full: a new key costs one look-up, not two
+	other *row  // rows[other] once the table is full: a new key costs one look-up, not two
+	slab  []row // where new rows are cut from
+}
+
+// newRow cuts a row from a slab: a table of many keys makes a few
+// allocations, not one a key, and rows hold no pointers for the
+// collector to follow.
+func (t *table) newRow() *row {
+	if len(t.slab) == cap(t.slab) {
+		t.slab = make([]row, 0, min(max(2*cap(t.slab), 16), 1024))
+	}
+	t.slab = t.slab[:len(t.slab)+1]
+	return &t.slab[len(t.slab)-1]
 }
 
 func newTable(max int) *table { return &table{max: max, rows: map[string]*row{}} }
@@ -71,13 +83,13 @@ func (t *table) insert(k string) *row {
 		t.full = true
 		if t.other == nil {
 			if t.other = t.rows[other]; t.other == nil {
-				t.other = &row{}
+				t.other = t.newRow()
 				t.rows[other] = t.other
 			}
 		}
 		return t.other
 	}
-	r := &row{}
+	r := t.newRow()
 	t.rows[k] = r
 	return r
 }
