@@ -41,12 +41,12 @@ const (
 // buffers and batches of a run again after each one.
 var (
 	bufs = freeList[[]byte]{
-		c:    make(chan []byte, 32),
+		c:    make(chan []byte, 8),
 		new:  func() []byte { return make([]byte, 0, chunkSize+64<<10) },
 		keep: func(b []byte) bool { return cap(b) >= chunkSize && cap(b) <= chunkSize+64<<10 }, // not the carry of an overlong line
 	}
 	batches = freeList[*batch]{
-		c:    make(chan *batch, 32),
+		c:    make(chan *batch, 8),
 		new:  func() *batch { return &batch{events: make([]maillog.Event, 0, 2048)} },
 		keep: func(b *batch) bool { return cap(b.events) <= 8192 }, // not one that a chunk of tiny lines grew
 	}

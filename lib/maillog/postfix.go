@@ -159,15 +159,16 @@ func postfixDelivery(rest []byte, ev *Event) Result {
 	switch string(status) {
 	case "sent":
 		ev.Kind = Delivered
+		local := loopback(ev.Relay)
 		if bytes.Contains(ev.Reason, []byte("forwarded as ")) {
 			ev.Kind = Forwarded
-		} else if loopback(ev.Relay) && bytes.Contains(ev.Reason, []byte(" Ok, discarded")) {
+		} else if local && bytes.Contains(ev.Reason, []byte(" Ok, discarded")) {
 			// amavisd took the message and threw it away.
 			ev.Kind = Discarded
 			if i := bytes.Index(ev.Reason, []byte(" - ")); i >= 0 {
 				ev.Reason = ev.Reason[i+3:]
 			}
-		} else if loopback(ev.Relay) {
+		} else if local {
 			ev.Next = queuedAs(ev.Reason)
 		}
 	case "deferred":
@@ -182,7 +183,18 @@ func postfixDelivery(rest []byte, ev *Event) Result {
 
 // loopback reports whether a relay "name[addr]:port" is on this machine.
 func loopback(relay []byte) bool {
-	return bytes.Contains(relay, []byte("[127.")) || bytes.Contains(relay, []byte("[::1]")) || bytes.Contains(relay, []byte("[ipv6:::1]"))
+	// "[127.", "[::1]" or "[ipv6:::1]" anywhere: one pass over the
+	// relay, from bracket to bracket, for the three.
+	for {
+		i := bytes.IndexByte(relay, '[')
+		if i < 0 {
+			return false
+		}
+		relay = relay[i+1:]
+		if hasPrefix(relay, "127.") || hasPrefix(relay, "::1]") || hasPrefix(relay, "ipv6:::1]") {
+			return true
+		}
+	}
 }
 
 // queuedAs finds the queue id in "250 2.0.0 Ok: queued as 3F1B2C" or

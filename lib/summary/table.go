@@ -54,6 +54,8 @@ func (t *table) newRow() *row {
 	return &t.slab[len(t.slab)-1]
 }
 
+const growAt = 1024
+
 func newTable(max int) *table { return &table{max: max, rows: map[string]*row{}} }
 
 func (t *table) add(k string) *row {
@@ -88,6 +90,15 @@ func (t *table) insert(k string) *row {
 			}
 		}
 		return t.other
+	}
+	if len(t.rows) == growAt && t.max > 2*growAt {
+		// Past a thousand keys a table is likely to fill: make its
+		// room at once instead of growing it step by step.
+		rows := make(map[string]*row, t.max+1)
+		for k, r := range t.rows {
+			rows[k] = r
+		}
+		t.rows = rows
 	}
 	r := t.newRow()
 	t.rows[k] = r
@@ -155,18 +166,23 @@ func (t *table) top(n int, by func(*row) float64) []keyed {
 // hist is a histogram of delays in buckets 2% wide, enough for
 // percentiles whatever the number of deliveries.
 type hist struct {
-	b   map[int]int64
+	// b counts per bucket, by its number: a few hundred buckets span
+	// up to years, and a slice takes no hashing per delivery.
+	b   []int64
 	n   int64
 	max float64
 }
 
 const histBase = 1.02
 
+var logHistBase = math.Log(histBase)
+
 func (h *hist) add(d float64) {
-	if h.b == nil {
-		h.b = map[int]int64{}
+	k := int(math.Log(d+1) / logHistBase)
+	if k >= len(h.b) {
+		h.b = append(h.b, make([]int64, k+1-len(h.b))...)
 	}
-	h.b[int(math.Log(d+1)/math.Log(histBase))]++
+	h.b[k]++
 	h.n++
 	h.max = math.Max(h.max, d)
 }
@@ -176,15 +192,13 @@ func (h *hist) quantile(q float64) float64 {
 	if h.n == 0 {
 		return 0
 	}
-	keys := make([]int, 0, len(h.b))
-	for k := range h.b {
-		keys = append(keys, k)
-	}
-	sort.Ints(keys)
 	want := int64(math.Ceil(q * float64(h.n)))
 	var acc int64
-	for _, k := range keys {
-		acc += h.b[k]
+	for k, n := range h.b {
+		if n == 0 {
+			continue
+		}
+		acc += n
 		if acc >= want {
 			return math.Min(math.Pow(histBase, float64(k+1))-1, h.max)
 		}
