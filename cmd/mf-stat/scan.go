@@ -240,7 +240,6 @@ func fill(r io.Reader, buf []byte) (int, error) {
 func parse(p *maillog.Parser, data []byte, wantUnparsed bool) *batch {
 	b := batches.Get()
 	b.events, b.hashes, b.unparsed, b.panics, b.lines = b.events[:0], b.hashes[:0], b.unparsed[:0], b.panics[:0], summary.Lines{}
-	var ev maillog.Event
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		line := data
@@ -250,13 +249,19 @@ func parse(p *maillog.Parser, data []byte, wantUnparsed bool) *batch {
 			data = nil
 		}
 		b.lines.Read++
-		r, err := safeParse(p, line, &ev)
+		// The line is parsed into the batch's next event, which only an
+		// event keeps: an event of some 300 bytes is not copied there.
+		n := len(b.events)
+		if n == cap(b.events) {
+			b.events = append(b.events, maillog.Event{})[:n]
+		}
+		r, err := safeParse(p, line, &b.events[:n+1][n])
 		if err != nil {
 			b.panics = append(b.panics, parsePanic{b.lines.Read, err.Error()})
 		}
 		switch r {
 		case maillog.HasEvent:
-			b.events = append(b.events, ev)
+			b.events = b.events[:n+1]
 			b.hashes = append(b.hashes, summary.Hash(line))
 		case maillog.Known:
 			b.lines.Known++

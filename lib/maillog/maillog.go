@@ -364,13 +364,31 @@ var problemKinds = [...]string{"warning", "error", "fatal", "panic", "alert"}
 
 // problem reads "warning: text", "fatal: text", ... into a Problem event.
 func problem(msg []byte, ev *Event) bool {
-	for _, k := range problemKinds {
-		if len(msg) > len(k)+1 && string(msg[:len(k)]) == k && msg[len(k)] == ':' && msg[len(k)+1] == ' ' {
-			ev.Kind = Problem
-			ev.Class = msg[:len(k)]
-			ev.Reason = msg[len(k)+2:]
-			return true
-		}
+	if len(msg) == 0 {
+		return false
+	}
+	// The kinds begin with different letters: most lines are none of
+	// them, told by their first byte. Every line of Postfix asks.
+	var k string
+	switch msg[0] {
+	case 'w':
+		k = problemKinds[0]
+	case 'e':
+		k = problemKinds[1]
+	case 'f':
+		k = problemKinds[2]
+	case 'p':
+		k = problemKinds[3]
+	case 'a':
+		k = problemKinds[4]
+	default:
+		return false
+	}
+	if len(msg) > len(k)+1 && string(msg[:len(k)]) == k && msg[len(k)] == ':' && msg[len(k)+1] == ' ' {
+		ev.Kind = Problem
+		ev.Class = msg[:len(k)]
+		ev.Reason = msg[len(k)+2:]
+		return true
 	}
 	return false
 }

@@ -108,7 +108,7 @@ var (
 // postfixQID splits "QID: rest"; queue ids are letters and digits.
 func postfixQID(msg []byte) (qid, rest []byte, ok bool) {
 	i := 0
-	for i < len(msg) && i < 32 && (msg[i] >= '0' && msg[i] <= '9' || msg[i] >= 'A' && msg[i] <= 'Z' || msg[i] >= 'a' && msg[i] <= 'z') {
+	for i < len(msg) && i < 32 && alnum[msg[i]] {
 		i++
 	}
 	if i < 5 || i+2 > len(msg) || msg[i] != ':' || msg[i+1] != ' ' {
@@ -116,6 +116,14 @@ func postfixQID(msg []byte) (qid, rest []byte, ok bool) {
 	}
 	return msg[:i], msg[i+2:], true
 }
+
+// alnum tells letters and digits by a look-up, not three ranges.
+var alnum = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
+	}
+	return t
+}()
 
 func rejectKind(rest []byte) (Kind, []byte) {
 	for _, k := range [...]struct {
