@@ -219,7 +219,7 @@ func report(c *cli, o summary.Options, ins []*input, newParser func() *maillog.P
 	if res.st != nil {
 		s.Restore(res.st.Flight)
 	}
-	err := scan(ins, newParser, unparsed != nil, func(b *batch, c *chunk, before int64) {
+	err := scan(ins, newParser, unparsed != nil, s.Seen(), func(b *batch, c *chunk, before int64) {
 		if c.long != nil {
 			s.Lines.Read++
 			s.Lines.Unparsed++
@@ -240,14 +240,7 @@ func report(c *cli, o summary.Options, ins []*input, newParser func() *maillog.P
 		s.Lines.Unrecognized += b.lines.Unrecognized
 		s.Lines.Foreign += b.lines.Foreign
 		s.Lines.Unparsed += b.lines.Unparsed
-		// The repeated lines first, in a loop of their own: the look-ups
-		// in the hash sets, megabytes wide, then overlap one another
-		// instead of each waiting for the cache between two Adds.
-		b.repeated = b.repeated[:0]
-		for _, h := range b.hashes {
-			b.repeated = append(b.repeated, s.Repeated(h))
-		}
-		for i := range b.events {
+		for i := range b.events { // b.repeated is scan's
 			if b.repeated[i] {
 				s.Lines.Repeated++
 				continue

@@ -14,7 +14,7 @@ import (
 type batch struct {
 	events   []maillog.Event
 	hashes   []uint64
-	repeated []bool // filled by the reader of the batch
+	repeated []bool // of each event: a copy of a line read before (told by scan)
 	unparsed [][]byte
 	panics   []parsePanic
 	lines    summary.Lines
@@ -87,10 +87,11 @@ type chunk struct {
 	res  chan *batch
 }
 
-// scan feeds the inputs through workers that parse in parallel, and
-// hands their batches to add in input order, with the input and the
-// number of lines of it read before the batch.
-func scan(ins []*input, newParser func() *maillog.Parser, wantUnparsed bool, add func(*batch, *chunk, int64)) error {
+// scan feeds the inputs through workers that parse in parallel, tells
+// the repeated events of their batches in input order by seen (nil:
+// none is), and hands the batches to add in input order, with the input
+// and the number of lines of it read before the batch.
+func scan(ins []*input, newParser func() *maillog.Parser, wantUnparsed bool, seen *summary.Seen, add func(*batch, *chunk, int64)) error {
 	workers := runtime.GOMAXPROCS(0)
 	work := make(chan *chunk, workers*2)
 	order := make(chan *chunk, workers*2)
@@ -118,8 +119,24 @@ func scan(ins []*input, newParser func() *maillog.Parser, wantUnparsed bool, add
 		}
 		errc <- nil
 	}()
+	// Repeated lines are told in a stage of their own, between the
+	// workers and add: its look-ups in megabytes of hashes, the same in
+	// the same order, take another core than the adding.
+	ready := make(chan *chunk, 2)
+	go func() {
+		defer close(ready)
+		for c := range order {
+			b := <-c.res
+			b.repeated = b.repeated[:0]
+			for _, h := range b.hashes {
+				b.repeated = append(b.repeated, seen.Repeated(h))
+			}
+			c.res <- b
+			ready <- c
+		}
+	}()
 	lines := map[*input]int64{}
-	for c := range order {
+	for c := range ready {
 		b := <-c.res
 		if c.long != nil {
 			lines[c.in]++

@@ -132,7 +132,7 @@ type Summary struct {
 	forwards []*forward
 	hosts    map[string]string // interned host names
 	lastHost string            // the host of the last event: most lines are one machine's
-	seen     [2]*hashSet
+	seen     *Seen
 
 	days map[string]*[6]int64 // received, delivered, deferrals, bounced, rejected, tempfailed
 	// the day last counted in, [dayStart, dayEnd)
@@ -187,7 +187,7 @@ func New(o Options) *Summary {
 	s := &Summary{o: o, cur: map[uint64]*msg{}, old: map[uint64]*msg{}, starts: map[uint64]qstart{},
 		handoffs: map[uint64]*handoff{}, hosts: map[string]string{}, days: map[string]*[6]int64{}, problems: map[string]*problem{}}
 	if o.MaxLines > 0 {
-		s.seen = [2]*hashSet{newHashSet(o.MaxLines / 2), newHashSet(o.MaxLines / 2)}
+		s.seen = &Seen{max: o.MaxLines, sets: [2]*hashSet{newHashSet(o.MaxLines / 2), newHashSet(o.MaxLines / 2)}}
 	}
 	for _, t := range []**table{&s.rcptDom, &s.sendDom, &s.senders, &s.rcpts, &s.sendHosts, &s.rejReason, &s.rejClass,
 		&s.tempReason, &s.deferReason, &s.refusedClients, &s.refusedSenders, &s.bounceReason, &s.held, &s.discarded,
@@ -206,18 +206,34 @@ func Hash(line []byte) uint64 { return maphash.Bytes(seed, line) }
 // Repeated reports whether a line with hash h was added before, and
 // remembers it. Exact copies of a line (an overlapping rotated file, a log
 // concatenated twice) are counted once.
-func (s *Summary) Repeated(h uint64) bool {
-	if s.seen[0] == nil {
+func (s *Summary) Repeated(h uint64) bool { return s.Seen().Repeated(h) }
+
+// Seen is the memory of the line hashes Repeated asks: nil when
+// Options.MaxLines is 0. It shares nothing with the rest of the Summary,
+// so one goroutine may ask it while another calls Add.
+func (s *Summary) Seen() *Seen { return s.seen }
+
+// Seen remembers the hashes of the last Options.MaxLines lines (at
+// least half as many), in two generations. Not safe for concurrent use.
+type Seen struct {
+	max  int
+	sets [2]*hashSet // the current generation first
+}
+
+// Repeated reports whether a line with hash h was asked about before,
+// and remembers it; a nil Seen remembers nothing.
+func (s *Seen) Repeated(h uint64) bool {
+	if s == nil {
 		return false
 	}
-	if s.seen[0].has(h) || s.seen[1].has(h) {
+	if s.sets[0].has(h) || s.sets[1].has(h) {
 		return true
 	}
-	if s.seen[0].n >= s.o.MaxLines/2 {
-		s.seen[1], s.seen[0] = s.seen[0], s.seen[1]
-		s.seen[0].reset()
+	if s.sets[0].n >= s.max/2 {
+		s.sets[1], s.sets[0] = s.sets[0], s.sets[1]
+		s.sets[0].reset()
 	}
-	s.seen[0].add(h)
+	s.sets[0].add(h)
 	return false
 }
 

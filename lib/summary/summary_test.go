@@ -104,7 +104,7 @@ func TestRepeated(t *testing.T) {
 	if !s.Repeated(9) || !s.Repeated(8) {
 		t.Error("recent lines not remembered")
 	}
-	if s.seen[0].n+s.seen[1].n > 4 {
+	if s.seen.sets[0].n+s.seen.sets[1].n > 4 {
 		t.Error("more lines remembered than the bound")
 	}
 }
