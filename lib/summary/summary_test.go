@@ -214,3 +214,30 @@ func TestTopIsSortPrefix(t *testing.T) {
 		}
 	}
 }
+
+// A full table still finds every key it holds, from a string or bytes.
+func TestFullTableFindsItsKeys(t *testing.T) {
+	tb := newTable(1000)
+	rows := map[string]*row{}
+	for i := range 1000 {
+		k := fmt.Sprintf("sender%d@example.org", i)
+		rows[k] = tb.add(k)
+	}
+	o := tb.add("one too many")
+	if !tb.full || o != tb.rows[other] {
+		t.Fatal("a key past the bound is not counted as (other)")
+	}
+	for i := range 5000 {
+		if r := tb.addKey(fmt.Appendf(nil, "new%d", i)); r != o {
+			t.Fatalf("new key %d: not (other)", i)
+		}
+	}
+	for k, r := range rows {
+		if tb.add(k) != r || tb.addKey([]byte(k)) != r {
+			t.Fatalf("%s: lost once the table is full", k)
+		}
+	}
+	if tb.add(other) != o {
+		t.Fatal("(other) itself")
+	}
+}

@@ -1,6 +1,7 @@
 package summary
 
 import (
+	"hash/maphash"
 	"math"
 	"slices"
 	"sort"
@@ -41,6 +42,39 @@ type table struct {
 	full  bool
 	other *row  // rows[other] once the table is full: a new key costs one look-up, not two
 	slab  []row // where new rows are cut from
+	// known holds the keys of a full table, which takes no more: most
+	// keys it does not hold are told so without a look-up in the map,
+	// megabytes wide, where they would miss.
+	known *filter
+}
+
+// filter is a Bloom filter of two probes: what it says it does not
+// hold, it does not hold.
+type filter struct {
+	bits []uint64
+	mask uint64
+}
+
+var filterSeed = maphash.MakeSeed()
+
+// newFilter holds keys in about 8 bits each: one key in 50 it does not
+// hold looks held.
+func newFilter(keys map[string]*row) *filter {
+	n := uint64(64)
+	for n < 8*uint64(len(keys)) {
+		n *= 2
+	}
+	f := &filter{bits: make([]uint64, n/64), mask: n - 1}
+	for k := range keys {
+		h := maphash.String(filterSeed, k)
+		f.bits[h&f.mask/64] |= 1 << (h & 63)
+		f.bits[h>>32&f.mask/64] |= 1 << (h >> 32 & 63)
+	}
+	return f
+}
+
+func (f *filter) has(h uint64) bool {
+	return f.bits[h&f.mask/64]&(1<<(h&63)) != 0 && f.bits[h>>32&f.mask/64]&(1<<(h>>32&63)) != 0
 }
 
 // newRow cuts a row from a slab: a table of many keys makes a few
@@ -59,6 +93,9 @@ const growAt = 1024
 func newTable(max int) *table { return &table{max: max, rows: map[string]*row{}} }
 
 func (t *table) add(k string) *row {
+	if t.known != nil && !t.known.has(maphash.String(filterSeed, k)) {
+		return t.other
+	}
 	if r, ok := t.rows[k]; ok {
 		return r
 	}
@@ -68,6 +105,9 @@ func (t *table) add(k string) *row {
 // addKey is add(string(k)), without making a string of a key already in
 // the table.
 func (t *table) addKey(k []byte) *row {
+	if t.known != nil && !t.known.has(maphash.Bytes(filterSeed, k)) {
+		return t.other
+	}
 	if r, ok := t.rows[string(k)]; ok {
 		return r
 	}
@@ -88,6 +128,7 @@ func (t *table) insert(k string) *row {
 				t.other = t.newRow()
 				t.rows[other] = t.other
 			}
+			t.known = newFilter(t.rows)
 		}
 		return t.other
 	}
