@@ -40,8 +40,13 @@ type table struct {
 	max   int
 	rows  map[string]*row
 	full  bool
-	other *row  // rows[other] once the table is full: a new key costs one look-up, not two
-	slab  []row // where new rows are cut from
+	other *row // rows[other] once the table is full: a new key costs one look-up, not two
+	// The keys in the order they came, keys[i]'s row at(i): rows are
+	// cut from slabs, a few allocations for many keys and no pointers
+	// for the collector to follow, and the report reads them in order
+	// instead of scattered over the map.
+	keys  []string
+	slabs [][]row
 	// known holds the keys of a full table, which takes no more: most
 	// keys it does not hold are told so without a look-up in the map,
 	// megabytes wide, where they would miss.
@@ -59,13 +64,13 @@ var filterSeed = maphash.MakeSeed()
 
 // newFilter holds keys in about 8 bits each: one key in 50 it does not
 // hold looks held.
-func newFilter(keys map[string]*row) *filter {
+func newFilter(keys []string) *filter {
 	n := uint64(64)
 	for n < 8*uint64(len(keys)) {
 		n *= 2
 	}
 	f := &filter{bits: make([]uint64, n/64), mask: n - 1}
-	for k := range keys {
+	for _, k := range keys {
 		h := maphash.String(filterSeed, k)
 		f.bits[h&f.mask/64] |= 1 << (h & 63)
 		f.bits[h>>32&f.mask/64] |= 1 << (h >> 32 & 63)
@@ -77,16 +82,19 @@ func (f *filter) has(h uint64) bool {
 	return f.bits[h&f.mask/64]&(1<<(h&63)) != 0 && f.bits[h>>32&f.mask/64]&(1<<(h>>32&63)) != 0
 }
 
-// newRow cuts a row from a slab: a table of many keys makes a few
-// allocations, not one a key, and rows hold no pointers for the
-// collector to follow.
-func (t *table) newRow() *row {
-	if len(t.slab) == cap(t.slab) {
-		t.slab = make([]row, 0, min(max(2*cap(t.slab), 16), 1024))
+const slabRows = 64
+
+// newRow is the row of a new key k.
+func (t *table) newRow(k string) *row {
+	i := len(t.keys)
+	if i%slabRows == 0 {
+		t.slabs = append(t.slabs, make([]row, slabRows))
 	}
-	t.slab = t.slab[:len(t.slab)+1]
-	return &t.slab[len(t.slab)-1]
+	t.keys = append(t.keys, k)
+	return t.at(i)
 }
+
+func (t *table) at(i int) *row { return &t.slabs[i/slabRows][i%slabRows] }
 
 const growAt = 1024
 
@@ -125,10 +133,10 @@ func (t *table) insert(k string) *row {
 		t.full = true
 		if t.other == nil {
 			if t.other = t.rows[other]; t.other == nil {
-				t.other = t.newRow()
+				t.other = t.newRow(other)
 				t.rows[other] = t.other
 			}
-			t.known = newFilter(t.rows)
+			t.known = newFilter(t.keys)
 		}
 		return t.other
 	}
@@ -140,8 +148,9 @@ func (t *table) insert(k string) *row {
 			rows[k] = r
 		}
 		t.rows = rows
+		t.keys = slices.Grow(t.keys, t.max+1-len(t.keys))
 	}
-	r := t.newRow()
+	r := t.newRow(k)
 	t.rows[k] = r
 	return r
 }
@@ -150,8 +159,8 @@ func (t *table) insert(k string) *row {
 // filled up.
 func (t *table) distinct() int {
 	n := 0
-	for k, r := range t.rows {
-		if k != other && r.n > 0 {
+	for i, k := range t.keys {
+		if k != other && t.at(i).n > 0 {
 			n++
 		}
 	}
@@ -174,10 +183,10 @@ func (t *table) top(n int, by func(*row) float64) []keyed {
 		}
 		return a.k < b.k
 	}
-	if n <= 0 || n >= len(t.rows) {
-		out := make([]keyed, 0, len(t.rows))
-		for k, r := range t.rows {
-			out = append(out, keyed{k, r})
+	if n <= 0 || n >= len(t.keys) {
+		out := make([]keyed, 0, len(t.keys))
+		for i, k := range t.keys {
+			out = append(out, keyed{k, t.at(i)})
 		}
 		sort.Slice(out, func(i, j int) bool {
 			return before(&out[i], &out[j], by(out[i].row), by(out[j].row))
@@ -189,14 +198,15 @@ func (t *table) top(n int, by func(*row) float64) []keyed {
 	// insertion; most rows lose to the nth at once.
 	out := make([]keyed, 0, n+1)
 	vals := make([]float64, 0, n+1)
-	for k, r := range t.rows {
+	for i, k := range t.keys {
+		r := t.at(i)
 		c, v := keyed{k, r}, by(r)
 		if len(out) == n && !before(&c, &out[n-1], v, vals[n-1]) {
 			continue
 		}
-		i := sort.Search(len(out), func(i int) bool { return before(&c, &out[i], v, vals[i]) })
-		out = slices.Insert(out, i, c)
-		vals = slices.Insert(vals, i, v)
+		j := sort.Search(len(out), func(j int) bool { return before(&c, &out[j], v, vals[j]) })
+		out = slices.Insert(out, j, c)
+		vals = slices.Insert(vals, j, v)
 		if len(out) > n {
 			out, vals = out[:n], vals[:n]
 		}
