@@ -28,7 +28,7 @@ type parsePanic struct {
 }
 
 const (
-	chunkSize = 256 << 10
+	chunkSize = 128 << 10
 	// maxLine is the longest line read: past it a line is no log line,
 	// and what follows up to its newline is skipped, counted as one
 	// unparsed line.
@@ -47,8 +47,8 @@ var (
 	}
 	batches = freeList[*batch]{
 		c:    make(chan *batch, 8),
-		new:  func() *batch { return &batch{events: make([]maillog.Event, 0, 2048)} },
-		keep: func(b *batch) bool { return cap(b.events) <= 8192 }, // not one that a chunk of tiny lines grew
+		new:  func() *batch { return &batch{events: make([]maillog.Event, 0, 1024)} },
+		keep: func(b *batch) bool { return cap(b.events) <= 4096 }, // not one that a chunk of tiny lines grew
 	}
 )
 
