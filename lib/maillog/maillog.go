@@ -191,8 +191,7 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 			ev.Prog = qmailProg
 			return parseQmail(rest, ev)
 		}
-		var ok bool
-		if h, ok = p.header(line); !ok {
+		if !p.header(line, &h) {
 			return Unparsed
 		}
 	}
@@ -223,7 +222,7 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 	}
 	if r == HasEvent && ev.Time.IsZero() {
 		var ok bool
-		if ev.Time, ok = p.stamp(h); !ok {
+		if ev.Time, ok = p.stamp(&h); !ok {
 			return Unparsed
 		}
 	}

@@ -261,6 +261,9 @@ func nonzero(h uint64) uint64 {
 }
 
 func (t *hashSet) has(h uint64) bool {
+	if t.n == 0 { // an old generation not yet filled: no look-up in megabytes
+		return false
+	}
 	h = nonzero(h)
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
