@@ -148,13 +148,16 @@ func rejectKind(rest []byte) (Kind, []byte) {
 
 func postfixDelivery(rest []byte, ev *Event) Result {
 	ev.Addr = upto(rest[len("to=<"):], '>')
-	st, ok := after(rest, ", status=")
-	if !ok {
+	stAt, relayAt, delayAt := deliveryKeys(rest)
+	if stAt < 0 {
 		return Unparsed
 	}
-	ev.Relay, _ = value(rest, "relay=", ',')
-	if d, ok := value(rest, " delay=", ','); ok {
-		ev.Delay, _ = seconds(d)
+	st := rest[stAt:]
+	if relayAt >= 0 {
+		ev.Relay = upto(rest[relayAt:], ',')
+	}
+	if delayAt >= 0 {
+		ev.Delay, _ = seconds(upto(rest[delayAt:], ','))
 	}
 	status := upto(st, ' ')
 	if i := bytes.IndexByte(st, '('); i >= 0 {
@@ -187,6 +190,32 @@ func postfixDelivery(rest []byte, ev *Event) Result {
 		return Known // deliverable, undeliverable: address probes
 	}
 	return HasEvent
+}
+
+// deliveryKeys finds where the values of the first ", status=",
+// "relay=" and " delay=" of a delivery begin (-1: none). Each key ends
+// in '=', so it is first found at the first '=' that ends it: one pass
+// over the '=' of the line, not one search of it for each key.
+func deliveryKeys(b []byte) (status, relay, delay int) {
+	status, relay, delay = -1, -1, -1
+	ends := func(p int, key string) bool { return p >= len(key) && string(b[p-len(key):p]) == key }
+	for p := 0; status < 0 || relay < 0 || delay < 0; {
+		i := bytes.IndexByte(b[p:], '=')
+		if i < 0 {
+			break
+		}
+		p += i + 1
+		if status < 0 && ends(p, ", status=") {
+			status = p
+		}
+		if relay < 0 && ends(p, "relay=") {
+			relay = p
+		}
+		if delay < 0 && ends(p, " delay=") {
+			delay = p
+		}
+	}
+	return status, relay, delay
 }
 
 // loopback reports whether a relay "name[addr]:port" is on this machine.
