@@ -347,11 +347,17 @@ func (s *Summary) get(k uint64, host string, qid []byte) *msg {
 		return m
 	}
 	m, ok := s.old[k]
-	if ok {
-		delete(s.old, k)
-	} else {
-		m = &msg{id: k, key: qkey{host, string(qid)}, size: -1}
+	if !ok {
+		return s.newMsg(k, host, qid)
 	}
+	delete(s.old, k)
+	s.keep(m)
+	return m
+}
+
+// newMsg is get of a message not followed yet.
+func (s *Summary) newMsg(k uint64, host string, qid []byte) *msg {
+	m := &msg{id: k, key: qkey{host, string(qid)}, size: -1}
 	s.keep(m)
 	return m
 }
@@ -541,13 +547,19 @@ func (s *Summary) Add(ev *maillog.Event) {
 	k := keyID(host, ev.QID)
 	switch ev.Kind {
 	case maillog.Received:
-		if m, ok := s.lookup(k); ok && m.removed {
+		m, ok := s.lookup(k)
+		if ok && m.removed {
 			// The same queue id again after its removal (a log given
 			// twice, with --keep-repeated): another message.
 			s.decide(m)
 			s.forget(k)
+			ok = false
 		}
-		m := s.get(k, host, ev.QID)
+		if ok {
+			m = s.get(k, host, ev.QID)
+		} else { // get, without looking again for what is not there
+			m = s.newMsg(k, host, ev.QID)
+		}
 		m.seen = s.clock
 		m.received, m.recv = true, now
 		m.client = string(maillog.ClientHost(ev.Client))
