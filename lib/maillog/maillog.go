@@ -121,7 +121,9 @@ type Parser struct {
 	loc *time.Location
 	now time.Time
 
-	lastStamp [15]byte // classic syslog time of the last line, and its value
+	// The classic syslog time of the last line, as two words (bytes 0-7
+	// and 7-14: two compares tell a line of the same second), and its value.
+	lastStamp [2]uint64
 	lastTime  time.Time
 
 	skip [Bridge + 1]bool

@@ -2,6 +2,7 @@ package maillog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -83,10 +84,14 @@ func (p *Parser) header(line []byte, h *header) bool {
 	return h.tag(rest)
 }
 
+// tagEnd are the bytes that end a program's name: a look-up, not three
+// compares a byte.
+var tagEnd = [256]bool{'[': true, ':': true, ' ': true}
+
 // tag reads "prog[pid]: msg" or "prog: msg".
 func (h *header) tag(rest []byte) bool {
 	i := 0
-	for i < len(rest) && rest[i] != '[' && rest[i] != ':' && rest[i] != ' ' {
+	for i < len(rest) && !tagEnd[rest[i]] {
 		i++
 	}
 	if i == 0 || i == len(rest) {
@@ -141,12 +146,13 @@ func (p *Parser) stamp(h *header) (time.Time, bool) {
 	}
 	s := h.stamp
 	if len(s) == 15 && s[3] == ' ' {
-		if [15]byte(s) == p.lastStamp && !p.lastTime.IsZero() {
+		w := [2]uint64{binary.LittleEndian.Uint64(s[:8]), binary.LittleEndian.Uint64(s[7:15])}
+		if w == p.lastStamp && !p.lastTime.IsZero() {
 			return p.lastTime, true
 		}
 		t, ok := p.classic(s)
 		if ok {
-			p.lastStamp, p.lastTime = [15]byte(s), t
+			p.lastStamp, p.lastTime = w, t
 		}
 		return t, ok
 	}
