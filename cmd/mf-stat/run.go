@@ -245,7 +245,7 @@ func report(c *cli, o summary.Options, ins []*input, newParser func() *maillog.P
 				s.Lines.Repeated++
 				continue
 			}
-			s.Add(&b.events[i])
+			s.AddKeyed(&b.events[i], b.keys[i])
 		}
 		for _, l := range b.unparsed {
 			unparsed.Write(l)

@@ -14,7 +14,8 @@ import (
 type batch struct {
 	events   []maillog.Event
 	hashes   []uint64
-	repeated []bool // of each event: a copy of a line read before (told by scan)
+	keys     []uint64 // of each event: summary.Key, made here beside the parsing
+	repeated []bool   // of each event: a copy of a line read before (told by scan)
 	unparsed [][]byte
 	panics   []parsePanic
 	lines    summary.Lines
@@ -256,7 +257,7 @@ func fill(r io.Reader, buf []byte) (int, error) {
 // parse parses the lines of a chunk.
 func parse(p *maillog.Parser, data []byte, wantUnparsed bool) *batch {
 	b := batches.Get()
-	b.events, b.hashes, b.unparsed, b.panics, b.lines = b.events[:0], b.hashes[:0], b.unparsed[:0], b.panics[:0], summary.Lines{}
+	b.events, b.hashes, b.keys, b.unparsed, b.panics, b.lines = b.events[:0], b.hashes[:0], b.keys[:0], b.unparsed[:0], b.panics[:0], summary.Lines{}
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		line := data
@@ -280,6 +281,7 @@ func parse(p *maillog.Parser, data []byte, wantUnparsed bool) *batch {
 		case maillog.HasEvent:
 			b.events = b.events[:n+1]
 			b.hashes = append(b.hashes, summary.Hash(line))
+			b.keys = append(b.keys, summary.Key(&b.events[n]))
 		case maillog.Known:
 			b.lines.Known++
 		case maillog.Unrecognized:

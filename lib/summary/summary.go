@@ -68,6 +68,12 @@ func keyID(host string, qid []byte) uint64 {
 	return maphash.String(idSeed, host)*0x9e3779b97f4a7c15 ^ maphash.Bytes(idSeed, qid)
 }
 
+// Key is the name AddKeyed takes of an event's message; like Hash it
+// can be computed where the line is parsed.
+func Key(ev *maillog.Event) uint64 {
+	return maphash.Bytes(idSeed, ev.Host)*0x9e3779b97f4a7c15 ^ maphash.Bytes(idSeed, ev.QID) // keyID, from bytes
+}
+
 func (k qkey) id() uint64 {
 	return maphash.String(idSeed, k.host)*0x9e3779b97f4a7c15 ^ maphash.String(idSeed, k.qid)
 }
@@ -518,7 +524,10 @@ func (s *Summary) copied(k uint64, m *msg) {
 }
 
 // Add counts one event.
-func (s *Summary) Add(ev *maillog.Event) {
+func (s *Summary) Add(ev *maillog.Event) { s.AddKeyed(ev, Key(ev)) }
+
+// AddKeyed is Add, with k = Key(ev) computed beforehand.
+func (s *Summary) AddKeyed(ev *maillog.Event, k uint64) {
 	s.Lines.Events++
 	if ev.Kind == maillog.Verdict {
 		s.verdict(ev)
@@ -544,7 +553,6 @@ func (s *Summary) Add(ev *maillog.Event) {
 		return
 	}
 	host := s.host(ev.Host)
-	k := keyID(host, ev.QID)
 	switch ev.Kind {
 	case maillog.Received:
 		m, ok := s.lookup(k)

@@ -241,3 +241,16 @@ func TestFullTableFindsItsKeys(t *testing.T) {
 		t.Fatal("(other) itself")
 	}
 }
+
+// Key, made from the bytes of an event, is the id Add gives its message.
+func TestKey(t *testing.T) {
+	for _, e := range []*maillog.Event{
+		ev(maillog.Received, "4BxYz1", 0, nil),
+		ev(maillog.Queued, "", 0, func(e *maillog.Event) { e.Host = nil }),
+		ev(maillog.Delivered, "12345", 0, func(e *maillog.Event) { e.Host = []byte("mx2.example.org") }),
+	} {
+		if Key(e) != keyID(string(e.Host), e.QID) {
+			t.Errorf("%s %s: Key is not keyID", e.Host, e.QID)
+		}
+	}
+}
