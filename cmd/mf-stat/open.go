@@ -37,7 +37,10 @@ type input struct {
 	closeZ    func()
 }
 
-const bufSize = 256 << 10
+// bufSize is a chunk: a bufio.Reader hands a read of its size or more
+// straight to what it reads, so split fills its chunks from the file or
+// the decompressor with no copy in between.
+const bufSize = chunkSize
 
 // openInput opens a log (path "" is stdin), sees what it is by its magic
 // bytes, and reads its first line and the time of the first line that has

@@ -219,7 +219,7 @@ func report(c *cli, o summary.Options, ins []*input, newParser func() *maillog.P
 	if res.st != nil {
 		s.Restore(res.st.Flight)
 	}
-	err := scan(ins, newParser, unparsed != nil, func(b *batch, c *chunk, before int64) {
+	err := scan(ins, newParser, unparsed != nil, s.Seen(), func(b *batch, c *chunk, before int64) {
 		if c.long != nil {
 			s.Lines.Read++
 			s.Lines.Unparsed++
@@ -240,12 +240,12 @@ func report(c *cli, o summary.Options, ins []*input, newParser func() *maillog.P
 		s.Lines.Unrecognized += b.lines.Unrecognized
 		s.Lines.Foreign += b.lines.Foreign
 		s.Lines.Unparsed += b.lines.Unparsed
-		for i := range b.events {
-			if s.Repeated(b.hashes[i]) {
+		for i := range b.events { // b.repeated is scan's
+			if b.repeated[i] {
 				s.Lines.Repeated++
 				continue
 			}
-			s.Add(&b.events[i])
+			s.AddKeyed(&b.events[i], b.keys[i])
 		}
 		for _, l := range b.unparsed {
 			unparsed.Write(l)

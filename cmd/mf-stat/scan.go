@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"sync"
 
 	"mf/lib/maillog"
 	"mf/lib/summary"
@@ -15,6 +14,8 @@ import (
 type batch struct {
 	events   []maillog.Event
 	hashes   []uint64
+	keys     []uint64 // of each event: summary.Key, made here beside the parsing
+	repeated []bool   // of each event: a copy of a line read before (told by scan)
 	unparsed [][]byte
 	panics   []parsePanic
 	lines    summary.Lines
@@ -28,19 +29,55 @@ type parsePanic struct {
 }
 
 const (
-	chunkSize = 256 << 10
+	chunkSize = 128 << 10
 	// maxLine is the longest line read: past it a line is no log line,
 	// and what follows up to its newline is skipped, counted as one
 	// unparsed line.
 	maxLine = 16 << 20
 )
 
-// Pools of chunk buffers and batches: a long log goes through a few of
-// each instead of allocating and clearing a megabyte per chunk.
+// Free lists of chunk buffers and batches: a long log goes through a few
+// of each instead of allocating and clearing a megabyte per chunk. Unlike
+// a sync.Pool they are not emptied by every collection, which made the
+// buffers and batches of a run again after each one.
 var (
-	bufs    = sync.Pool{New: func() any { return make([]byte, 0, chunkSize+64<<10) }}
-	batches = sync.Pool{New: func() any { return &batch{events: make([]maillog.Event, 0, 4096)} }}
+	bufs = freeList[[]byte]{
+		c:    make(chan []byte, 8),
+		new:  func() []byte { return make([]byte, 0, chunkSize+64<<10) },
+		keep: func(b []byte) bool { return cap(b) >= chunkSize && cap(b) <= chunkSize+64<<10 }, // not the carry of an overlong line
+	}
+	batches = freeList[*batch]{
+		c:    make(chan *batch, 8),
+		new:  func() *batch { return &batch{events: make([]maillog.Event, 0, 1024)} },
+		keep: func(b *batch) bool { return cap(b.events) <= 4096 }, // not one that a chunk of tiny lines grew
+	}
 )
+
+// freeList keeps up to cap(c) things for reuse, those that keep allows.
+type freeList[T any] struct {
+	c    chan T
+	new  func() T
+	keep func(T) bool
+}
+
+func (f *freeList[T]) Get() T {
+	select {
+	case x := <-f.c:
+		return x
+	default:
+		return f.new()
+	}
+}
+
+func (f *freeList[T]) Put(x T) {
+	if !f.keep(x) {
+		return
+	}
+	select {
+	case f.c <- x:
+	default:
+	}
+}
 
 // chunk is whole lines of one input, and where the batch made of them
 // will be handed over; long counts overlong lines skipped before them.
@@ -51,10 +88,11 @@ type chunk struct {
 	res  chan *batch
 }
 
-// scan feeds the inputs through workers that parse in parallel, and
-// hands their batches to add in input order, with the input and the
-// number of lines of it read before the batch.
-func scan(ins []*input, newParser func() *maillog.Parser, wantUnparsed bool, add func(*batch, *chunk, int64)) error {
+// scan feeds the inputs through workers that parse in parallel, tells
+// the repeated events of their batches in input order by seen (nil:
+// none is), and hands the batches to add in input order, with the input
+// and the number of lines of it read before the batch.
+func scan(ins []*input, newParser func() *maillog.Parser, wantUnparsed bool, seen *summary.Seen, add func(*batch, *chunk, int64)) error {
 	workers := runtime.GOMAXPROCS(0)
 	work := make(chan *chunk, workers*2)
 	order := make(chan *chunk, workers*2)
@@ -82,8 +120,24 @@ func scan(ins []*input, newParser func() *maillog.Parser, wantUnparsed bool, add
 		}
 		errc <- nil
 	}()
+	// Repeated lines are told in a stage of their own, between the
+	// workers and add: its look-ups in megabytes of hashes, the same in
+	// the same order, take another core than the adding.
+	ready := make(chan *chunk, 2)
+	go func() {
+		defer close(ready)
+		for c := range order {
+			b := <-c.res
+			b.repeated = b.repeated[:0]
+			for _, h := range b.hashes {
+				b.repeated = append(b.repeated, seen.Repeated(h))
+			}
+			c.res <- b
+			ready <- c
+		}
+	}()
 	lines := map[*input]int64{}
-	for c := range order {
+	for c := range ready {
 		b := <-c.res
 		if c.long != nil {
 			lines[c.in]++
@@ -107,7 +161,7 @@ func split(in *input, emit func(data, long []byte)) error {
 	var carry, long []byte
 	skipping := false
 	for {
-		buf := bufs.Get().([]byte)
+		buf := bufs.Get()
 		if cap(buf) < len(carry)+chunkSize {
 			buf = make([]byte, 0, len(carry)+chunkSize)
 		}
@@ -152,7 +206,11 @@ func split(in *input, emit func(data, long []byte)) error {
 			continue
 		}
 		if cut > 0 || long != nil {
-			emit(buf[:cut], long)
+			data := buf[:cut]
+			if cut == 0 {
+				data = nil // buf goes back below: not to be put back twice
+			}
+			emit(data, long)
 			long = nil
 			pos += int64(cut)
 		}
@@ -198,9 +256,8 @@ func fill(r io.Reader, buf []byte) (int, error) {
 
 // parse parses the lines of a chunk.
 func parse(p *maillog.Parser, data []byte, wantUnparsed bool) *batch {
-	b := batches.Get().(*batch)
-	b.events, b.hashes, b.unparsed, b.panics, b.lines = b.events[:0], b.hashes[:0], b.unparsed[:0], b.panics[:0], summary.Lines{}
-	var ev maillog.Event
+	b := batches.Get()
+	b.events, b.hashes, b.keys, b.unparsed, b.panics, b.lines = b.events[:0], b.hashes[:0], b.keys[:0], b.unparsed[:0], b.panics[:0], summary.Lines{}
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		line := data
@@ -210,14 +267,21 @@ func parse(p *maillog.Parser, data []byte, wantUnparsed bool) *batch {
 			data = nil
 		}
 		b.lines.Read++
-		r, err := safeParse(p, line, &ev)
+		// The line is parsed into the batch's next event, which only an
+		// event keeps: an event of some 300 bytes is not copied there.
+		n := len(b.events)
+		if n == cap(b.events) {
+			b.events = append(b.events, maillog.Event{})[:n]
+		}
+		r, err := safeParse(p, line, &b.events[:n+1][n])
 		if err != nil {
 			b.panics = append(b.panics, parsePanic{b.lines.Read, err.Error()})
 		}
 		switch r {
 		case maillog.HasEvent:
-			b.events = append(b.events, ev)
+			b.events = b.events[:n+1]
 			b.hashes = append(b.hashes, summary.Hash(line))
+			b.keys = append(b.keys, summary.Key(&b.events[n]))
 		case maillog.Known:
 			b.lines.Known++
 		case maillog.Unrecognized:

@@ -121,7 +121,9 @@ type Parser struct {
 	loc *time.Location
 	now time.Time
 
-	lastStamp [15]byte // classic syslog time of the last line, and its value
+	// The classic syslog time of the last line, as two words (bytes 0-7
+	// and 7-14: two compares tell a line of the same second), and its value.
+	lastStamp [2]uint64
 	lastTime  time.Time
 
 	skip [Bridge + 1]bool
@@ -191,8 +193,7 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 			ev.Prog = qmailProg
 			return parseQmail(rest, ev)
 		}
-		var ok bool
-		if h, ok = p.header(line); !ok {
+		if !p.header(line, &h) {
 			return Unparsed
 		}
 	}
@@ -223,7 +224,7 @@ func (p *Parser) Parse(line []byte, ev *Event) Result {
 	}
 	if r == HasEvent && ev.Time.IsZero() {
 		var ok bool
-		if ev.Time, ok = p.stamp(h); !ok {
+		if ev.Time, ok = p.stamp(&h); !ok {
 			return Unparsed
 		}
 	}
@@ -364,13 +365,31 @@ var problemKinds = [...]string{"warning", "error", "fatal", "panic", "alert"}
 
 // problem reads "warning: text", "fatal: text", ... into a Problem event.
 func problem(msg []byte, ev *Event) bool {
-	for _, k := range problemKinds {
-		if len(msg) > len(k)+1 && string(msg[:len(k)]) == k && msg[len(k)] == ':' && msg[len(k)+1] == ' ' {
-			ev.Kind = Problem
-			ev.Class = msg[:len(k)]
-			ev.Reason = msg[len(k)+2:]
-			return true
-		}
+	if len(msg) == 0 {
+		return false
+	}
+	// The kinds begin with different letters: most lines are none of
+	// them, told by their first byte. Every line of Postfix asks.
+	var k string
+	switch msg[0] {
+	case 'w':
+		k = problemKinds[0]
+	case 'e':
+		k = problemKinds[1]
+	case 'f':
+		k = problemKinds[2]
+	case 'p':
+		k = problemKinds[3]
+	case 'a':
+		k = problemKinds[4]
+	default:
+		return false
+	}
+	if len(msg) > len(k)+1 && string(msg[:len(k)]) == k && msg[len(k)] == ':' && msg[len(k)+1] == ' ' {
+		ev.Kind = Problem
+		ev.Class = msg[:len(k)]
+		ev.Reason = msg[len(k)+2:]
+		return true
 	}
 	return false
 }

@@ -108,7 +108,7 @@ var (
 // postfixQID splits "QID: rest"; queue ids are letters and digits.
 func postfixQID(msg []byte) (qid, rest []byte, ok bool) {
 	i := 0
-	for i < len(msg) && i < 32 && (msg[i] >= '0' && msg[i] <= '9' || msg[i] >= 'A' && msg[i] <= 'Z' || msg[i] >= 'a' && msg[i] <= 'z') {
+	for i < len(msg) && i < 32 && alnum[msg[i]] {
 		i++
 	}
 	if i < 5 || i+2 > len(msg) || msg[i] != ':' || msg[i+1] != ' ' {
@@ -116,6 +116,14 @@ func postfixQID(msg []byte) (qid, rest []byte, ok bool) {
 	}
 	return msg[:i], msg[i+2:], true
 }
+
+// alnum tells letters and digits by a look-up, not three ranges.
+var alnum = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
+	}
+	return t
+}()
 
 func rejectKind(rest []byte) (Kind, []byte) {
 	for _, k := range [...]struct {
@@ -140,13 +148,16 @@ func rejectKind(rest []byte) (Kind, []byte) {
 
 func postfixDelivery(rest []byte, ev *Event) Result {
 	ev.Addr = upto(rest[len("to=<"):], '>')
-	st, ok := after(rest, ", status=")
-	if !ok {
+	stAt, relayAt, delayAt := deliveryKeys(rest)
+	if stAt < 0 {
 		return Unparsed
 	}
-	ev.Relay, _ = value(rest, "relay=", ',')
-	if d, ok := value(rest, " delay=", ','); ok {
-		ev.Delay, _ = seconds(d)
+	st := rest[stAt:]
+	if relayAt >= 0 {
+		ev.Relay = upto(rest[relayAt:], ',')
+	}
+	if delayAt >= 0 {
+		ev.Delay, _ = seconds(upto(rest[delayAt:], ','))
 	}
 	status := upto(st, ' ')
 	if i := bytes.IndexByte(st, '('); i >= 0 {
@@ -159,15 +170,16 @@ func postfixDelivery(rest []byte, ev *Event) Result {
 	switch string(status) {
 	case "sent":
 		ev.Kind = Delivered
+		local := loopback(ev.Relay)
 		if bytes.Contains(ev.Reason, []byte("forwarded as ")) {
 			ev.Kind = Forwarded
-		} else if loopback(ev.Relay) && bytes.Contains(ev.Reason, []byte(" Ok, discarded")) {
+		} else if local && bytes.Contains(ev.Reason, []byte(" Ok, discarded")) {
 			// amavisd took the message and threw it away.
 			ev.Kind = Discarded
 			if i := bytes.Index(ev.Reason, []byte(" - ")); i >= 0 {
 				ev.Reason = ev.Reason[i+3:]
 			}
-		} else if loopback(ev.Relay) {
+		} else if local {
 			ev.Next = queuedAs(ev.Reason)
 		}
 	case "deferred":
@@ -180,9 +192,46 @@ func postfixDelivery(rest []byte, ev *Event) Result {
 	return HasEvent
 }
 
+// deliveryKeys finds where the values of the first ", status=",
+// "relay=" and " delay=" of a delivery begin (-1: none). Each key ends
+// in '=', so it is first found at the first '=' that ends it: one pass
+// over the '=' of the line, not one search of it for each key.
+func deliveryKeys(b []byte) (status, relay, delay int) {
+	status, relay, delay = -1, -1, -1
+	ends := func(p int, key string) bool { return p >= len(key) && string(b[p-len(key):p]) == key }
+	for p := 0; status < 0 || relay < 0 || delay < 0; {
+		i := bytes.IndexByte(b[p:], '=')
+		if i < 0 {
+			break
+		}
+		p += i + 1
+		if status < 0 && ends(p, ", status=") {
+			status = p
+		}
+		if relay < 0 && ends(p, "relay=") {
+			relay = p
+		}
+		if delay < 0 && ends(p, " delay=") {
+			delay = p
+		}
+	}
+	return status, relay, delay
+}
+
 // loopback reports whether a relay "name[addr]:port" is on this machine.
 func loopback(relay []byte) bool {
-	return bytes.Contains(relay, []byte("[127.")) || bytes.Contains(relay, []byte("[::1]")) || bytes.Contains(relay, []byte("[ipv6:::1]"))
+	// "[127.", "[::1]" or "[ipv6:::1]" anywhere: one pass over the
+	// relay, from bracket to bracket, for the three.
+	for {
+		i := bytes.IndexByte(relay, '[')
+		if i < 0 {
+			return false
+		}
+		relay = relay[i+1:]
+		if hasPrefix(relay, "127.") || hasPrefix(relay, "::1]") || hasPrefix(relay, "ipv6:::1]") {
+			return true
+		}
+	}
 }
 
 // queuedAs finds the queue id in "250 2.0.0 Ok: queued as 3F1B2C" or

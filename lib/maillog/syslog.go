@@ -2,6 +2,7 @@ package maillog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -48,15 +49,18 @@ var months = map[string]time.Month{
 
 // header splits a classic (RFC 3164), RFC 3339 (rsyslog, journalctl -o
 // short-iso) or RFC 5424 syslog line.
-func (p *Parser) header(line []byte) (h header, ok bool) {
+func (p *Parser) header(line []byte, h *header) bool {
+	// h is filled in place: a header is five slices, not copied out per line.
 	if len(line) > 0 && line[0] == '<' { // a priority, as sent on the wire
 		i := bytes.IndexByte(line, '>')
 		if i < 0 || i > 4 {
-			return h, false
+			return false
 		}
 		line = line[i+1:]
 		if len(line) > 2 && line[0] == '1' && line[1] == ' ' {
-			return rfc5424(line[2:])
+			var ok bool
+			*h, ok = rfc5424(line[2:])
+			return ok
 		}
 	}
 	var rest []byte
@@ -66,24 +70,28 @@ func (p *Parser) header(line []byte) (h header, ok bool) {
 	case len(line) >= 20 && line[4] == '-' && line[7] == '-' && line[10] == 'T':
 		i := bytes.IndexByte(line, ' ')
 		if i < 0 {
-			return h, false
+			return false
 		}
 		h.stamp, rest = line[:i], line[i+1:]
 	default:
-		return h, false
+		return false
 	}
 	i := bytes.IndexByte(rest, ' ')
 	if i <= 0 {
-		return h, false
+		return false
 	}
 	h.host, rest = rest[:i], rest[i+1:]
-	return h, h.tag(rest)
+	return h.tag(rest)
 }
+
+// tagEnd are the bytes that end a program's name: a look-up, not three
+// compares a byte.
+var tagEnd = [256]bool{'[': true, ':': true, ' ': true}
 
 // tag reads "prog[pid]: msg" or "prog: msg".
 func (h *header) tag(rest []byte) bool {
 	i := 0
-	for i < len(rest) && rest[i] != '[' && rest[i] != ':' && rest[i] != ' ' {
+	for i < len(rest) && !tagEnd[rest[i]] {
 		i++
 	}
 	if i == 0 || i == len(rest) {
@@ -132,18 +140,19 @@ func rfc5424(line []byte) (h header, ok bool) {
 }
 
 // stamp reads the header's time.
-func (p *Parser) stamp(h header) (time.Time, bool) {
+func (p *Parser) stamp(h *header) (time.Time, bool) {
 	if !h.t.IsZero() {
 		return h.t, true
 	}
 	s := h.stamp
 	if len(s) == 15 && s[3] == ' ' {
-		if [15]byte(s) == p.lastStamp && !p.lastTime.IsZero() {
+		w := [2]uint64{binary.LittleEndian.Uint64(s[:8]), binary.LittleEndian.Uint64(s[7:15])}
+		if w == p.lastStamp && !p.lastTime.IsZero() {
 			return p.lastTime, true
 		}
 		t, ok := p.classic(s)
 		if ok {
-			p.lastStamp, p.lastTime = [15]byte(s), t
+			p.lastStamp, p.lastTime = w, t
 		}
 		return t, ok
 	}
@@ -253,9 +262,9 @@ func (p *Parser) Time(line []byte) (time.Time, bool) {
 	if t, _, ok := p.tai64nlocal(line); ok {
 		return t, true
 	}
-	h, ok := p.header(line)
-	if !ok {
+	var h header
+	if !p.header(line, &h) {
 		return time.Time{}, false
 	}
-	return p.stamp(h)
+	return p.stamp(&h)
 }

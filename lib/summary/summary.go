@@ -68,6 +68,12 @@ func keyID(host string, qid []byte) uint64 {
 	return maphash.String(idSeed, host)*0x9e3779b97f4a7c15 ^ maphash.Bytes(idSeed, qid)
 }
 
+// Key is the name AddKeyed takes of an event's message; like Hash it
+// can be computed where the line is parsed.
+func Key(ev *maillog.Event) uint64 {
+	return maphash.Bytes(idSeed, ev.Host)*0x9e3779b97f4a7c15 ^ maphash.Bytes(idSeed, ev.QID) // keyID, from bytes
+}
+
 func (k qkey) id() uint64 {
 	return maphash.String(idSeed, k.host)*0x9e3779b97f4a7c15 ^ maphash.String(idSeed, k.qid)
 }
@@ -131,7 +137,8 @@ type Summary struct {
 	pending  []*handoff
 	forwards []*forward
 	hosts    map[string]string // interned host names
-	seen     [2]*hashSet
+	lastHost string            // the host of the last event: most lines are one machine's
+	seen     *Seen
 
 	days map[string]*[6]int64 // received, delivered, deferrals, bounced, rejected, tempfailed
 	// the day last counted in, [dayStart, dayEnd)
@@ -186,7 +193,7 @@ func New(o Options) *Summary {
 	s := &Summary{o: o, cur: map[uint64]*msg{}, old: map[uint64]*msg{}, starts: map[uint64]qstart{},
 		handoffs: map[uint64]*handoff{}, hosts: map[string]string{}, days: map[string]*[6]int64{}, problems: map[string]*problem{}}
 	if o.MaxLines > 0 {
-		s.seen = [2]*hashSet{newHashSet(o.MaxLines / 2), newHashSet(o.MaxLines / 2)}
+		s.seen = &Seen{max: o.MaxLines, sets: [2]*hashSet{newHashSet(o.MaxLines / 2), newHashSet(o.MaxLines / 2)}}
 	}
 	for _, t := range []**table{&s.rcptDom, &s.sendDom, &s.senders, &s.rcpts, &s.sendHosts, &s.rejReason, &s.rejClass,
 		&s.tempReason, &s.deferReason, &s.refusedClients, &s.refusedSenders, &s.bounceReason, &s.held, &s.discarded,
@@ -205,18 +212,34 @@ func Hash(line []byte) uint64 { return maphash.Bytes(seed, line) }
 // Repeated reports whether a line with hash h was added before, and
 // remembers it. Exact copies of a line (an overlapping rotated file, a log
 // concatenated twice) are counted once.
-func (s *Summary) Repeated(h uint64) bool {
-	if s.seen[0] == nil {
+func (s *Summary) Repeated(h uint64) bool { return s.Seen().Repeated(h) }
+
+// Seen is the memory of the line hashes Repeated asks: nil when
+// Options.MaxLines is 0. It shares nothing with the rest of the Summary,
+// so one goroutine may ask it while another calls Add.
+func (s *Summary) Seen() *Seen { return s.seen }
+
+// Seen remembers the hashes of the last Options.MaxLines lines (at
+// least half as many), in two generations. Not safe for concurrent use.
+type Seen struct {
+	max  int
+	sets [2]*hashSet // the current generation first
+}
+
+// Repeated reports whether a line with hash h was asked about before,
+// and remembers it; a nil Seen remembers nothing.
+func (s *Seen) Repeated(h uint64) bool {
+	if s == nil {
 		return false
 	}
-	if s.seen[0].has(h) || s.seen[1].has(h) {
+	if s.sets[0].has(h) || s.sets[1].has(h) {
 		return true
 	}
-	if s.seen[0].n >= s.o.MaxLines/2 {
-		s.seen[1], s.seen[0] = s.seen[0], s.seen[1]
-		s.seen[0].reset()
+	if s.sets[0].n >= s.max/2 {
+		s.sets[1], s.sets[0] = s.sets[0], s.sets[1]
+		s.sets[0].reset()
 	}
-	s.seen[0].add(h)
+	s.sets[0].add(h)
 	return false
 }
 
@@ -244,6 +267,9 @@ func nonzero(h uint64) uint64 {
 }
 
 func (t *hashSet) has(h uint64) bool {
+	if t.n == 0 { // an old generation not yet filled: no look-up in megabytes
+		return false
+	}
 	h = nonzero(h)
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
@@ -285,13 +311,17 @@ func (s *Summary) in(t time.Time) bool {
 }
 
 func (s *Summary) host(h []byte) string {
-	if v, ok := s.hosts[string(h)]; ok {
-		return v
+	if string(h) == s.lastHost {
+		return s.lastHost
 	}
-	v := string(h)
-	if len(s.hosts) < 1024 {
-		s.hosts[v] = v
+	v, ok := s.hosts[string(h)]
+	if !ok {
+		v = string(h)
+		if len(s.hosts) < 1024 {
+			s.hosts[v] = v
+		}
 	}
+	s.lastHost = v
 	return v
 }
 
@@ -323,11 +353,17 @@ func (s *Summary) get(k uint64, host string, qid []byte) *msg {
 		return m
 	}
 	m, ok := s.old[k]
-	if ok {
-		delete(s.old, k)
-	} else {
-		m = &msg{id: k, key: qkey{host, string(qid)}, size: -1}
+	if !ok {
+		return s.newMsg(k, host, qid)
 	}
+	delete(s.old, k)
+	s.keep(m)
+	return m
+}
+
+// newMsg is get of a message not followed yet.
+func (s *Summary) newMsg(k uint64, host string, qid []byte) *msg {
+	m := &msg{id: k, key: qkey{host, string(qid)}, size: -1}
 	s.keep(m)
 	return m
 }
@@ -368,7 +404,7 @@ func (s *Summary) decide(m *msg) {
 	s.hours[recv.In(s.o.Loc).Hour()][0]++
 	size := max(m.size, 0)
 	s.t.BytesReceived += size
-	dom := string(maillog.Domain([]byte(m.from)))
+	dom := domainOf(m.from)
 	if m.from == "" {
 		dom = m.client
 	}
@@ -385,6 +421,15 @@ func domainOf(addr string) string {
 		return addr[i+1:]
 	}
 	return addr
+}
+
+// refusedSender is refusedSenders.add(senderKey(trim(from))), without
+// making a string of a sender already in the table.
+func (s *Summary) refusedSender(from []byte) *row {
+	if f := trimBytes(from); len(f) > 0 {
+		return s.refusedSenders.addKey(f)
+	}
+	return s.refusedSenders.add("<>")
 }
 
 func senderKey(from string) string {
@@ -462,7 +507,7 @@ func (s *Summary) settle(h *handoff) {
 	}
 	h.done = true
 	delete(s.handoffs, h.id)
-	s.delivered(time.Unix(0, h.t), h.n, h.size, h.addr, h.delay)
+	s.delivered(time.Unix(0, h.t), h.n, h.size, []byte(h.addr), h.delay)
 }
 
 // copied marks m, just received or queued, as the copy of a hand-off
@@ -479,7 +524,10 @@ func (s *Summary) copied(k uint64, m *msg) {
 }
 
 // Add counts one event.
-func (s *Summary) Add(ev *maillog.Event) {
+func (s *Summary) Add(ev *maillog.Event) { s.AddKeyed(ev, Key(ev)) }
+
+// AddKeyed is Add, with k = Key(ev) computed beforehand.
+func (s *Summary) AddKeyed(ev *maillog.Event, k uint64) {
 	s.Lines.Events++
 	if ev.Kind == maillog.Verdict {
 		s.verdict(ev)
@@ -505,16 +553,21 @@ func (s *Summary) Add(ev *maillog.Event) {
 		return
 	}
 	host := s.host(ev.Host)
-	k := keyID(host, ev.QID)
 	switch ev.Kind {
 	case maillog.Received:
-		if m, ok := s.lookup(k); ok && m.removed {
+		m, ok := s.lookup(k)
+		if ok && m.removed {
 			// The same queue id again after its removal (a log given
 			// twice, with --keep-repeated): another message.
 			s.decide(m)
 			s.forget(k)
+			ok = false
 		}
-		m := s.get(k, host, ev.QID)
+		if ok {
+			m = s.get(k, host, ev.QID)
+		} else { // get, without looking again for what is not there
+			m = s.newMsg(k, host, ev.QID)
+		}
 		m.seen = s.clock
 		m.received, m.recv = true, now
 		m.client = string(maillog.ClientHost(ev.Client))
@@ -591,7 +644,7 @@ func (s *Summary) Add(ev *maillog.Event) {
 			s.refusedClients.addBytes(c).refused(ev.Kind == maillog.Rejected)
 		}
 		if ev.From != nil {
-			s.refusedSenders.add(senderKey(trim(ev.From))).refused(ev.Kind == maillog.Rejected)
+			s.refusedSender(ev.From).refused(ev.Kind == maillog.Rejected)
 		}
 	case maillog.RejectWarning:
 		s.t.RejectWarnings++
@@ -646,7 +699,7 @@ func (s *Summary) forwardCopy(m *msg) {
 }
 
 func (s *Summary) delivery(ev *maillog.Event, k uint64, host string) {
-	var addr string
+	var addr []byte // no string made: most recipients are looked up, not kept
 	var startT int64
 	var m *msg
 	if ev.MTA == maillog.Qmail { // the outcome names the delivery, its start the message
@@ -656,14 +709,14 @@ func (s *Summary) delivery(ev *maillog.Event, k uint64, host string) {
 			// Started before the first line read: counted, but with
 			// no message to take a size, recipient or delay from.
 			s.Lines.Unjoined++
-			s.outcome(ev, nil, "", 1)
+			s.outcome(ev, nil, nil, 1)
 			return
 		}
 		delete(s.starts, sk) // a retry is a new delivery number
-		addr, startT = st.rcpt, st.t
+		addr, startT = []byte(st.rcpt), st.t
 		m = s.get(st.key.id(), st.key.host, []byte(st.key.qid))
 	} else {
-		addr = string(ev.Addr)
+		addr = ev.Addr
 		m = s.get(k, host, ev.QID)
 	}
 	m.seen = s.clock
@@ -693,7 +746,7 @@ func (s *Summary) delivery(ev *maillog.Event, k uint64, host string) {
 		if delay < 0 && m.recv != 0 {
 			delay = float64(now-m.recv) / 1e9
 		}
-		h := &handoff{id: c, copy: qkey{host, string(ev.Next)}, t: now, n: n, size: max(m.size, 0), addr: addr, delay: delay}
+		h := &handoff{id: c, copy: qkey{host, string(ev.Next)}, t: now, n: n, size: max(m.size, 0), addr: string(addr), delay: delay}
 		if old, ok := s.handoffs[c]; ok {
 			s.settle(old)
 		}
@@ -706,7 +759,7 @@ func (s *Summary) delivery(ev *maillog.Event, k uint64, host string) {
 
 // outcome counts the delivery, deferral or bounce of n recipients of m
 // (nil when the message is unknown).
-func (s *Summary) outcome(ev *maillog.Event, m *msg, addr string, n int64) {
+func (s *Summary) outcome(ev *maillog.Event, m *msg, addr []byte, n int64) {
 	delay := ev.Delay
 	if delay < 0 && m != nil && m.recv != 0 {
 		delay = float64(ev.Time.UnixNano()-m.recv) / 1e9
@@ -729,8 +782,8 @@ func (s *Summary) outcome(ev *maillog.Event, m *msg, addr string, n int64) {
 		}
 		s.day(ev.Time)[2] += n
 		s.hours[h][2] += n
-		if addr != "" {
-			r := s.rcptDom.add(domainOf(addr))
+		if len(addr) > 0 {
+			r := s.rcptDom.addKey(maillog.Domain(addr))
 			r.defers += n
 			if delay >= 0 {
 				r.max = math.Max(r.max, delay)
@@ -746,23 +799,23 @@ func (s *Summary) outcome(ev *maillog.Event, m *msg, addr string, n int64) {
 }
 
 // delivered counts n recipients delivered at t.
-func (s *Summary) delivered(t time.Time, n, size int64, addr string, delay float64) {
+func (s *Summary) delivered(t time.Time, n, size int64, addr []byte, delay float64) {
 	s.t.Delivered += n
 	s.day(t)[1] += n
 	s.hours[t.In(s.o.Loc).Hour()][1] += n
 	size *= n
 	s.t.BytesDelivered += size
-	if addr == "" {
+	if len(addr) == 0 {
 		return
 	}
-	r := s.rcptDom.add(domainOf(addr))
+	r := s.rcptDom.addKey(maillog.Domain(addr))
 	r.count(size)
 	r.n += n - 1
 	if delay >= 0 {
 		r.delay(delay)
 		s.delays.add(delay)
 	}
-	s.rcpts.add(addr).count(size)
+	s.rcpts.addKey(addr).count(size)
 }
 
 func (s *Summary) verdict(ev *maillog.Event) {
@@ -787,7 +840,20 @@ func (s *Summary) verdict(ev *maillog.Event) {
 
 const reasonWidth = 100
 
-func trim(b []byte) string { return trimString(string(b)) }
+func trim(b []byte) string { return string(trimBytes(b)) }
+
+// trimBytes is trimString on bytes: b cut to reasonWidth, not inside a
+// character.
+func trimBytes(b []byte) []byte {
+	if len(b) > reasonWidth {
+		i := reasonWidth
+		for i > 0 && !utf8.RuneStart(b[i]) {
+			i--
+		}
+		b = b[:i]
+	}
+	return b
+}
 
 func trimString(s string) string {
 	if len(s) > reasonWidth {

@@ -104,7 +104,7 @@ func TestRepeated(t *testing.T) {
 	if !s.Repeated(9) || !s.Repeated(8) {
 		t.Error("recent lines not remembered")
 	}
-	if s.seen[0].n+s.seen[1].n > 4 {
+	if s.seen.sets[0].n+s.seen.sets[1].n > 4 {
 		t.Error("more lines remembered than the bound")
 	}
 }
@@ -184,5 +184,73 @@ func TestKeyID(t *testing.T) {
 	}
 	if keyID("mx", []byte("4ABC123")) == keyID("mx2", []byte("4ABC123")) || keyID("mx", []byte("1")) == startID("mx", []byte("1")) {
 		t.Error("different names, one id")
+	}
+}
+
+// The best n rows kept while reading are the first n of all the rows
+// sorted, ties by key included.
+func TestTopIsSortPrefix(t *testing.T) {
+	tb := newTable(1000)
+	for i := range 500 {
+		r := tb.add(fmt.Sprintf("k%03d", (i*37)%500))
+		r.n, r.bytes = int64(i%7), int64(i%11)
+	}
+	for _, by := range []func(*row) float64{
+		func(r *row) float64 { return float64(r.n) },
+		func(r *row) float64 { return float64(r.bytes) },
+	} {
+		all := tb.top(0, by)
+		for _, n := range []int{1, 2, 10, 499, 500, 501} {
+			got := tb.top(n, by)
+			want := all[:min(n, len(all))]
+			if len(got) != len(want) {
+				t.Fatalf("top(%d): %d rows, want %d", n, len(got), len(want))
+			}
+			for i := range got {
+				if got[i].k != want[i].k || got[i].row != want[i].row {
+					t.Fatalf("top(%d)[%d] = %s, want %s", n, i, got[i].k, want[i].k)
+				}
+			}
+		}
+	}
+}
+
+// A full table still finds every key it holds, from a string or bytes.
+func TestFullTableFindsItsKeys(t *testing.T) {
+	tb := newTable(1000)
+	rows := map[string]*row{}
+	for i := range 1000 {
+		k := fmt.Sprintf("sender%d@example.org", i)
+		rows[k] = tb.add(k)
+	}
+	o := tb.add("one too many")
+	if !tb.full || o != tb.rows[other] {
+		t.Fatal("a key past the bound is not counted as (other)")
+	}
+	for i := range 5000 {
+		if r := tb.addKey(fmt.Appendf(nil, "new%d", i)); r != o {
+			t.Fatalf("new key %d: not (other)", i)
+		}
+	}
+	for k, r := range rows {
+		if tb.add(k) != r || tb.addKey([]byte(k)) != r {
+			t.Fatalf("%s: lost once the table is full", k)
+		}
+	}
+	if tb.add(other) != o {
+		t.Fatal("(other) itself")
+	}
+}
+
+// Key, made from the bytes of an event, is the id Add gives its message.
+func TestKey(t *testing.T) {
+	for _, e := range []*maillog.Event{
+		ev(maillog.Received, "4BxYz1", 0, nil),
+		ev(maillog.Queued, "", 0, func(e *maillog.Event) { e.Host = nil }),
+		ev(maillog.Delivered, "12345", 0, func(e *maillog.Event) { e.Host = []byte("mx2.example.org") }),
+	} {
+		if Key(e) != keyID(string(e.Host), e.QID) {
+			t.Errorf("%s %s: Key is not keyID", e.Host, e.QID)
+		}
 	}
 }

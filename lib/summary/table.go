@@ -1,7 +1,9 @@
 package summary
 
 import (
+	"hash/maphash"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -35,46 +37,130 @@ func (r *row) delay(d float64) {
 // table counts per key, up to max keys; later keys share one row, so a
 // flood of distinct senders costs a bounded amount of memory.
 type table struct {
-	max  int
-	rows map[string]*row
-	full bool
+	max   int
+	rows  map[string]*row
+	full  bool
+	other *row // rows[other] once the table is full: a new key costs one look-up, not two
+	// The keys in the order they came, keys[i]'s row at(i): rows are
+	// cut from slabs, a few allocations for many keys and no pointers
+	// for the collector to follow, and the report reads them in order
+	// instead of scattered over the map.
+	keys  []string
+	slabs [][]row
+	// known holds the keys of a full table, which takes no more: most
+	// keys it does not hold are told so without a look-up in the map,
+	// megabytes wide, where they would miss.
+	known *filter
 }
+
+// filter is a Bloom filter of two probes: what it says it does not
+// hold, it does not hold.
+type filter struct {
+	bits []uint64
+	mask uint64
+}
+
+var filterSeed = maphash.MakeSeed()
+
+// newFilter holds keys in about 8 bits each: one key in 50 it does not
+// hold looks held.
+func newFilter(keys []string) *filter {
+	n := uint64(64)
+	for n < 8*uint64(len(keys)) {
+		n *= 2
+	}
+	f := &filter{bits: make([]uint64, n/64), mask: n - 1}
+	for _, k := range keys {
+		h := maphash.String(filterSeed, k)
+		f.bits[h&f.mask/64] |= 1 << (h & 63)
+		f.bits[h>>32&f.mask/64] |= 1 << (h >> 32 & 63)
+	}
+	return f
+}
+
+func (f *filter) has(h uint64) bool {
+	return f.bits[h&f.mask/64]&(1<<(h&63)) != 0 && f.bits[h>>32&f.mask/64]&(1<<(h>>32&63)) != 0
+}
+
+const slabRows = 64
+
+// newRow is the row of a new key k.
+func (t *table) newRow(k string) *row {
+	i := len(t.keys)
+	if i%slabRows == 0 {
+		t.slabs = append(t.slabs, make([]row, slabRows))
+	}
+	t.keys = append(t.keys, k)
+	return t.at(i)
+}
+
+func (t *table) at(i int) *row { return &t.slabs[i/slabRows][i%slabRows] }
+
+const growAt = 1024
 
 func newTable(max int) *table { return &table{max: max, rows: map[string]*row{}} }
 
 func (t *table) add(k string) *row {
+	if t.known != nil && !t.known.has(maphash.String(filterSeed, k)) {
+		return t.other
+	}
 	if r, ok := t.rows[k]; ok {
 		return r
 	}
-	if len(t.rows) >= t.max {
-		t.full = true
-		k = other
-		if r, ok := t.rows[k]; ok {
-			return r
-		}
+	return t.insert(strings.Clone(k)) // not a piece of a longer string kept alive
+}
+
+// addKey is add(string(k)), without making a string of a key already in
+// the table.
+func (t *table) addKey(k []byte) *row {
+	if t.known != nil && !t.known.has(maphash.Bytes(filterSeed, k)) {
+		return t.other
 	}
-	r := &row{}
-	t.rows[strings.Clone(k)] = r // not a piece of a longer string kept alive
-	return r
+	if r, ok := t.rows[string(k)]; ok {
+		return r
+	}
+	return t.insert(string(k))
 }
 
 // addBytes is add(trim(k)), without making a string of a key already
 // in the table.
-func (t *table) addBytes(k []byte) *row {
-	if len(k) <= reasonWidth {
-		if r, ok := t.rows[string(k)]; ok {
-			return r
+func (t *table) addBytes(k []byte) *row { return t.addKey(trimBytes(k)) }
+
+// insert adds k, a key not in the table and a string of its own, or
+// gives the row of the keys past the bound.
+func (t *table) insert(k string) *row {
+	if len(t.rows) >= t.max {
+		t.full = true
+		if t.other == nil {
+			if t.other = t.rows[other]; t.other == nil {
+				t.other = t.newRow(other)
+				t.rows[other] = t.other
+			}
+			t.known = newFilter(t.keys)
 		}
+		return t.other
 	}
-	return t.add(trim(k))
+	if len(t.rows) == growAt && t.max > 2*growAt {
+		// Past a thousand keys a table is likely to fill: make its
+		// room at once instead of growing it step by step.
+		rows := make(map[string]*row, t.max+1)
+		for k, r := range t.rows {
+			rows[k] = r
+		}
+		t.rows = rows
+		t.keys = slices.Grow(t.keys, t.max+1-len(t.keys))
+	}
+	r := t.newRow(k)
+	t.rows[k] = r
+	return r
 }
 
 // distinct is the number of keys with a count, exact unless the table
 // filled up.
 func (t *table) distinct() int {
 	n := 0
-	for k, r := range t.rows {
-		if k != other && r.n > 0 {
+	for i, k := range t.keys {
+		if k != other && t.at(i).n > 0 {
 			n++
 		}
 	}
@@ -89,19 +175,41 @@ type keyed struct {
 // top returns the rows in descending order of by, then by key, the first
 // n of them (all for n <= 0).
 func (t *table) top(n int, by func(*row) float64) []keyed {
-	out := make([]keyed, 0, len(t.rows))
-	for k, r := range t.rows {
-		out = append(out, keyed{k, r})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := by(out[i].row), by(out[j].row)
-		if a != b {
-			return a > b
+	// before is a strict order (keys are distinct), so the first n are
+	// the same whether the rows are all sorted or only the best kept.
+	before := func(a, b *keyed, av, bv float64) bool {
+		if av != bv {
+			return av > bv
 		}
-		return out[i].k < out[j].k
-	})
-	if n > 0 && len(out) > n {
-		out = out[:n]
+		return a.k < b.k
+	}
+	if n <= 0 || n >= len(t.keys) {
+		out := make([]keyed, 0, len(t.keys))
+		for i, k := range t.keys {
+			out = append(out, keyed{k, t.at(i)})
+		}
+		sort.Slice(out, func(i, j int) bool {
+			return before(&out[i], &out[j], by(out[i].row), by(out[j].row))
+		})
+		return out
+	}
+	// A table holds up to --max-keys rows and shows ten: sorting them all
+	// took most of the report's time. Keep the best n, in order, by
+	// insertion; most rows lose to the nth at once.
+	out := make([]keyed, 0, n+1)
+	vals := make([]float64, 0, n+1)
+	for i, k := range t.keys {
+		r := t.at(i)
+		c, v := keyed{k, r}, by(r)
+		if len(out) == n && !before(&c, &out[n-1], v, vals[n-1]) {
+			continue
+		}
+		j := sort.Search(len(out), func(j int) bool { return before(&c, &out[j], v, vals[j]) })
+		out = slices.Insert(out, j, c)
+		vals = slices.Insert(vals, j, v)
+		if len(out) > n {
+			out, vals = out[:n], vals[:n]
+		}
 	}
 	return out
 }
@@ -109,18 +217,23 @@ func (t *table) top(n int, by func(*row) float64) []keyed {
 // hist is a histogram of delays in buckets 2% wide, enough for
 // percentiles whatever the number of deliveries.
 type hist struct {
-	b   map[int]int64
+	// b counts per bucket, by its number: a few hundred buckets span
+	// up to years, and a slice takes no hashing per delivery.
+	b   []int64
 	n   int64
 	max float64
 }
 
 const histBase = 1.02
 
+var logHistBase = math.Log(histBase)
+
 func (h *hist) add(d float64) {
-	if h.b == nil {
-		h.b = map[int]int64{}
+	k := int(math.Log(d+1) / logHistBase)
+	if k >= len(h.b) {
+		h.b = append(h.b, make([]int64, k+1-len(h.b))...)
 	}
-	h.b[int(math.Log(d+1)/math.Log(histBase))]++
+	h.b[k]++
 	h.n++
 	h.max = math.Max(h.max, d)
 }
@@ -130,15 +243,13 @@ func (h *hist) quantile(q float64) float64 {
 	if h.n == 0 {
 		return 0
 	}
-	keys := make([]int, 0, len(h.b))
-	for k := range h.b {
-		keys = append(keys, k)
-	}
-	sort.Ints(keys)
 	want := int64(math.Ceil(q * float64(h.n)))
 	var acc int64
-	for _, k := range keys {
-		acc += h.b[k]
+	for k, n := range h.b {
+		if n == 0 {
+			continue
+		}
+		acc += n
 		if acc >= want {
 			return math.Min(math.Pow(histBase, float64(k+1))-1, h.max)
 		}
