@@ -11,6 +11,8 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 60s
 
 CMDS    = mf-lists mf-bridge mf-stat mf-quota mf-accept mf-scan
+# Run by mf-bridge, beside it, for each stage; not by hand.
+HELPERS = mf-stage-supervisor
 MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-state.5 man/mf-lists.1 man/mf-bridge.8 man/mf-stat.1 man/mf-quota.1 man/mf-accept.1 man/mf-scan.1
 LDFLAGS = -X mf/lib/config.Version=$(VERSION) -X mf/lib/config.DefaultFile=$(SYSCONFDIR)/mf/mf.conf
 
@@ -18,7 +20,7 @@ LDFLAGS = -X mf/lib/config.Version=$(VERSION) -X mf/lib/config.DefaultFile=$(SYS
 
 all:
 	@mkdir -p bin
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(CMDS))
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(CMDS) $(HELPERS))
 
 # The main job on the embedded default: the chain of etc/mf.conf on the
 # example messages, then served as a milter on 127.0.0.1:7357.
@@ -82,7 +84,7 @@ fuzz:
 # completions. The unit makes /var/lib/mf and /var/log/mf itself.
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
-	install -m 755 $(addprefix bin/,$(CMDS)) $(DESTDIR)$(BINDIR)/
+	install -m 755 $(addprefix bin/,$(CMDS) $(HELPERS)) $(DESTDIR)$(BINDIR)/
 	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/

@@ -8,7 +8,7 @@ chmod 755 "$tmp"
 root=$tmp/root
 run "make -C $top install DESTDIR=$root PREFIX=/usr"
 [ "$rc" = 0 ] && ok 'make install DESTDIR=... PREFIX=/usr' || not_ok 'make install DESTDIR=... PREFIX=/usr' "$(tail -5 "$tmp/err")"
-for f in usr/bin/mf-bridge usr/bin/mf-lists usr/bin/mf-quota usr/bin/mf-stat usr/share/man/man8/mf-bridge.8 usr/share/man/man5/mf-config.5 \
+for f in usr/bin/mf-bridge usr/bin/mf-stage-supervisor usr/bin/mf-lists usr/bin/mf-quota usr/bin/mf-stat usr/share/man/man8/mf-bridge.8 usr/share/man/man5/mf-config.5 \
 	etc/mf/mf.conf etc/mf/lists/20-block-clients.list usr/lib/systemd/system/mf-bridge.service etc/logrotate.d/mf-bridge \
 	usr/share/bash-completion/completions/mf-lists; do
 	[ -s "$root/$f" ] && ok "installs /$f" || not_ok "installs /$f"

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"mf/lib/bridge"
+	"mf/lib/chain"
 	"mf/lib/logger"
 )
 
@@ -81,6 +82,7 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 	defer stopStages()
 
 	srv.log.Infof("listening on %s:%s with %d stage(s)", ln.Addr().Network(), ln.Addr(), len(g.cfg.Chain.Stages))
+	srv.log.Debugf("stages are started through %s", chain.Supervisor())
 	var conns sync.Map
 	var wg sync.WaitGroup
 	for {

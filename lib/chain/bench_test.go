@@ -3,6 +3,7 @@ package chain
 import (
 	"context"
 	"mf/lib/spool"
+	"mf/lib/supervise"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,7 +40,7 @@ func BenchmarkRun(b *testing.B) {
 		}
 		base = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 	})
-	b.Run("runner-cat", func(b *testing.B) {
+	runner := func(b *testing.B) {
 		st, _ := Parse("copy data input=message output=message -- " + cat)
 		f, _ := os.Open(msgFile)
 		defer f.Close()
@@ -56,5 +57,18 @@ func BenchmarkRun(b *testing.B) {
 		if base > 0 {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/base, "x-baseline")
 		}
-	})
+	}
+	// As installed: mf-stage-supervisor starts the stage.
+	sv := filepath.Join(dir, supervise.Name)
+	if out, err := exec.Command("go", "build", "-o", sv, "../../cmd/mf-stage-supervisor").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	supervisorPath()
+	self := supervisor.path
+	supervisor.path = sv
+	b.Run("runner-cat", runner)
+	// Without it: this binary (the test's, like mf-bridge a large one)
+	// is its own supervisor.
+	supervisor.path = self
+	b.Run("runner-cat-self-supervised", runner)
 }

@@ -19,6 +19,7 @@ import (
 	"mf/lib/resident"
 	"mf/lib/spool"
 	"mf/lib/stream"
+	"mf/lib/supervise"
 	"mf/lib/verdict"
 )
 
@@ -265,9 +266,10 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	if r.User != nil {
 		cred = r.User.Credential
 	}
-	// The running binary, even if replaced on disk since.
-	cmd := exec.CommandContext(ctx, "/proc/self/exe")
-	cmd.Args = supervisorArgs(uint64(outputLimit(msg)), cred, found.Path, st.Argv)
+	// The supervisor as it was when the bridge started, even if replaced
+	// on disk since (supervisorPath).
+	cmd := exec.CommandContext(ctx, supervisorPath())
+	cmd.Args = supervise.Args(uint64(outputLimit(msg)), cred, found.Path, st.Argv)
 	cmd.Env = environ
 	if r.User != nil {
 		// A stage started by a bridge that was root does not keep root's
@@ -298,7 +300,7 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 		io.Copy(&stderr, errR)
 		close(copied)
 	}()
-	cmd.ExtraFiles = []*os.File{life, statusW} // lifelineFd, statusFd
+	cmd.ExtraFiles = []*os.File{life, statusW} // supervise.LifelineFd, StatusFd
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// The supervisor ends the stage and all it started, then itself.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
