@@ -19,6 +19,32 @@ import (
 	"mf/lib/verdict"
 )
 
+// inProcess is a chain of the stage lines, each of which must run one of
+// mf's commands in-process, with conf as their configuration.
+func inProcess(t *testing.T, dir, conf string, lines ...string) *chain.Chain {
+	t.Helper()
+	r := &chain.Runner{
+		Env:     []string{"PATH=/usr/bin:/bin", "MF_CONFIG=" + conf},
+		TempDir: dir,
+		Commands: map[string]chain.Command{"mf-lists": mflists.Run, "mf-quota": mfquota.Run,
+			"mf-accept": mfaccept.Run, "mf-scan": mfscan.Run},
+		Resident: resident.New(),
+	}
+	t.Cleanup(func() { r.Resident.Close() })
+	ch := &chain.Chain{Runner: r}
+	for _, l := range lines {
+		st, err := chain.Parse(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.InProcess(st) {
+			t.Fatalf("%s: not in-process", l)
+		}
+		ch.Stages = append(ch.Stages, st)
+	}
+	return ch
+}
+
 // TestMfCommandsConcurrent runs mf-lists and mf-quota in-process from many
 // goroutines at once over one resident set (run it with -race): each
 // verdict is the one its own envelope calls for, a list edited meanwhile
@@ -31,24 +57,7 @@ func TestMfCommandsConcurrent(t *testing.T) {
 	os.WriteFile(block, []byte("match: client-addr\naction: block\n192.0.2.0/24\n"), 0o644)
 	conf := filepath.Join(dir, "mf.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("state-dir %s/state\nlists.dir %s\nquota.rule per-client key=client limit=25/1h count=recipients\n", dir, lists)), 0o644)
-	r := &chain.Runner{
-		Env:      []string{"PATH=/usr/bin:/bin", "MF_CONFIG=" + conf},
-		TempDir:  dir,
-		Commands: map[string]chain.Command{"mf-lists": mflists.Run, "mf-quota": mfquota.Run},
-		Resident: resident.New(),
-	}
-	defer r.Resident.Close()
-	ch := &chain.Chain{Runner: r}
-	for _, l := range []string{"lists rcpt mf-lists check", "quota rcpt mf-quota check"} {
-		st, err := chain.Parse(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !r.InProcess(st) {
-			t.Fatalf("%s: not in-process", l)
-		}
-		ch.Stages = append(ch.Stages, st)
-	}
+	ch := inProcess(t, dir, conf, "lists rcpt mf-lists check", "quota rcpt mf-quota check")
 	run := func(client string) verdict.Action {
 		env := stream.Envelope{Phase: stream.Rcpt, ClientAddr: client, ClientName: "unknown", MailFrom: "a@example.org", Rcpts: []string{"b@example.com"}}
 		o := ch.Run(context.Background(), env, nil)
@@ -103,24 +112,7 @@ func TestMfAcceptScanConcurrent(t *testing.T) {
 	os.WriteFile(rules, []byte("reject body /forbidden words/\ntag header:Subject /viagra/i subject=\"[SPAM] \"\n"), 0o644)
 	conf := filepath.Join(dir, "mf.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("state-dir %s/state\naccept.check helo-bare-ip\nscan.rules %s\n", dir, rules)), 0o644)
-	r := &chain.Runner{
-		Env:      []string{"PATH=/usr/bin:/bin", "MF_CONFIG=" + conf},
-		TempDir:  dir,
-		Commands: map[string]chain.Command{"mf-accept": mfaccept.Run, "mf-scan": mfscan.Run},
-		Resident: resident.New(),
-	}
-	defer r.Resident.Close()
-	ch := &chain.Chain{Runner: r}
-	for _, l := range []string{"accept rcpt mf-accept check", "scan data mf-scan check"} {
-		st, err := chain.Parse(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !r.InProcess(st) {
-			t.Fatalf("%s: not in-process", l)
-		}
-		ch.Stages = append(ch.Stages, st)
-	}
+	ch := inProcess(t, dir, conf, "accept rcpt mf-accept check", "scan data mf-scan check")
 	run := func(phase stream.Phase, helo, body string) verdict.Action {
 		env := stream.Envelope{Phase: phase, ClientAddr: "203.0.113.7", ClientName: "unknown", Helo: helo, MailFrom: "a@example.org", Rcpts: []string{"b@example.com"}}
 		var msg *spool.Message
