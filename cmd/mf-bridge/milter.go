@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/textproto"
-	"os"
 	"strings"
 	"sync"
 
@@ -107,9 +106,6 @@ var postfixVersion = []byte("v\x00Postfix")
 
 func (a *ackReader) Read(p []byte) (int, error) {
 	n, err := a.c.Read(p)
-	if os.Getenv("MF_DBG_ACK") != "" {
-		fmt.Fprintf(os.Stderr, "READ %q\n", p[:n])
-	}
 	if n > 0 && !a.postfix {
 		if a.postfix = bytes.Contains(p[:n], postfixVersion); !a.postfix {
 			quickAck(a.c)
