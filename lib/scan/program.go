@@ -5,13 +5,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mf/lib/scan/outcome"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"mf/lib/scan/outcome"
 )
+
+// passedOn are the variables of mf-scan's own environment a program
+// engine gets: those mf-bridge passes to a stage (mf-bridge(8)), looked
+// up in the command's environment, which inside mf-bridge is the
+// stage's and not the bridge's.
+var passedOn = []string{"PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "LC_COLLATE", "LC_NUMERIC", "LC_TIME", "TZ", "TMPDIR", "HOME", "USER", "LOGNAME"}
+
+func (s *Scanner) environ() []string {
+	var env []string
+	for _, k := range passedOn {
+		if s.LookupEnv == nil {
+			break
+		}
+		if v, ok := s.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
 
 // MaxProgramOutput bounds what a program engine may print.
 const MaxProgramOutput = 64 << 10
@@ -37,7 +57,12 @@ func (s *Scanner) program(ctx context.Context, e *Engine, m *Msg, sum string) *R
 		cmd.Stdout = &out
 		var errb limited
 		cmd.Stderr = &errb
-		cmd.Env = append(os.Environ(), "SENDER="+m.Env.MailFrom, "TCPREMOTEIP="+m.Env.ClientAddr,
+		// A group of its own, ended whole at the timeout: what it
+		// leaves behind goes with it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.WaitDelay = time.Second
+		cmd.Env = append(s.environ(), "SENDER="+m.Env.MailFrom, "TCPREMOTEIP="+m.Env.ClientAddr,
 			"MF_QUEUE_ID="+m.Env.QueueID, "MF_SIZE="+strconv.FormatInt(m.Size, 10))
 		if rc := m.Env.CurrentRcpts(); len(rc) > 0 {
 			cmd.Env = append(cmd.Env, "RECIPIENT="+rc[0])

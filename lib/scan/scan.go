@@ -35,6 +35,10 @@ type Scanner struct {
 	Logf      func(string, ...any)  // informational notes
 	Now       func() time.Time      // for tests
 	Exec      func(*exec.Cmd) error // for tests; nil: cmd.Run
+	// LookupEnv reads the command's environment, for what a program
+	// engine inherits (never os.Getenv: inside mf-bridge that is the
+	// bridge's); nil: nothing.
+	LookupEnv func(string) (string, bool)
 	once      sync.Once
 	lockID    string // this process's slot holder name
 }

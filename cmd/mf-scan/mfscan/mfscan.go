@@ -50,7 +50,7 @@ func Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 }
 
 func (cmd *checkCmd) Run(env *cli.Env, c *root) error {
-	sc, release, err := scanner(env.Ctx, c, env.Config, env.Log)
+	sc, release, err := scanner(env.Ctx, c, env.Config, env.Log, env.LookupEnv)
 	if err != nil {
 		return err
 	}
@@ -67,8 +67,8 @@ func (cmd *checkCmd) Run(env *cli.Env, c *root) error {
 //
 // Inside mf-bridge the store stays open for the configuration's
 // generation (lib/resident); release gives it back.
-func scanner(ctx context.Context, c *root, res *config.Result, log *logger.Logger) (sc *scan.Scanner, release func(), err error) {
-	sc = &scan.Scanner{CacheTTL: c.CacheTTL, Logf: log.Infof, Limits: mime.DefaultLimits}
+func scanner(ctx context.Context, c *root, res *config.Result, log *logger.Logger, lookupEnv func(string) (string, bool)) (sc *scan.Scanner, release func(), err error) {
+	sc = &scan.Scanner{CacheTTL: c.CacheTTL, Logf: log.Infof, Limits: mime.DefaultLimits, LookupEnv: lookupEnv}
 	if c.MaxParts < 1 || c.ZipEntries < 0 || c.ZipDepth < 0 || c.ZipRatio < 1 {
 		return nil, nil, fmt.Errorf("scan: max-parts, zip-entries, zip-depth and zip-ratio must be positive")
 	}

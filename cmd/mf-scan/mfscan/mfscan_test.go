@@ -77,3 +77,30 @@ func TestEverySubCommandRuns(t *testing.T) {
 		t.Errorf("sub-commands without Run: %v", m)
 	}
 }
+
+// A program engine gets the command's environment as Run was given it,
+// never the process's: inside mf-bridge the process is the bridge.
+func TestProgramEnvironment(t *testing.T) {
+	t.Setenv("MF_BRIDGE_SECRET", "the bridge's own")
+	dir := t.TempDir()
+	cf := filepath.Join(dir, "mf.conf")
+	os.WriteFile(cf, []byte(`scan.engine p program -- /bin/sh -c "cat >/dev/null; echo X-Secret: ${MF_BRIDGE_SECRET:-none}; echo X-Lang: $LANG; echo X-Sender: $SENDER"`+"\n"), 0o644)
+	env := func(k string) (string, bool) {
+		switch k {
+		case "MF_STATE_DIR":
+			return dir, true
+		case "PATH":
+			return "/usr/bin:/bin", true
+		case "LANG":
+			return "C.UTF-8", true
+		}
+		return "", false
+	}
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), strings.NewReader("Subject: x\n\nhi\n"), &out, &errb, []string{"-c", cf, "check", "--output", "message", "--from", "a@example.org"}, env)
+	for _, want := range []string{"X-Secret: none\n", "X-Lang: C.UTF-8\n", "X-Sender: a@example.org\n"} {
+		if code != 0 || !strings.Contains(out.String(), want) {
+			t.Errorf("exit %d, no %q in %q (%s)", code, want, out.String(), errb.String())
+		}
+	}
+}
