@@ -224,7 +224,7 @@ func TestFullTableFindsItsKeys(t *testing.T) {
 		rows[k] = tb.add(k)
 	}
 	o := tb.add("one too many")
-	if !tb.full || o != tb.rows[other] {
+	if !tb.full || o != tb.lookup(other) {
 		t.Fatal("a key past the bound is not counted as (other)")
 	}
 	for i := range 5000 {
