@@ -68,24 +68,34 @@ type filter struct {
 
 var filterSeed = maphash.MakeSeed()
 
-// newFilter holds keys in about 8 bits each: one key in 50 it does not
-// hold looks held.
-func newFilter(keys []string) *filter {
-	n := uint64(64)
-	for n < 8*uint64(len(keys)) {
-		n *= 2
+// newFilter holds the n keys of idx in about 8 bits each: one key in
+// 50 it does not hold looks held. Its two probes are made of the top of
+// a key's hash, which idx keeps: no key is hashed again.
+func newFilter(idx []uint64, n int) *filter {
+	size := uint64(64)
+	for size < 8*uint64(n) {
+		size *= 2
 	}
-	f := &filter{bits: make([]uint64, n/64), mask: n - 1}
-	for _, k := range keys {
-		h := maphash.String(filterSeed, k)
-		f.bits[h&f.mask/64] |= 1 << (h & 63)
-		f.bits[h>>32&f.mask/64] |= 1 << (h >> 32 & 63)
+	f := &filter{bits: make([]uint64, size/64), mask: size - 1}
+	for _, v := range idx {
+		if v != 0 {
+			a, b := f.probes(v)
+			f.bits[a/64] |= 1 << (a & 63)
+			f.bits[b/64] |= 1 << (b & 63)
+		}
 	}
 	return f
 }
 
+// probes are the two bits of hash h (its top 32 bits count).
+func (f *filter) probes(h uint64) (uint64, uint64) {
+	t := h >> 32
+	return t & f.mask, (t>>16 | t<<16) & (1<<32 - 1) & f.mask
+}
+
 func (f *filter) has(h uint64) bool {
-	return f.bits[h&f.mask/64]&(1<<(h&63)) != 0 && f.bits[h>>32&f.mask/64]&(1<<(h>>32&63)) != 0
+	a, b := f.probes(h)
+	return f.bits[a/64]&(1<<(a&63)) != 0 && f.bits[b/64]&(1<<(b&63)) != 0
 }
 
 const slabRows = 64
@@ -173,7 +183,7 @@ func (t *table) insert(k string, h uint64, i int) *row {
 			if t.other, j = t.find(other, oh); t.other == nil {
 				t.other = t.put(other, oh, j)
 			}
-			t.known = newFilter(t.keys)
+			t.known = newFilter(t.idx, t.n)
 		}
 		return t.other
 	}
@@ -188,7 +198,7 @@ func (t *table) insert(k string, h uint64, i int) *row {
 // put adds k, of hash h, a key not in the table, at slot i of idx.
 func (t *table) put(k string, h uint64, i int) *row {
 	if i < 0 || 2*(t.n+1) > len(t.idx) {
-		t.grow()
+		t.grow(max(64, 2*len(t.idx)))
 		_, i = t.find(k, h)
 	}
 	r := t.newRow(k)
@@ -197,9 +207,9 @@ func (t *table) put(k string, h uint64, i int) *row {
 	return r
 }
 
-// grow doubles idx.
-func (t *table) grow() {
-	idx := make([]uint64, max(64, 2*len(t.idx)))
+// grow makes idx size slots (a power of 2) long.
+func (t *table) grow(size int) {
+	idx := make([]uint64, size)
 	mask := len(idx) - 1
 	for n, k := range t.keys {
 		h := maphash.String(filterSeed, k)
