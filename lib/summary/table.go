@@ -39,10 +39,11 @@ func (r *row) delay(d float64) {
 type table struct {
 	max int
 	// idx finds the keys: open addressing, at most half full, each slot
-	// a key's number+1 below and the top of its hash above (0: empty).
-	// Unlike a map of strings it holds no pointers for the collector
-	// to follow, grows without rehashing more than the hashes, and the
-	// hash of a full table's filter serves the look-up too.
+	// a key's number+1 below and the top 32 bits of its hash above (0:
+	// empty), which also pick the key's first slot. Unlike a map of
+	// strings it holds no pointers for the collector to follow, grows
+	// and makes a full table's filter without hashing a key again, and
+	// the hash the filter is asked with serves the look-up too.
 	idx   []uint64
 	n     int
 	full  bool
@@ -124,7 +125,7 @@ func (t *table) find(k string, h uint64) (*row, int) {
 	}
 	mask := len(t.idx) - 1
 	tag := h &^ (1<<32 - 1)
-	for i := int(h) & mask; ; i = (i + 1) & mask {
+	for i := int(h>>32) & mask; ; i = (i + 1) & mask {
 		v := t.idx[i]
 		if v == 0 {
 			return nil, i
@@ -207,17 +208,20 @@ func (t *table) put(k string, h uint64, i int) *row {
 	return r
 }
 
-// grow makes idx size slots (a power of 2) long.
+// grow makes idx size slots (a power of 2) long. A key's first slot
+// is the top of its hash, which idx keeps: no key is hashed again.
 func (t *table) grow(size int) {
 	idx := make([]uint64, size)
 	mask := len(idx) - 1
-	for n, k := range t.keys {
-		h := maphash.String(filterSeed, k)
-		i := int(h) & mask
+	for _, v := range t.idx {
+		if v == 0 {
+			continue
+		}
+		i := int(v>>32) & mask
 		for idx[i] != 0 {
 			i = (i + 1) & mask
 		}
-		idx[i] = h&^(1<<32-1) | uint64(n+1)
+		idx[i] = v
 	}
 	t.idx = idx
 }
