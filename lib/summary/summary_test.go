@@ -254,3 +254,19 @@ func TestKey(t *testing.T) {
 		}
 	}
 }
+
+// lessConcat orders as the concatenations do.
+func TestLessConcat(t *testing.T) {
+	ss := []string{"", "a", "b", "ab", "ba", "aa", "abc", "\xff", "a\x00"}
+	for _, a1 := range ss {
+		for _, a2 := range ss {
+			for _, b1 := range ss {
+				for _, b2 := range ss {
+					if lessConcat(a1, a2, b1, b2) != (a1+a2 < b1+b2) {
+						t.Fatalf("lessConcat(%q, %q, %q, %q) = %v", a1, a2, b1, b2, !(a1+a2 < b1+b2))
+					}
+				}
+			}
+		}
+	}
+}
