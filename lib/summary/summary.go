@@ -879,6 +879,26 @@ func (s *Summary) Finish() {
 	s.old, s.cur = map[uint64]*msg{}, map[uint64]*msg{}
 }
 
+// lessConcat is a1+a2 < b1+b2, without making either string.
+func lessConcat(a1, a2, b1, b2 string) bool {
+	for {
+		if a1 == "" {
+			a1, a2 = a2, ""
+		}
+		if b1 == "" {
+			b1, b2 = b2, ""
+		}
+		if a1 == "" || b1 == "" {
+			return a1 == "" && b1 != ""
+		}
+		n := min(len(a1), len(b1))
+		if a1[:n] != b1[:n] {
+			return a1[:n] < b1[:n]
+		}
+		a1, b1 = a1[n:], b1[n:]
+	}
+}
+
 // decideAll decides messages in order of receipt, so that a table that
 // fills up fills the same way on every run.
 func (s *Summary) decideAll(gs ...map[uint64]*msg) {
@@ -894,7 +914,7 @@ func (s *Summary) decideAll(gs ...map[uint64]*msg) {
 		if ms[i].recv != ms[j].recv {
 			return ms[i].recv < ms[j].recv
 		}
-		return ms[i].from+ms[i].client < ms[j].from+ms[j].client
+		return lessConcat(ms[i].from, ms[i].client, ms[j].from, ms[j].client)
 	})
 	for _, m := range ms {
 		s.decide(m)

@@ -224,7 +224,7 @@ func TestFullTableFindsItsKeys(t *testing.T) {
 		rows[k] = tb.add(k)
 	}
 	o := tb.add("one too many")
-	if !tb.full || o != tb.rows[other] {
+	if !tb.full || o != tb.lookup(other) {
 		t.Fatal("a key past the bound is not counted as (other)")
 	}
 	for i := range 5000 {
@@ -251,6 +251,22 @@ func TestKey(t *testing.T) {
 	} {
 		if Key(e) != keyID(string(e.Host), e.QID) {
 			t.Errorf("%s %s: Key is not keyID", e.Host, e.QID)
+		}
+	}
+}
+
+// lessConcat orders as the concatenations do.
+func TestLessConcat(t *testing.T) {
+	ss := []string{"", "a", "b", "ab", "ba", "aa", "abc", "\xff", "a\x00"}
+	for _, a1 := range ss {
+		for _, a2 := range ss {
+			for _, b1 := range ss {
+				for _, b2 := range ss {
+					if lessConcat(a1, a2, b1, b2) != (a1+a2 < b1+b2) {
+						t.Fatalf("lessConcat(%q, %q, %q, %q) = %v", a1, a2, b1, b2, !(a1+a2 < b1+b2))
+					}
+				}
+			}
 		}
 	}
 }

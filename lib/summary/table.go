@@ -37,10 +37,17 @@ func (r *row) delay(d float64) {
 // table counts per key, up to max keys; later keys share one row, so a
 // flood of distinct senders costs a bounded amount of memory.
 type table struct {
-	max   int
-	rows  map[string]*row
+	max int
+	// idx finds the keys: open addressing, at most half full, each slot
+	// a key's number+1 below and the top 32 bits of its hash above (0:
+	// empty), which also pick the key's first slot. Unlike a map of
+	// strings it holds no pointers for the collector to follow, grows
+	// and makes a full table's filter without hashing a key again, and
+	// the hash the filter is asked with serves the look-up too.
+	idx   []uint64
+	n     int
 	full  bool
-	other *row // rows[other] once the table is full: a new key costs one look-up, not two
+	other *row // lookup(other) once the table is full: a new key costs one look-up, not two
 	// The keys in the order they came, keys[i]'s row at(i): rows are
 	// cut from slabs, a few allocations for many keys and no pointers
 	// for the collector to follow, and the report reads them in order
@@ -62,24 +69,34 @@ type filter struct {
 
 var filterSeed = maphash.MakeSeed()
 
-// newFilter holds keys in about 8 bits each: one key in 50 it does not
-// hold looks held.
-func newFilter(keys []string) *filter {
-	n := uint64(64)
-	for n < 8*uint64(len(keys)) {
-		n *= 2
+// newFilter holds the n keys of idx in about 8 bits each: one key in
+// 50 it does not hold looks held. Its two probes are made of the top of
+// a key's hash, which idx keeps: no key is hashed again.
+func newFilter(idx []uint64, n int) *filter {
+	size := uint64(64)
+	for size < 8*uint64(n) {
+		size *= 2
 	}
-	f := &filter{bits: make([]uint64, n/64), mask: n - 1}
-	for _, k := range keys {
-		h := maphash.String(filterSeed, k)
-		f.bits[h&f.mask/64] |= 1 << (h & 63)
-		f.bits[h>>32&f.mask/64] |= 1 << (h >> 32 & 63)
+	f := &filter{bits: make([]uint64, size/64), mask: size - 1}
+	for _, v := range idx {
+		if v != 0 {
+			a, b := f.probes(v)
+			f.bits[a/64] |= 1 << (a & 63)
+			f.bits[b/64] |= 1 << (b & 63)
+		}
 	}
 	return f
 }
 
+// probes are the two bits of hash h (its top 32 bits count).
+func (f *filter) probes(h uint64) (uint64, uint64) {
+	t := h >> 32
+	return t & f.mask, (t>>16 | t<<16) & (1<<32 - 1) & f.mask
+}
+
 func (f *filter) has(h uint64) bool {
-	return f.bits[h&f.mask/64]&(1<<(h&63)) != 0 && f.bits[h>>32&f.mask/64]&(1<<(h>>32&63)) != 0
+	a, b := f.probes(h)
+	return f.bits[a/64]&(1<<(a&63)) != 0 && f.bits[b/64]&(1<<(b&63)) != 0
 }
 
 const slabRows = 64
@@ -98,61 +115,115 @@ func (t *table) at(i int) *row { return &t.slabs[i/slabRows][i%slabRows] }
 
 const growAt = 1024
 
-func newTable(max int) *table { return &table{max: max, rows: map[string]*row{}} }
+func newTable(max int) *table { return &table{max: max} }
+
+// find looks for k, of hash h: its row, or nil and the empty slot where
+// it goes.
+func (t *table) find(k string, h uint64) (*row, int) {
+	if len(t.idx) == 0 {
+		return nil, -1
+	}
+	mask := len(t.idx) - 1
+	tag := h &^ (1<<32 - 1)
+	for i := int(h>>32) & mask; ; i = (i + 1) & mask {
+		v := t.idx[i]
+		if v == 0 {
+			return nil, i
+		}
+		if v&^(1<<32-1) == tag && t.keys[v&(1<<32-1)-1] == k {
+			return t.at(int(v&(1<<32-1)) - 1), i
+		}
+	}
+}
+
+// lookup is the row of k, nil when the table does not hold it.
+func (t *table) lookup(k string) *row {
+	r, _ := t.find(k, maphash.String(filterSeed, k))
+	return r
+}
 
 func (t *table) add(k string) *row {
-	if t.known != nil && !t.known.has(maphash.String(filterSeed, k)) {
+	h := maphash.String(filterSeed, k)
+	if t.known != nil && !t.known.has(h) {
 		return t.other
 	}
-	if r, ok := t.rows[k]; ok {
+	r, i := t.find(k, h)
+	if r != nil {
 		return r
 	}
-	return t.insert(strings.Clone(k)) // not a piece of a longer string kept alive
+	return t.insert(strings.Clone(k), h, i) // not a piece of a longer string kept alive
 }
 
 // addKey is add(string(k)), without making a string of a key already in
 // the table.
 func (t *table) addKey(k []byte) *row {
-	if t.known != nil && !t.known.has(maphash.Bytes(filterSeed, k)) {
+	h := maphash.Bytes(filterSeed, k)
+	if t.known != nil && !t.known.has(h) {
 		return t.other
 	}
-	if r, ok := t.rows[string(k)]; ok {
+	r, i := t.find(string(k), h)
+	if r != nil {
 		return r
 	}
-	return t.insert(string(k))
+	return t.insert(string(k), h, i)
 }
 
 // addBytes is add(trim(k)), without making a string of a key already
 // in the table.
 func (t *table) addBytes(k []byte) *row { return t.addKey(trimBytes(k)) }
 
-// insert adds k, a key not in the table and a string of its own, or
-// gives the row of the keys past the bound.
-func (t *table) insert(k string) *row {
-	if len(t.rows) >= t.max {
+// insert adds k, a key not in the table and a string of its own, of
+// hash h, at slot i of idx (from find; -1: none), or gives the row of
+// the keys past the bound.
+func (t *table) insert(k string, h uint64, i int) *row {
+	if t.n >= t.max {
 		t.full = true
 		if t.other == nil {
-			if t.other = t.rows[other]; t.other == nil {
-				t.other = t.newRow(other)
-				t.rows[other] = t.other
+			oh := maphash.String(filterSeed, other)
+			var j int
+			if t.other, j = t.find(other, oh); t.other == nil {
+				t.other = t.put(other, oh, j)
 			}
-			t.known = newFilter(t.keys)
+			t.known = newFilter(t.idx, t.n)
 		}
 		return t.other
 	}
-	if len(t.rows) == growAt && t.max > 2*growAt {
+	if t.n == growAt && t.max > 2*growAt {
 		// Past a thousand keys a table is likely to fill: make its
 		// room at once instead of growing it step by step.
-		rows := make(map[string]*row, t.max+1)
-		for k, r := range t.rows {
-			rows[k] = r
-		}
-		t.rows = rows
 		t.keys = slices.Grow(t.keys, t.max+1-len(t.keys))
 	}
+	return t.put(k, h, i)
+}
+
+// put adds k, of hash h, a key not in the table, at slot i of idx.
+func (t *table) put(k string, h uint64, i int) *row {
+	if i < 0 || 2*(t.n+1) > len(t.idx) {
+		t.grow(max(64, 2*len(t.idx)))
+		_, i = t.find(k, h)
+	}
 	r := t.newRow(k)
-	t.rows[k] = r
+	t.n++
+	t.idx[i] = h&^(1<<32-1) | uint64(len(t.keys))
 	return r
+}
+
+// grow makes idx size slots (a power of 2) long. A key's first slot
+// is the top of its hash, which idx keeps: no key is hashed again.
+func (t *table) grow(size int) {
+	idx := make([]uint64, size)
+	mask := len(idx) - 1
+	for _, v := range t.idx {
+		if v == 0 {
+			continue
+		}
+		i := int(v>>32) & mask
+		for idx[i] != 0 {
+			i = (i + 1) & mask
+		}
+		idx[i] = v
+	}
+	t.idx = idx
 }
 
 // distinct is the number of keys with a count, exact unless the table
