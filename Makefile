@@ -13,7 +13,7 @@ FUZZTIME ?= 60s
 CMDS    = mf-lists mf-bridge mf-stat mf-quota mf-accept mf-scan
 # Run by mf-bridge, beside it, for each stage; not by hand.
 HELPERS = mf-stage-supervisor
-MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-state.5 man/mf-lists.1 man/mf-bridge.8 man/mf-stat.1 man/mf-quota.1 man/mf-accept.1 man/mf-scan.1
+MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-state.5 man/mf-lists.1 man/mf-bridge.8 man/mf-stage-supervisor.8 man/mf-stat.1 man/mf-quota.1 man/mf-accept.1 man/mf-scan.1
 LDFLAGS = -X mf/lib/config.Version=$(VERSION) -X mf/lib/config.DefaultFile=$(SYSCONFDIR)/mf/mf.conf
 
 .PHONY: all run test unit t lint deps bench fuzz install clean

@@ -82,7 +82,11 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 	defer stopStages()
 
 	srv.log.Infof("listening on %s:%s with %d stage(s)", ln.Addr().Network(), ln.Addr(), len(g.cfg.Chain.Stages))
-	srv.log.Debugf("stages are started through %s", chain.Supervisor())
+	if sv, own := chain.Supervisor(); own {
+		srv.log.Warnf("stages are started through %s: a few milliseconds more for every stage run (mf-stage-supervisor(8))", sv)
+	} else {
+		srv.log.Debugf("stages are started through %s", sv)
+	}
 	var conns sync.Map
 	var wg sync.WaitGroup
 	for {

@@ -39,7 +39,6 @@ package chain
 import (
 	"errors"
 	"fmt"
-	"mf/lib/supervise"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,6 +47,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"mf/lib/supervise"
 )
 
 func init() {
@@ -107,13 +108,15 @@ func openSupervisor() *os.File {
 	return f
 }
 
-// Supervisor says which program starts each stage, for a person.
-func Supervisor() string {
+// Supervisor says which program starts each stage, for a person, and
+// whether it is the bridge's own binary for want of a safe
+// mf-stage-supervisor beside it.
+func Supervisor() (name string, own bool) {
 	p := supervisorPath()
 	if supervisor.f != nil {
-		return supervisor.f.Name()
+		return supervisor.f.Name(), false
 	}
-	return p + " (the bridge itself: no " + supervise.Name + " beside it)"
+	return p + " (the bridge itself: no " + supervise.Name + " beside it that only root or the bridge's user could have written)", true
 }
 
 // Init makes this process fit to start stages. Call it first thing in

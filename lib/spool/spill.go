@@ -28,6 +28,7 @@ type Spill struct {
 	pattern  string
 	inMemory bool
 	n        int64
+	err      error // the first failed write: what a copy's error was not a read's
 }
 
 // NewSpill makes an empty spill file; pattern names it, as for Create.
@@ -51,11 +52,15 @@ func NewSpill(dir, pattern string) (*Spill, error) {
 func (s *Spill) Write(p []byte) (int, error) {
 	if s.inMemory && s.n+int64(len(p)) > InMemory {
 		if err := s.toDisk(); err != nil {
+			s.err = err
 			return 0, err
 		}
 	}
 	n, err := s.f.Write(p)
 	s.n += int64(n)
+	if err != nil && s.err == nil {
+		s.err = err
+	}
 	return n, err
 }
 
@@ -97,11 +102,10 @@ func Fill(dir, pattern string, r io.Reader) (*os.File, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	in := &readFault{r: r}
-	if _, err := io.Copy(s, in); err != nil {
+	if _, err := io.Copy(s, r); err != nil {
 		s.Close()
-		if in.err != nil {
-			return nil, 0, fmt.Errorf("%w: %w", ErrRead, in.err)
+		if s.err == nil {
+			return nil, 0, fmt.Errorf("%w: %w", ErrRead, err)
 		}
 		return nil, 0, fmt.Errorf("spool: %w", err)
 	}
@@ -115,17 +119,3 @@ func Fill(dir, pattern string, r io.Reader) (*os.File, int64, error) {
 
 // ErrRead marks Fill's errors that came from reading.
 var ErrRead = errors.New("read")
-
-// readFault remembers whether a copy failed reading, not writing.
-type readFault struct {
-	r   io.Reader
-	err error
-}
-
-func (r *readFault) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if err != nil && err != io.EOF {
-		r.err = err
-	}
-	return n, err
-}
