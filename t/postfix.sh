@@ -14,17 +14,15 @@ need_postfix() {
 	exit 0
 }
 
-# pf_start MILTER: starts Postfix on a free loopback port ($pf_port, above
-# $pf_after when set) with
-# smtpd_milters = MILTER (empty: none). Extra main.cf lines come from $pf_extra,
-# extra master.cf lines (more smtpd listeners) from $pf_master.
+# pf_start MILTER: starts Postfix on a free loopback port ($pf_port) with
+# smtpd_milters = MILTER (empty: none). Extra main.cf lines come from $pf_extra.
 pf_start() {
 	pf=$tmp/pf
 	mkdir -p "$pf/etc" "$pf/spool" "$pf/data" "$pf/mail"
 	chown postfix:postfix "$pf/data"
 	chown nobody:nogroup "$pf/mail"
 	chmod 755 "$tmp"
-	pf_port=$(free_port ${pf_after:-})
+	pf_port=$(free_port)
 	cat >"$pf/etc/main.cf" <<CF
 compatibility_level = 3.6
 myhostname = mx.example.test
@@ -81,7 +79,6 @@ lmtp      unix  - - n - - lmtp
 anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
-${pf_master:-}
 MC
 	postfix -c "$pf/etc" check >/dev/null 2>&1
 	postfix -c "$pf/etc" start >"$tmp/pf-start" 2>&1 || { cat "$tmp/pf-start"; return 1; }
@@ -116,11 +113,9 @@ pf_mail() { grep -l -- "$1" "$tmp/pf/mail/inbox/new/"* 2>/dev/null | head -1; }
 # pf_queue: the queue as postqueue shows it (held mail has "!").
 pf_queue() { postqueue -c "$tmp/pf/etc" -p; }
 
-# free_port [ABOVE]: a TCP port nothing listens on, from a range by the
-# pid, or the first one above ABOVE (for several ports before any is used).
+# free_port: a TCP port nothing listens on, from a range by the pid.
 free_port() {
 	p=$((20000 + ($$ * 7) % 30000))
-	[ -n "${1:-}" ] && p=$(($1 + 1))
 	while ss -ltnH "sport = :$p" | grep -q .; do p=$((p + 1)); done
 	echo $p
 }
