@@ -15,7 +15,8 @@ need_postfix() {
 }
 
 # pf_start MILTER: starts Postfix on a free loopback port ($pf_port) with
-# smtpd_milters = MILTER (empty: none). Extra main.cf lines come from $pf_extra.
+# smtpd_milters = MILTER (empty: none). Extra main.cf lines come from
+# $pf_extra, extra master.cf lines (more smtpd listeners) from $pf_master.
 pf_start() {
 	pf=$tmp/pf
 	mkdir -p "$pf/etc" "$pf/spool" "$pf/data" "$pf/mail"
@@ -79,6 +80,7 @@ lmtp      unix  - - n - - lmtp
 anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
+${pf_master:-}
 MC
 	postfix -c "$pf/etc" check >/dev/null 2>&1
 	postfix -c "$pf/etc" start >"$tmp/pf-start" 2>&1 || { cat "$tmp/pf-start"; return 1; }
@@ -113,9 +115,10 @@ pf_mail() { grep -l -- "$1" "$tmp/pf/mail/inbox/new/"* 2>/dev/null | head -1; }
 # pf_queue: the queue as postqueue shows it (held mail has "!").
 pf_queue() { postqueue -c "$tmp/pf/etc" -p; }
 
-# free_port: a TCP port nothing listens on, from a range by the pid.
+# free_port [ABOVE]: a TCP port nothing listens on, from a range by the
+# pid, or the first such port above ABOVE.
 free_port() {
-	p=$((20000 + ($$ * 7) % 30000))
+	p=$((${1:-$((20000 + ($$ * 7) % 30000 - 1))} + 1))
 	while ss -ltnH "sport = :$p" | grep -q .; do p=$((p + 1)); done
 	echo $p
 }

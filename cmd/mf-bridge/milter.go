@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -22,23 +23,57 @@ import (
 	"mf/lib/verdict"
 )
 
-// The edits mf-bridge may ask for. Postfix and sendmail offer them all;
-// no reply is left out, since go-milter would answer anyway and the MTA
-// would lose step (steps no stage needs are skipped: see protocol).
+// The edits mf-bridge may ask for. Postfix and sendmail offer them all
+// (which steps are skipped or go without a reply: see protocol).
 const actions = milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeBody |
 	milter.OptAddRcpt | milter.OptRemoveRcpt | milter.OptQuarantine | milter.OptChangeFrom
 
-// protocol asks the MTA to leave out what no stage will read. Without a
-// data stage neither the header nor the body is needed (fields added at
-// earlier phases are appended, which needs no header), and Postfix sends
-// each header field as a packet of its own and waits for its reply: not
+// protocol asks the MTA to leave out what no stage will read, and not to
+// wait for a reply where none but continue can come. Without a data stage
+// neither the header nor the body is needed (fields added at earlier
+// phases are appended, which needs no header), and Postfix sends each
+// header field as a packet of its own and waits for its reply: not
 // sending them saves a round trip per field and per body chunk. The
-// decision record then has no size.
-func protocol(ch *chain.Chain) milter.OptProtocol {
-	if ch.Any(stream.Data) {
+// decision record then has no size. A step with no stage at its phase
+// always continues, and header fields, their end and body chunks are
+// only spooled (a spool failure is told at end of message), so where the
+// MTA offers it (offered, from its option negotiation) the bridge gives
+// them no reply and the MTA does not wait: with no stage before data,
+// end of message is the only step that waits.
+func protocol(ch *chain.Chain, offered milter.OptProtocol) milter.OptProtocol {
+	p := offered & (milter.OptNoHeaderReply | milter.OptNoEOHReply | milter.OptNoBodyReply)
+	if !ch.Any(stream.Data) {
+		p = milter.OptNoHeaders | milter.OptNoEOH | milter.OptNoBody
+	}
+	for _, s := range silentSteps {
+		if offered&s.flag != 0 && !ch.Any(s.phase) {
+			p |= s.flag
+		}
+	}
+	return p
+}
+
+// silentSteps are the envelope steps that may go without a reply, with
+// the phase whose stages would answer them.
+var silentSteps = []struct {
+	flag  milter.OptProtocol
+	phase stream.Phase
+}{
+	{milter.OptNoConnReply, "connect"},
+	{milter.OptNoHeloReply, "helo"},
+	{milter.OptNoMailReply, "mail"},
+	{milter.OptNoRcptReply, "rcpt"},
+}
+
+// offered is the protocol mask in the MTA's option negotiation, its first
+// packet (length, 'O', version, actions, protocol), peeked at so that
+// go-milter still reads it; 0 when the first packet is not one.
+func offered(r *bufio.Reader) milter.OptProtocol {
+	b, err := r.Peek(17)
+	if err != nil || b[4] != 'O' || binary.BigEndian.Uint32(b) < 13 {
 		return 0
 	}
-	return milter.OptNoHeaders | milter.OptNoEOH | milter.OptNoBody
+	return milter.OptProtocol(binary.BigEndian.Uint32(b[13:]))
 }
 
 // serveConn speaks milter on one MTA connection until it closes. Each
@@ -49,19 +84,21 @@ func (srv *server) serveConn(ctx context.Context, conn net.Conn) {
 	defer g.release()
 	s := bridge.NewSession(g.cfg)
 	defer s.Close()
+	ln := &oneConn{done: make(chan struct{})}
+	ln.conn = &closeNotify{Conn: conn, l: ln, r: bufio.NewReaderSize(&ackReader{c: conn}, 4<<10)}
+	p := protocol(g.cfg.Chain, offered(ln.conn.r))
 	m := &milter.Server{
-		NewMilter: func() milter.Milter { return &backend{ctx: ctx, s: s, g: g} },
+		NewMilter: func() milter.Milter { return &backend{ctx: ctx, s: s, g: g, silent: p} },
 		Actions:   actions,
-		Protocol:  protocol(g.cfg.Chain),
+		Protocol:  p,
 	}
-	ln := &oneConn{conn: conn, done: make(chan struct{})}
 	m.Serve(ln)
 }
 
 // oneConn is a listener that hands out one connection, then waits for it
 // to close, so Serve returns when the session ends.
 type oneConn struct {
-	conn   net.Conn
+	conn   *closeNotify
 	done   chan struct{}
 	handed bool
 	once   sync.Once
@@ -70,7 +107,7 @@ type oneConn struct {
 func (l *oneConn) Accept() (net.Conn, error) {
 	if !l.handed {
 		l.handed = true
-		return &closeNotify{Conn: l.conn, l: l, r: bufio.NewReaderSize(&ackReader{c: l.conn}, 64<<10)}, nil
+		return l.conn, nil
 	}
 	<-l.done
 	return nil, net.ErrClosed
@@ -81,7 +118,8 @@ func (l *oneConn) Addr() net.Addr { return l.conn.LocalAddr() }
 
 // closeNotify also reads through a buffer: go-milter reads a packet's
 // length and its body with a system call each, and the MTA often sends a
-// macro packet and its command together.
+// macro packet and its command together (with no reply to wait for, a
+// whole envelope). A body chunk larger than the buffer is read past it.
 type closeNotify struct {
 	net.Conn
 	l *oneConn
@@ -122,9 +160,20 @@ func (c *closeNotify) Close() error {
 
 // backend turns go-milter's callbacks into session calls.
 type backend struct {
-	ctx context.Context
-	s   *bridge.Session
-	g   *generation
+	ctx    context.Context
+	s      *bridge.Session
+	g      *generation
+	silent milter.OptProtocol // the protocol negotiated: steps given no reply
+	failed error              // spooling the message failed at a step given none
+}
+
+// answer is the reply to a step, or none where the MTA was told not to
+// wait for one (a nil response: go-milter then writes nothing).
+func (m *backend) answer(step milter.OptProtocol, r *bridge.Reply, mod *milter.Modifier) (milter.Response, error) {
+	if m.silent&step != 0 {
+		return nil, nil
+	}
+	return m.reply(r, mod)
 }
 
 func (m *backend) Connect(host, family string, port uint16, addr net.IP, mod *milter.Modifier) (milter.Response, error) {
@@ -140,43 +189,57 @@ func (m *backend) Connect(host, family string, port uint16, addr net.IP, mod *mi
 	if host == "" || strings.HasPrefix(host, "[") {
 		host = "unknown"
 	}
-	return m.reply(s.Connect(m.ctx, host, a, mod.Macros), mod)
+	return m.answer(milter.OptNoConnReply, s.Connect(m.ctx, host, a, mod.Macros), mod)
 }
 
 func (m *backend) Helo(name string, mod *milter.Modifier) (milter.Response, error) {
-	return m.reply(m.s.Helo(m.ctx, name, mod.Macros), mod)
+	return m.answer(milter.OptNoHeloReply, m.s.Helo(m.ctx, name, mod.Macros), mod)
 }
 
 func (m *backend) MailFrom(from string, mod *milter.Modifier) (milter.Response, error) {
-	return m.reply(m.s.Mail(m.ctx, from, mod.Macros), mod)
+	return m.answer(milter.OptNoMailReply, m.s.Mail(m.ctx, from, mod.Macros), mod)
 }
 
 func (m *backend) RcptTo(rcpt string, mod *milter.Modifier) (milter.Response, error) {
-	return m.reply(m.s.Rcpt(m.ctx, rcpt, mod.Macros), mod)
+	return m.answer(milter.OptNoRcptReply, m.s.Rcpt(m.ctx, rcpt, mod.Macros), mod)
 }
 
 func (m *backend) Header(name, value string, mod *milter.Modifier) (milter.Response, error) {
 	m.s.Header(name, value)
-	return milter.RespContinue, nil
+	return m.spooled(milter.OptNoHeaderReply, nil)
 }
 
 func (m *backend) Headers(h textproto.MIMEHeader, mod *milter.Modifier) (milter.Response, error) {
-	if err := m.s.EOH(); err != nil {
-		m.g.cfg.Log.Errorf("%v", err)
-		return tempfail(), nil
-	}
-	return milter.RespContinue, nil
+	return m.spooled(milter.OptNoEOHReply, m.s.EOH())
 }
 
 func (m *backend) BodyChunk(chunk []byte, mod *milter.Modifier) (milter.Response, error) {
-	if err := m.s.Body(chunk); err != nil {
+	return m.spooled(milter.OptNoBodyReply, m.s.Body(chunk))
+}
+
+// spooled answers a step of the message's content: continue, or tempfail
+// when spooling failed; where the step gets no reply the failure waits
+// for end of message.
+func (m *backend) spooled(step milter.OptProtocol, err error) (milter.Response, error) {
+	if err != nil && m.failed == nil {
 		m.g.cfg.Log.Errorf("%v", err)
+		m.failed = err
+	}
+	switch {
+	case m.silent&step != 0:
+		return nil, nil
+	case m.failed != nil:
 		return tempfail(), nil
 	}
 	return milter.RespContinue, nil
 }
 
 func (m *backend) Body(mod *milter.Modifier) (milter.Response, error) {
+	if m.failed != nil {
+		m.failed = nil
+		m.s.Abort()
+		return tempfail(), nil
+	}
 	r, err := m.s.EOM(m.ctx, mod.Macros)
 	if err != nil {
 		m.g.cfg.Log.Errorf("%v", err)
@@ -195,6 +258,7 @@ func (m *backend) Body(mod *milter.Modifier) (milter.Response, error) {
 }
 
 func (m *backend) Abort(mod *milter.Modifier) error {
+	m.failed = nil
 	m.s.Abort()
 	return nil
 }

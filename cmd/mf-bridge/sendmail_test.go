@@ -2,12 +2,19 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-milter"
+
+	"mf/lib/bridge"
 )
 
 // smClient speaks milter as sendmail 8.17 does on a TCP socket: Nagle's
@@ -23,16 +30,7 @@ type smClient struct {
 
 func dialSendmail(tb testing.TB, addr string) *smClient {
 	tb.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tc := c.(*net.TCPConn)
-	if err := tc.SetNoDelay(false); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { tc.Close() })
-	s := &smClient{c: tc, r: bufio.NewReader(tc)}
+	s := dialRaw(tb, addr)
 	// Option negotiation: version 2 (what go-milter speaks), every
 	// action, no protocol step left out.
 	neg := make([]byte, 12)
@@ -43,6 +41,21 @@ func dialSendmail(tb testing.TB, addr string) *smClient {
 		tb.Fatalf("negotiation answered %q", code)
 	}
 	return s
+}
+
+// dialRaw connects as sendmail does, before option negotiation.
+func dialRaw(tb testing.TB, addr string) *smClient {
+	tb.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tc := c.(*net.TCPConn)
+	if err := tc.SetNoDelay(false); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { tc.Close() })
+	return &smClient{c: tc, r: bufio.NewReader(tc)}
 }
 
 func (s *smClient) write(tb testing.TB, code byte, data []byte) {
@@ -231,4 +244,111 @@ func (q quickAckConn) Read(p []byte) (int, error) {
 	n, err := q.c.Read(p)
 	quickAck(q.c)
 	return n, err
+}
+
+// TestSilentSteps: an MTA that offers the no-reply flags (Postfix and
+// sendmail at protocol 6) is told not to wait at a step no stage runs
+// at, and gets no reply there; a step with a stage is answered, and its
+// refusal arrives.
+func TestSilentSteps(t *testing.T) {
+	negotiate := func(t *testing.T, addr string) (*smClient, uint32) {
+		s := dialRaw(t, addr)
+		neg := make([]byte, 12)
+		binary.BigEndian.PutUint32(neg[0:], 6)
+		binary.BigEndian.PutUint32(neg[4:], 0x1ff)
+		binary.BigEndian.PutUint32(neg[8:], 0x1fffff)
+		s.write(t, 'O', neg)
+		code, p := s.read(t)
+		if code != 'O' || len(p) < 12 {
+			t.Fatalf("negotiation answered %q %x", code, p)
+		}
+		return s, binary.BigEndian.Uint32(p[8:])
+	}
+	const conn, helo, mail, rcpt = 0x1000, 0x2000, 0x4000, 0x8000
+	envelope := func(s *smClient) {
+		s.write(t, 'D', []byte("C{client_addr}\x00192.0.2.7\x00"))
+		s.write(t, 'C', []byte("client.example.org\x004\x00\x19192.0.2.7\x00"))
+		s.write(t, 'H', []byte("helo.example.org\x00"))
+		s.write(t, 'M', []byte("<a@example.org>\x00"))
+	}
+
+	addr, _ := newTestBridge(t)
+	s, p := negotiate(t, addr)
+	if want := uint32(conn | helo | mail | rcpt); p&want != want {
+		t.Fatalf("no stage: protocol %#x, want no replies to connect, helo, mail and rcpt (%#x)", p, want)
+	}
+	envelope(s)
+	s.write(t, 'R', []byte("<b@example.com>\x00"))
+	s.write(t, 'R', []byte("<c@example.com>\x00"))
+	s.write(t, 'D', []byte("Ei\x00ABC123\x00"))
+	s.write(t, 'E', nil)
+	if code, _ := s.read(t); code != 'a' {
+		t.Fatalf("end of message: the first reply is %q, want accept", code)
+	}
+	log, _ := os.ReadFile(recPath)
+	if !strings.Contains(string(log), `"rcpts":["b@example.com","c@example.com"]`) {
+		t.Errorf("the record lacks the recipients given without a reply:\n%s", log)
+	}
+
+	addr, _ = newTestBridge(t, "r rcpt output=exit -- sh -c 'exit 100'")
+	s, p = negotiate(t, addr)
+	if p&rcpt != 0 || p&(conn|helo|mail) != conn|helo|mail {
+		t.Fatalf("a rcpt stage: protocol %#x, want replies at rcpt only", p)
+	}
+	envelope(s)
+	s.write(t, 'R', []byte("<b@example.com>\x00"))
+	code, data := s.read(t)
+	if code != 'y' || !strings.HasPrefix(string(data), "5") {
+		t.Fatalf("rcpt refused by its stage: reply %q %q", code, data)
+	}
+}
+
+// TestSilentContent: with a data stage the header fields, their end and
+// the body chunks go without a reply where the MTA offers that, and the
+// stage sees the message; a spool that cannot be written is told at end
+// of message as a tempfail.
+func TestSilentContent(t *testing.T) {
+	const hdr, eoh, body = 0x80, 0x40000, 0x80000
+	addr, srv := newTestBridge(t, `d data output=exit -- sh -c 'if grep -q "^Subject: silent"; then exit 100; fi'`)
+	s := dialRaw(t, addr)
+	neg := make([]byte, 12)
+	binary.BigEndian.PutUint32(neg[0:], 6)
+	binary.BigEndian.PutUint32(neg[4:], 0x1ff)
+	binary.BigEndian.PutUint32(neg[8:], 0x1fffff)
+	s.write(t, 'O', neg)
+	if code, p := s.read(t); code != 'O' || binary.BigEndian.Uint32(p[8:])&(hdr|eoh|body) != hdr|eoh|body {
+		t.Fatalf("a data stage: negotiation %q %x, want no replies to header, EOH and body", code, p)
+	}
+	message := func(subject string) (byte, []byte) {
+		s.write(t, 'C', []byte("client.example.org\x004\x00\x19192.0.2.7\x00"))
+		s.write(t, 'M', []byte("<a@example.org>\x00"))
+		s.write(t, 'R', []byte("<b@example.com>\x00"))
+		s.write(t, 'L', []byte("From\x00a@example.org\x00"))
+		s.write(t, 'L', []byte("Subject\x00"+subject+"\x00"))
+		s.write(t, 'N', nil)
+		s.write(t, 'B', []byte("hello\r\n"))
+		s.write(t, 'E', nil)
+		code, data := s.read(t)
+		s.write(t, 'A', nil)
+		return code, data
+	}
+	if code, data := message("silent"); code != 'y' || !strings.HasPrefix(string(data), "5") {
+		t.Fatalf("the stage refuses what it read: reply %q %q", code, data)
+	}
+	if code, _ := message("other"); code != 'a' {
+		t.Fatalf("a message the stage lets through: reply %q, want accept", code)
+	}
+
+	// Spooling that fails at a step given no reply is told at the end.
+	g := srv.gen.Load()
+	m := &backend{ctx: context.Background(), s: bridge.NewSession(g.cfg), g: g, silent: milter.OptNoBodyReply}
+	if r, err := m.spooled(milter.OptNoBodyReply, errors.New("disk full")); r != nil || err != nil {
+		t.Fatalf("a failed chunk given no reply: answered %v %v", r, err)
+	}
+	if r, _ := m.Body(&milter.Modifier{}); r == nil || r.Response().Code != 'y' || !strings.HasPrefix(string(r.Response().Data), "4") {
+		t.Fatalf("end of message after a failed chunk: %v, want a tempfail", r)
+	}
+	if m.failed != nil {
+		t.Error("the failure outlived its message")
+	}
 }
