@@ -105,7 +105,8 @@ func TestMfCommandsConcurrent(t *testing.T) {
 
 // TestMfAcceptScanConcurrent runs mf-accept at rcpt and mf-scan at data
 // in-process from many goroutines at once (run it with -race): each
-// verdict is the one its own envelope and message call for.
+// verdict is the one its own envelope and message call for, and a rule
+// file edited meanwhile counts from the next run.
 func TestMfAcceptScanConcurrent(t *testing.T) {
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "rules")
@@ -156,5 +157,13 @@ func TestMfAcceptScanConcurrent(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
+	wg.Wait()	// The rules edited (the same size, so only the times tell): the next
+	// run sees them.
+	os.WriteFile(rules, []byte("reject body /forbidden wordz/\ntag header:Subject /viagra/i subject=\"[SPAM] \"\n"), 0o644)
+	if a := run(stream.Data, "mail.example.org", "some forbidden words here"); a != verdict.Continue {
+		t.Errorf("after the edit, the old body rule: %s", a)
+	}
+	if a := run(stream.Data, "mail.example.org", "some forbidden wordz here"); a != verdict.Reject {
+		t.Errorf("after the edit, the new body rule: %s", a)
+	}
 }

@@ -19,12 +19,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/peterbourgon/ff/v3"
 	"github.com/willabides/kongplete"
+
+	"mf/lib/resident"
 )
 
 // DefaultFile is read when no --config or MF_CONFIG names another;
@@ -405,13 +406,9 @@ func fileVersion(path string) string {
 	if path == "" {
 		return ""
 	}
-	fi, err := os.Stat(path)
+	v, err := resident.FileVersion(path)
 	if err != nil {
 		return "missing"
-	}
-	v := fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		v += fmt.Sprintf(" %d %d %d", st.Ctim.Nano(), st.Ino, st.Dev)
 	}
 	return v
 }

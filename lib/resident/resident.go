@@ -8,7 +8,10 @@ package resident
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"sync"
+	"syscall"
 )
 
 // Set is what one configuration generation keeps open. It is safe for
@@ -130,4 +133,19 @@ func (s *Set) Close() error {
 		errs = append(errs, c())
 	}
 	return errors.Join(errs...)
+}
+
+// FileVersion names the state of the file at path for Get: its size,
+// modification and change times, inode and device, so that an edit, a
+// replacement by rename or a touch gives another version.
+func FileVersion(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	v := fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		v += fmt.Sprintf(" %d %d %d", st.Ctim.Nano(), st.Ino, st.Dev)
+	}
+	return v, nil
 }

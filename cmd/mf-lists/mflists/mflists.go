@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/user"
 	"strings"
-	"syscall"
 	"time"
 
 	"mf/lib/cli"
@@ -164,7 +163,7 @@ func (c *root) load(ctx context.Context, log *logger.Logger) ([]*lists.List, err
 	}
 	ls := make([]*lists.List, 0, len(paths))
 	for _, p := range paths {
-		version, err := fileVersion(p)
+		version, err := resident.FileVersion(p)
 		if err != nil {
 			return nil, err
 		}
@@ -196,20 +195,6 @@ func (c *root) load(ctx context.Context, log *logger.Logger) ([]*lists.List, err
 		return nil, err
 	}
 	return append(ls, dyn...), nil
-}
-
-// fileVersion names the state of a file: a list compiled from another
-// state is out of date.
-func fileVersion(path string) (string, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "", err
-	}
-	v := fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		v += fmt.Sprintf(" %d %d %d", st.Ctim.Nano(), st.Ino, st.Dev)
-	}
-	return v, nil
 }
 
 func check(ctx context.Context, c *root, stdin io.Reader, out io.Writer, getenv func(string) string, log *logger.Logger) (int, error) {
