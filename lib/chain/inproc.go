@@ -84,19 +84,20 @@ func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *st
 			out.Close()
 		}
 	}()
-	var head bytes.Buffer
-	if st.Input == StreamInput {
-		if err := stream.Write(&head, env); err != nil {
-			return fmt.Errorf("stdin: %w", err)
-		}
-	}
-	var in io.Reader = &head
+	// The stream goes over parsed: the stage need not parse what the
+	// runner just wrote (stream.Parsed).
+	var in io.Reader = bytes.NewReader(nil)
+	var mr io.Reader
 	if msg != nil && env.HasMessage() {
-		mr, err := msg.Reader()
-		if err != nil {
+		if mr, err = msg.Reader(); err != nil {
 			return fmt.Errorf("stdin: %w", err)
 		}
-		in = io.MultiReader(&head, mr)
+		in = mr
+	}
+	if st.Input == StreamInput {
+		if in, err = stream.NewParsed(env, mr); err != nil {
+			return fmt.Errorf("stdin: %w", err)
+		}
 	}
 	environ, err := r.environ(st, env)
 	if err != nil {
@@ -179,6 +180,20 @@ func (r gatedReader) Read(p []byte) (n int, err error) {
 	err = errAbandoned
 	r.g.do(func() { n, err = r.r.Read(p) })
 	return n, err
+}
+
+// Stream hands over the stream parsed (stream.Handover), its message
+// behind the gate too.
+func (r gatedReader) Stream() (env stream.Envelope, raw []byte, message io.Reader, ok bool) {
+	h, is := r.r.(stream.Handover)
+	if !is {
+		return env, nil, nil, false
+	}
+	r.g.do(func() { env, raw, message, ok = h.Stream() })
+	if !ok {
+		return env, nil, nil, false
+	}
+	return env, raw, gatedReader{r.g, message}, true
 }
 
 type gatedWriter struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -21,7 +22,7 @@ import (
 
 // inProcess is a chain of the stage lines, each of which must run one of
 // mf's commands in-process, with conf as their configuration.
-func inProcess(t *testing.T, dir, conf string, lines ...string) *chain.Chain {
+func inProcess(t testing.TB, dir, conf string, lines ...string) *chain.Chain {
 	t.Helper()
 	r := &chain.Runner{
 		Env:     []string{"PATH=/usr/bin:/bin", "MF_CONFIG=" + conf},
@@ -166,4 +167,53 @@ func TestMfAcceptScanConcurrent(t *testing.T) {
 	if a := run(stream.Data, "mail.example.org", "some forbidden wordz here"); a != verdict.Reject {
 		t.Errorf("after the edit, the new body rule: %s", a)
 	}
+}
+
+// BenchmarkOwnChain is one message through t/bench-postfix's chain of
+// mf's own stages run in-process (mf-lists at rcpt and data, mf-quota at
+// rcpt, mf-accept at rcpt and data, mf-scan at data): the bridge's share
+// of that benchmark without Postfix around it.
+func BenchmarkOwnChain(b *testing.B) {
+	dir := b.TempDir()
+	lists := filepath.Join(dir, "lists")
+	os.Mkdir(lists, 0o755)
+	os.WriteFile(filepath.Join(lists, "10-block.list"), []byte("match: client-addr sender rcpt\naction: block\n192.0.2.0/24\n@spam.example\n"), 0o644)
+	rules := filepath.Join(dir, "rules")
+	os.WriteFile(rules, []byte("reject filename *.exe\nreject zip-name /\\.(exe|scr|js)$/i\ntag header:Subject /viagra/i subject=\"[SPAM] \"\n"), 0o644)
+	conf := filepath.Join(dir, "mf.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`state-dir %s/state
+lists.dir %s
+quota.rule per-client key=client limit=1000000000/1h count=recipients
+accept.check helo-syntax
+accept.check helo-bare-ip
+accept.check max-rcpts
+accept.check header-missing
+scan.rules %s
+`, dir, lists, rules)), 0o644)
+	ch := inProcess(b, dir, conf, "lists rcpt,data mf-lists check", "quota rcpt mf-quota check",
+		"accept rcpt,data mf-accept check", "scan data mf-scan check")
+	msg := "Received: from client.example.org\nFrom: bench@example.org\nTo: user@example.test\nSubject: bench\nDate: Wed, 2 Dec 2026 20:00:00 +0000\nMessage-Id: <1@example.org>\n\n" + strings.Repeat("x", 2000) + "\n"
+	f, err := os.CreateTemp(dir, "msg")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString(msg)
+	for b.Loop() {
+		env := stream.Envelope{Phase: stream.Rcpt, ClientAddr: "127.0.0.1", ClientName: "localhost", Helo: "client.example.org",
+			MailFrom: "bench@example.org", Rcpts: []string{"user@example.test"}}
+		o := ch.Run(context.Background(), env, nil)
+		if o.Verdict.Action != verdict.Continue {
+			b.Fatalf("rcpt: %s %v", o.Verdict.Action, o.Results[len(o.Results)-1].Err)
+		}
+		env = o.Env
+		env.Phase = stream.Data
+		o.Close()
+		o = ch.Run(context.Background(), env, &spool.Message{File: f})
+		if o.Verdict.Action != verdict.Continue {
+			b.Fatalf("data: %s", o.Verdict.Action)
+		}
+		o.Close()
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/message")
 }

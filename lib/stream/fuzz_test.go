@@ -70,6 +70,31 @@ func FuzzStreamRoundTrip(f *testing.F) {
 		if !reflect.DeepEqual(s.Env, env) {
 			t.Fatalf("envelope changed:\ngot  %#v\nwant %#v\nstream %q", s.Env, env, in.Bytes())
 		}
+		// Handed over parsed, the stream reads the same, as a stream and
+		// as bytes.
+		p, err := NewParsed(&env, bytes.NewReader(msg))
+		if err != nil {
+			t.Fatalf("NewParsed: %v", err)
+		}
+		ps, err := Read(p, AutoInput, Envelope{})
+		if err != nil {
+			t.Fatalf("Read of a Parsed: %v", err)
+		}
+		if !reflect.DeepEqual(ps.Env, s.Env) || !bytes.Equal(ps.Raw, s.Raw) {
+			t.Fatalf("handed over:\ngot  %#v %q\nwant %#v %q", ps.Env, ps.Raw, s.Env, s.Raw)
+		}
+		if got, _ := io.ReadAll(ps.Message); !bytes.Equal(got, msg) {
+			t.Fatalf("handed-over message %q, want %q", got, msg)
+		}
+		p, _ = NewParsed(&env, bytes.NewReader(msg))
+		bs, err := Read(p, MessageInput, Envelope{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := io.ReadAll(bs.Message); !bytes.Equal(got, in.Bytes()) {
+			t.Fatalf("a Parsed read as a bare message: %q, want %q", got, in.Bytes())
+		}
+
 		h, err := ReadHeader(s.Message)
 		if err != nil {
 			t.Fatal(err)

@@ -168,8 +168,16 @@ func IsStream(br *bufio.Reader) bool {
 
 // Read reads a stream from r. When the input is a bare message (no
 // "Mf-Stream:" first line, or in is MessageInput), the envelope is bare, which the
-// caller has filled from flags or the environment.
+// caller has filled from flags or the environment. A Handover's envelope
+// is taken as it is handed over.
 func Read(r io.Reader, in Input, bare Envelope) (*Stream, error) {
+	if h, ok := r.(Handover); ok && in != MessageInput {
+		if env, raw, msg, ok := h.Stream(); ok {
+			br := readers.Get().(*bufio.Reader)
+			br.Reset(msg)
+			return &Stream{Env: env, Raw: raw, Message: br}, nil
+		}
+	}
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(r)
 	if in == MessageInput || (in == AutoInput && !IsStream(br)) {
