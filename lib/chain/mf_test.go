@@ -158,7 +158,7 @@ func TestMfAcceptScanConcurrent(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()	// The rules edited (the same size, so only the times tell): the next
+	wg.Wait() // The rules edited (the same size, so only the times tell): the next
 	// run sees them.
 	os.WriteFile(rules, []byte("reject body /forbidden wordz/\ntag header:Subject /viagra/i subject=\"[SPAM] \"\n"), 0o644)
 	if a := run(stream.Data, "mail.example.org", "some forbidden words here"); a != verdict.Continue {
