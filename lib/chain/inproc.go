@@ -144,6 +144,7 @@ func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *st
 		res.Exit = -1
 		return fmt.Errorf("output: past the limit of %d bytes", outputLimit(msg))
 	}
+	res.handed = lim.taken
 	keep, err = r.outcome(st, env, out.File(), res)
 	return err
 }
@@ -207,12 +208,23 @@ func (w gatedWriter) Write(p []byte) (n int, err error) {
 	return n, err
 }
 
+func (w gatedWriter) TakeEnvelope(env stream.Envelope, raw []byte) {
+	if t, ok := w.w.(stream.Taker); ok {
+		w.g.do(func() { t.TakeEnvelope(env, raw) })
+	}
+}
+
 // limited refuses writes past left bytes, as RLIMIT_FSIZE stops a stage
 // process that writes too much.
 type limited struct {
-	w    io.Writer
-	left int64
-	over bool
+	w     io.Writer
+	left  int64
+	over  bool
+	taken *stream.Stream // the envelope the stage handed back (stream.Taker)
+}
+
+func (l *limited) TakeEnvelope(env stream.Envelope, raw []byte) {
+	l.taken = &stream.Stream{Env: env, Raw: raw}
 }
 
 func (l *limited) Write(p []byte) (int, error) {

@@ -22,7 +22,9 @@ import (
 // rcpt=ADDR (copy the stream with one more recipient), header=NAME:VALUE
 // (print a header field), env=NAME (print NAME=value on stderr),
 // say=TEXT (on stderr), sleep=DURATION (or until the context ends),
-// hang=DURATION (ignoring the context), flood=BYTES, panic, exit=N.
+// hang=DURATION (ignoring the context), flood=BYTES, panic, exit=N,
+// lie=ADDR (copy the stream, handing back as parsed one with ADDR as
+// another recipient: stream.Taker).
 func testStage(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
 	in := stream.MessageInput
 	if v, _ := lookupEnv("MF_INPUT"); v == "stream" {
@@ -57,6 +59,16 @@ func testStage(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, a
 			code = pass(func(e *stream.Envelope) { e.Verdict = &vd })
 		case "rcpt":
 			code = pass(func(e *stream.Envelope) { e.Rcpts = append(e.Rcpts, v) })
+		case "lie":
+			code = pass(func(e *stream.Envelope) {
+				if t, ok := stdout.(stream.Taker); ok {
+					l := *e
+					l.Rcpts = append(append([]string(nil), e.Rcpts...), v)
+					var b bytes.Buffer
+					stream.Write(&b, &l)
+					t.TakeEnvelope(l, b.Bytes())
+				}
+			})
 		case "header":
 			n, val, _ := strings.Cut(v, ":")
 			fmt.Fprintf(stdout, "%s: %s\n", n, val)
@@ -260,5 +272,25 @@ func TestInProcessNeverRoot(t *testing.T) {
 	euid = func() int { return 0 }
 	if r.InProcess(st) {
 		t.Error("in-process as root")
+	}
+}
+
+// TestHandedBack: the envelope an in-process stage hands back parsed is
+// taken only when it is what the stage wrote; a stage that hands back
+// one and writes another is read by what it wrote, as a process would
+// be.
+func TestHandedBack(t *testing.T) {
+	r := ways(t)["in-process"]
+	for _, args := range []string{"copy", "lie=x@example.net"} {
+		st := stageLine(t, "s", "rcpt", "", args)
+		line := args
+		env := stream.Envelope{Phase: stream.Rcpt, ClientAddr: "192.0.2.1", MailFrom: "a@example.org", Rcpts: []string{"b@example.com"}}
+		res := r.Run(context.Background(), st, &env, nil)
+		if res.Err != nil || res.Env == nil {
+			t.Fatalf("%s: %v: %s", line, res.Err, res.Stderr)
+		}
+		if got := strings.Join(res.Env.Rcpts, " "); got != "b@example.com" {
+			t.Errorf("%s: recipients %q, want what the stage wrote", line, got)
+		}
 	}
 }

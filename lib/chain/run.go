@@ -147,6 +147,8 @@ type Result struct {
 	Headers  []string         // fields it asked to add (output=headers)
 	Stderr   string           // the end of what it said on stderr
 	InProc   bool             // it ran inside the runner's process
+
+	handed *stream.Stream // the envelope an in-process stage handed back parsed
 }
 
 // maxStderr is how much of a stage's stderr is kept for the log.
@@ -425,14 +427,19 @@ func (r *Runner) feed(w io.Writer, st *Stage, env *stream.Envelope, msg *spool.M
 
 // readStream reads what a stage with output=stream wrote.
 func (r *Runner) readStream(out *os.File, env *stream.Envelope, res *Result) error {
-	if _, err := out.Seek(0, io.SeekStart); err != nil {
-		return err
+	s := res.handed
+	if s == nil || !begins(out, s.Raw) {
+		// Not handed back, or not what was written after all: parsed
+		// from what was.
+		if _, err := out.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		var err error
+		if s, err = stream.Read(out, stream.StreamInput, stream.Envelope{}); err != nil {
+			return err
+		}
+		defer s.Close() // the envelope is read; the message is taken from out
 	}
-	s, err := stream.Read(out, stream.StreamInput, stream.Envelope{})
-	if err != nil {
-		return err
-	}
-	defer s.Close() // the envelope is read; the message is taken from out
 	if s.Env.Phase != env.Phase {
 		return fmt.Errorf("stream is for stage %s, not %s", s.Env.Phase, env.Phase)
 	}
@@ -462,6 +469,13 @@ func (r *Runner) readStream(out *os.File, env *stream.Envelope, res *Result) err
 		}
 	}
 	return nil
+}
+
+// begins reports whether f starts with raw.
+func begins(f *os.File, raw []byte) bool {
+	b := make([]byte, len(raw))
+	n, _ := f.ReadAt(b, 0)
+	return n == len(raw) && bytes.Equal(b, raw)
 }
 
 // hasField reports whether an envelope block has a field called name.

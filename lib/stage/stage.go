@@ -44,9 +44,10 @@ type Message struct {
 	spool *os.File
 	size  int64
 
-	subject string   // Decision.Subject
-	drop    []string // Decision.Drop
-	tmp     string   // where to spool: the stage's $TMPDIR, also when it runs inside mf-bridge
+	subject string       // Decision.Subject
+	drop    []string     // Decision.Drop
+	tmp     string       // where to spool: the stage's $TMPDIR, also when it runs inside mf-bridge
+	taker   stream.Taker // stdout, when it takes the envelope written as parsed
 }
 
 // Header reads the message's header block once; nil before data.
@@ -168,6 +169,7 @@ func Run(ctx context.Context, name string, f *Flags, stdin io.Reader, stdout io.
 	}
 	defer s.Close()
 	m := &Message{Env: &s.Env, DryRun: f.DryRun || f.ReadOnly, s: s, tmp: getenv("TMPDIR")}
+	m.taker, _ = stdout.(stream.Taker)
 	defer m.close()
 	out := writers.Get().(*bufio.Writer)
 	out.Reset(stdout)
@@ -253,7 +255,14 @@ func (m *Message) emit(out io.Writer, mode string, adds []string) error {
 		if m.hdr == nil || !s.Env.HasMessage() {
 			s.Env.AddHeaders = append(s.Env.AddHeaders, adds...)
 		}
-		if err := s.WriteEnvelope(out); err != nil {
+		raw, err := s.Block()
+		if err != nil {
+			return err
+		}
+		if m.taker != nil {
+			m.taker.TakeEnvelope(s.Env, raw)
+		}
+		if _, err := out.Write(raw); err != nil {
 			return err
 		}
 	}

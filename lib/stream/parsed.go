@@ -71,3 +71,10 @@ func (env Envelope) clone() Envelope {
 	}
 	return env
 }
+
+// A Taker is a writer that takes the envelope of a stream written to it
+// as parsed too, just before its block is written (a stage inside
+// mf-bridge hands its output back so). The block written is raw.
+type Taker interface {
+	TakeEnvelope(env Envelope, raw []byte)
+}

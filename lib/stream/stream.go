@@ -142,11 +142,24 @@ func (s *Stream) Final() bool { return s.Env.Verdict != nil && s.Env.Verdict.Act
 // WriteEnvelope writes the envelope block: as it was read while Raw is
 // kept, anew from Env once a stage has cleared Raw to change it.
 func (s *Stream) WriteEnvelope(w io.Writer) error {
-	if s.Raw != nil {
-		_, err := w.Write(s.Raw)
+	raw, err := s.Block()
+	if err != nil {
 		return err
 	}
-	return Write(w, &s.Env)
+	_, err = w.Write(raw)
+	return err
+}
+
+// Block is the envelope block WriteEnvelope writes.
+func (s *Stream) Block() ([]byte, error) {
+	if s.Raw != nil {
+		return s.Raw, nil
+	}
+	var b bytes.Buffer
+	if err := Write(&b, &s.Env); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // Input says how to take what arrives on stdin.
