@@ -87,7 +87,10 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 	} else {
 		srv.log.Debugf("stages are started through %s", sv)
 	}
-	var conns sync.Map
+	// The open MTA connections, closed at the end. A plain map: each is
+	// stored once and deleted once, which sync.Map is slow at.
+	var connMu sync.Mutex
+	conns := map[net.Conn]struct{}{}
 	var wg sync.WaitGroup
 	for {
 		conn, err := ln.Accept()
@@ -100,10 +103,16 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 			continue
 		}
 		wg.Add(1)
-		conns.Store(conn, true)
+		connMu.Lock()
+		conns[conn] = struct{}{}
+		connMu.Unlock()
 		go func() {
 			defer wg.Done()
-			defer conns.Delete(conn)
+			defer func() {
+				connMu.Lock()
+				delete(conns, conn)
+				connMu.Unlock()
+			}()
 			srv.metrics.sessions.Inc()
 			defer srv.metrics.sessions.Dec()
 			srv.serveConn(stageCtx, conn)
@@ -123,7 +132,11 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 		}
 	}
 	// Idle MTA connections hold no message; closing them loses nothing.
-	conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+	connMu.Lock()
+	for c := range conns {
+		c.Close()
+	}
+	connMu.Unlock()
 	wg.Wait()
 	srv.gen.Load().retire()
 	srv.log.Infof("stopped")

@@ -205,7 +205,9 @@ func (s *Session) connPhase(ctx context.Context, phase stream.Phase) *Reply {
 	}
 	env := s.env
 	env.Phase = phase
-	env.Macros = macroList(s.connMacros)
+	if s.chain.Any(phase) { // no stage reads them otherwise, nor the record
+		env.Macros = macroList(s.connMacros)
+	}
 	env.QueueID = s.connMacros["i"]
 	r := s.run(ctx, env, nil)
 	s.env = r.outcome.Env
@@ -258,7 +260,9 @@ func (s *Session) msgPhase(ctx context.Context, phase stream.Phase, rcpt string)
 	}
 	env := m.env
 	env.Phase = phase
-	env.Macros = macroList(s.connMacros, m.macros)
+	if s.chain.Any(phase) {
+		env.Macros = macroList(s.connMacros, m.macros)
+	}
 	env.QueueID = m.macros["i"]
 	if phase == "rcpt" {
 		env.Rcpts = append(append([]string(nil), env.Rcpts...), rcpt)
@@ -371,7 +375,9 @@ func (s *Session) EOM(ctx context.Context, macros map[string]string) (*Reply, er
 
 	env := m.env
 	env.Phase = "data"
-	env.Macros = macroList(s.connMacros, m.macros)
+	if s.chain.Any("data") {
+		env.Macros = macroList(s.connMacros, m.macros)
+	}
 	env.QueueID = m.macros["i"]
 	var r *Reply
 	switch {
