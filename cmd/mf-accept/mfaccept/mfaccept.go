@@ -150,6 +150,25 @@ func (cmd *expireCmd) Run(env *cli.Env, c *root) error {
 // policy builds the checks from the settings, each bad value refused
 // with the file and line it came from. The state store is opened only
 // when the greylist needs it.
+// resolver is c's DNS client, made once for each version of resolv.conf
+// while mf-accept runs inside mf-bridge (it is not changed after).
+func resolver(ctx context.Context, c *root) (*dns.Client, error) {
+	version := ""
+	if len(c.Resolver) == 0 {
+		v, err := resident.FileVersion(c.ResolvConf)
+		if err != nil {
+			return dns.NewClient(c.Resolver, c.ResolvConf, c.DNSTimeout) // which says why
+		}
+		version = v
+	}
+	key := fmt.Sprintf("resolver\x00%q\x00%s\x00%s", c.Resolver, c.ResolvConf, c.DNSTimeout)
+	cl, _, err := resident.Get(ctx, key, version, func() (*dns.Client, func() error, error) {
+		cl, err := dns.NewClient(c.Resolver, c.ResolvConf, c.DNSTimeout)
+		return cl, nil, err
+	})
+	return cl, err
+}
+
 func policy(ctx context.Context, c *root, res *config.Result, checking bool) (_ *accept.Policy, release func(), err error) {
 	release = func() {}
 	p := &accept.Policy{Rules: map[string]*accept.Rule{}, Timeout: c.DNSTimeout, DNSError: accept.Tempfail,
@@ -267,7 +286,7 @@ func policy(ctx context.Context, c *root, res *config.Result, checking bool) (_ 
 	}
 	p.AuthServID = p.Hostname
 	if checking {
-		cl, err := dns.NewClient(c.Resolver, c.ResolvConf, c.DNSTimeout)
+		cl, err := resolver(ctx, c)
 		if err != nil {
 			return nil, nil, bad("resolver", 0, "%v", err)
 		}

@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	mdns "github.com/miekg/dns"
 
 	"mf/lib/cli"
+	"mf/lib/resident"
 )
 
 // dnsServer answers on loopback from zone-file records, for run's tests;
@@ -95,5 +97,36 @@ func TestRefused(t *testing.T) {
 func TestEverySubcommandRuns(t *testing.T) {
 	if m := cli.Missing(&root{}); len(m) > 0 {
 		t.Errorf("sub-commands without a Run method: %v", m)
+	}
+}
+
+// TestResolverKept: inside mf-bridge the nameservers of resolv.conf are
+// read once for each version of the file: an edit is seen by the next
+// run.
+func TestResolverKept(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "resolv.conf")
+	os.WriteFile(conf, []byte("nameserver 192.0.2.53\n"), 0o644)
+	set := resident.New()
+	defer set.Close()
+	ctx := resident.With(context.Background(), set)
+	c := &root{ResolvConf: conf, DNSTimeout: time.Second}
+	a, err := resolver(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := resolver(ctx, c); b != a {
+		t.Error("the client of an unchanged resolv.conf was made again")
+	}
+	os.WriteFile(conf, []byte("nameserver 198.51.100.53\n"), 0o644)
+	b, err := resolver(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Servers) != 1 || b.Servers[0] != "198.51.100.53:53" {
+		t.Errorf("after the edit: servers %v, want 198.51.100.53:53", b.Servers)
+	}
+	os.Remove(conf)
+	if _, err := resolver(ctx, c); err == nil || !strings.Contains(err.Error(), conf) {
+		t.Errorf("resolv.conf gone: %v, want an error naming it", err)
 	}
 }
