@@ -246,24 +246,29 @@ func (q quickAckConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// negotiateV6 connects as an MTA at protocol 6 that offers every action
+// and every protocol flag, and returns the protocol mask the bridge asks
+// for.
+func negotiateV6(t *testing.T, addr string) (*smClient, uint32) {
+	t.Helper()
+	s := dialRaw(t, addr)
+	neg := make([]byte, 12)
+	binary.BigEndian.PutUint32(neg[0:], 6)
+	binary.BigEndian.PutUint32(neg[4:], 0x1ff)
+	binary.BigEndian.PutUint32(neg[8:], 0x1fffff)
+	s.write(t, 'O', neg)
+	code, p := s.read(t)
+	if code != 'O' || len(p) < 12 {
+		t.Fatalf("negotiation answered %q %x", code, p)
+	}
+	return s, binary.BigEndian.Uint32(p[8:])
+}
+
 // TestSilentSteps: an MTA that offers the no-reply flags (Postfix and
 // sendmail at protocol 6) is told not to wait at a step no stage runs
 // at, and gets no reply there; a step with a stage is answered, and its
 // refusal arrives.
 func TestSilentSteps(t *testing.T) {
-	negotiate := func(t *testing.T, addr string) (*smClient, uint32) {
-		s := dialRaw(t, addr)
-		neg := make([]byte, 12)
-		binary.BigEndian.PutUint32(neg[0:], 6)
-		binary.BigEndian.PutUint32(neg[4:], 0x1ff)
-		binary.BigEndian.PutUint32(neg[8:], 0x1fffff)
-		s.write(t, 'O', neg)
-		code, p := s.read(t)
-		if code != 'O' || len(p) < 12 {
-			t.Fatalf("negotiation answered %q %x", code, p)
-		}
-		return s, binary.BigEndian.Uint32(p[8:])
-	}
 	const conn, helo, mail, rcpt = 0x1000, 0x2000, 0x4000, 0x8000
 	envelope := func(s *smClient) {
 		s.write(t, 'D', []byte("C{client_addr}\x00192.0.2.7\x00"))
@@ -273,7 +278,7 @@ func TestSilentSteps(t *testing.T) {
 	}
 
 	addr, _ := newTestBridge(t)
-	s, p := negotiate(t, addr)
+	s, p := negotiateV6(t, addr)
 	if want := uint32(conn | helo | mail | rcpt); p&want != want {
 		t.Fatalf("no stage: protocol %#x, want no replies to connect, helo, mail and rcpt (%#x)", p, want)
 	}
@@ -291,7 +296,7 @@ func TestSilentSteps(t *testing.T) {
 	}
 
 	addr, _ = newTestBridge(t, "r rcpt output=exit -- sh -c 'exit 100'")
-	s, p = negotiate(t, addr)
+	s, p = negotiateV6(t, addr)
 	if p&rcpt != 0 || p&(conn|helo|mail) != conn|helo|mail {
 		t.Fatalf("a rcpt stage: protocol %#x, want replies at rcpt only", p)
 	}
@@ -305,19 +310,14 @@ func TestSilentSteps(t *testing.T) {
 
 // TestSilentContent: with a data stage the header fields, their end and
 // the body chunks go without a reply where the MTA offers that, and the
-// stage sees the message; a spool that cannot be written is told at end
-// of message as a tempfail.
+// stage sees the message; spooling that fails is told at end of message
+// as a tempfail.
 func TestSilentContent(t *testing.T) {
 	const hdr, eoh, body = 0x80, 0x40000, 0x80000
 	addr, srv := newTestBridge(t, `d data output=exit -- sh -c 'if grep -q "^Subject: silent"; then exit 100; fi'`)
-	s := dialRaw(t, addr)
-	neg := make([]byte, 12)
-	binary.BigEndian.PutUint32(neg[0:], 6)
-	binary.BigEndian.PutUint32(neg[4:], 0x1ff)
-	binary.BigEndian.PutUint32(neg[8:], 0x1fffff)
-	s.write(t, 'O', neg)
-	if code, p := s.read(t); code != 'O' || binary.BigEndian.Uint32(p[8:])&(hdr|eoh|body) != hdr|eoh|body {
-		t.Fatalf("a data stage: negotiation %q %x, want no replies to header, EOH and body", code, p)
+	s, p := negotiateV6(t, addr)
+	if p&(hdr|eoh|body) != hdr|eoh|body {
+		t.Fatalf("a data stage: protocol %#x, want no replies to header, EOH and body", p)
 	}
 	message := func(subject string) (byte, []byte) {
 		s.write(t, 'C', []byte("client.example.org\x004\x00\x19192.0.2.7\x00"))
