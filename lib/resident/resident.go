@@ -135,6 +135,22 @@ func (s *Set) Close() error {
 	return errors.Join(errs...)
 }
 
+// GetFile is Get for a value made from the file at path alone (a list, a
+// rule file, resolv.conf), made again when the file changes, and never
+// closed. A file that cannot be stat'ed is left to open, uncached, to
+// say why it cannot be read.
+func GetFile[T any](ctx context.Context, key, path string, open func() (T, error)) (T, error) {
+	version, err := FileVersion(path)
+	if err != nil {
+		return open()
+	}
+	v, _, err := Get(ctx, key+"\x00"+path, version, func() (T, func() error, error) {
+		v, err := open()
+		return v, nil, err
+	})
+	return v, err
+}
+
 // FileVersion names the state of the file at path for Get: its size,
 // modification and change times, inode and device, so that an edit, a
 // replacement by rename or a touch gives another version.

@@ -21,7 +21,8 @@ type Parsed struct {
 }
 
 // NewParsed writes env as a block and returns it with message (nil before
-// data) as a stream. env is copied: the reader may change its copy.
+// data) as a stream. env is kept, not copied: the writer must leave it as
+// it is; the reader is handed a copy of its own.
 func NewParsed(env *Envelope, message io.Reader) (*Parsed, error) {
 	var b bytes.Buffer
 	if err := Write(&b, env); err != nil {
@@ -30,7 +31,7 @@ func NewParsed(env *Envelope, message io.Reader) (*Parsed, error) {
 	if message == nil {
 		message = bytes.NewReader(nil)
 	}
-	p := &Parsed{env: env.clone(), raw: b.Bytes(), message: message}
+	p := &Parsed{env: *env, raw: b.Bytes(), message: message}
 	p.r = io.MultiReader(bytes.NewReader(p.raw), message)
 	return p, nil
 }

@@ -153,20 +153,11 @@ func (cmd *expireCmd) Run(env *cli.Env, c *root) error {
 // resolver is c's DNS client, made once for each version of resolv.conf
 // while mf-accept runs inside mf-bridge (it is not changed after).
 func resolver(ctx context.Context, c *root) (*dns.Client, error) {
-	version := ""
-	if len(c.Resolver) == 0 {
-		v, err := resident.FileVersion(c.ResolvConf)
-		if err != nil {
-			return dns.NewClient(c.Resolver, c.ResolvConf, c.DNSTimeout) // which says why
-		}
-		version = v
+	open := func() (*dns.Client, error) { return dns.NewClient(c.Resolver, c.ResolvConf, c.DNSTimeout) }
+	if len(c.Resolver) > 0 {
+		return open() // no file to read
 	}
-	key := fmt.Sprintf("resolver\x00%q\x00%s\x00%s", c.Resolver, c.ResolvConf, c.DNSTimeout)
-	cl, _, err := resident.Get(ctx, key, version, func() (*dns.Client, func() error, error) {
-		cl, err := dns.NewClient(c.Resolver, c.ResolvConf, c.DNSTimeout)
-		return cl, nil, err
-	})
-	return cl, err
+	return resident.GetFile(ctx, fmt.Sprintf("resolver\x00%s", c.DNSTimeout), c.ResolvConf, open)
 }
 
 func policy(ctx context.Context, c *root, res *config.Result, checking bool) (_ *accept.Policy, release func(), err error) {

@@ -163,14 +163,7 @@ func (c *root) load(ctx context.Context, log *logger.Logger) ([]*lists.List, err
 	}
 	ls := make([]*lists.List, 0, len(paths))
 	for _, p := range paths {
-		version, err := resident.FileVersion(p)
-		if err != nil {
-			return nil, err
-		}
-		l, _, err := resident.Get(ctx, "list\x00"+o.CacheDir+"\x00"+p, version, func() (*lists.List, func() error, error) {
-			l, err := lists.Open(p, o)
-			return l, nil, err
-		})
+		l, err := resident.GetFile(ctx, "list\x00"+o.CacheDir, p, func() (*lists.List, error) { return lists.Open(p, o) })
 		if err != nil {
 			return nil, err
 		}

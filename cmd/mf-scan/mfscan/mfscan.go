@@ -67,20 +67,6 @@ func (cmd *checkCmd) Run(env *cli.Env, c *root) error {
 //
 // Inside mf-bridge the store stays open for the configuration's
 // generation (lib/resident); release gives it back.
-// rules parses a rule file, once for each version of it while mf-scan
-// runs inside mf-bridge (the rules are not changed after).
-func rules(ctx context.Context, path string) ([]*rule.Rule, error) {
-	version, err := resident.FileVersion(path)
-	if err != nil {
-		return rule.ParseFile(path) // which says why it cannot be read
-	}
-	rs, _, err := resident.Get(ctx, "rules\x00"+path, version, func() ([]*rule.Rule, func() error, error) {
-		rs, err := rule.ParseFile(path)
-		return rs, nil, err
-	})
-	return rs, err
-}
-
 func scanner(ctx context.Context, c *root, res *config.Result, log *logger.Logger, lookupEnv func(string) (string, bool)) (sc *scan.Scanner, release func(), err error) {
 	sc = &scan.Scanner{CacheTTL: c.CacheTTL, Logf: log.Infof, Limits: mime.DefaultLimits, LookupEnv: lookupEnv}
 	if c.MaxParts < 1 || c.ZipEntries < 0 || c.ZipDepth < 0 || c.ZipRatio < 1 {
@@ -113,7 +99,9 @@ func scanner(ctx context.Context, c *root, res *config.Result, log *logger.Logge
 		sc.Engines = append(sc.Engines, e)
 	}
 	for i, f := range c.Rules {
-		rs, err := rules(ctx, f)
+		// Parsed once for each version of the file while mf-scan runs
+		// inside mf-bridge: rules are not changed after.
+		rs, err := resident.GetFile(ctx, "rules", f, func() ([]*rule.Rule, error) { return rule.ParseFile(f) })
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: scan.rules: %w", res.Origin("rules", i), err)
 		}
