@@ -105,10 +105,24 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	return cli.Main(ctx, program, &root{}, stdin, stdout, stderr, args, lookupEnv)
 }
 
-// start builds the server and its first generation.
+// start builds the server and its first generation, for one message or
+// one check. Nothing would read metrics there, and building them (the Go
+// and process collectors) was a tenth of the qmail-queue shim's own work.
 func start(env *cli.Env, c *root) (*server, error) {
+	return newServer(env, c, nil)
+}
+
+// startServing is start for the modes that serve until stopped (milter,
+// policy): their server keeps metrics across reloads.
+func startServing(env *cli.Env, c *root) (*server, error) {
+	return newServer(env, c, newMetrics)
+}
+
+func newServer(env *cli.Env, c *root, metrics func(*server) *metrics) (*server, error) {
 	srv := &server{log: env.Log, stdout: env.Stdout}
-	srv.metrics = newMetrics(srv)
+	if metrics != nil {
+		srv.metrics = metrics(srv)
+	}
 	g, err := srv.newGeneration(c, env.Config, env.LookupEnv)
 	if err != nil {
 		return nil, err
@@ -118,7 +132,7 @@ func start(env *cli.Env, c *root) (*server, error) {
 }
 
 func (cmd *milterCmd) Run(env *cli.Env, c *root) error {
-	srv, err := start(env, c)
+	srv, err := startServing(env, c)
 	if err != nil {
 		return err
 	}
