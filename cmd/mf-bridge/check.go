@@ -26,7 +26,7 @@ import (
 type checkCmd struct{}
 
 func (cmd *checkCmd) Run(env *cli.Env, c *root) error {
-	srv, err := start(env, c)
+	srv, err := start(env, c, "")
 	if err != nil {
 		return err
 	}

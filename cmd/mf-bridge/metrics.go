@@ -20,6 +20,8 @@ import (
 // metrics are what a running bridge counts, served for Prometheus on
 // bridge.metrics and read for a person by "mf-bridge status". They are
 // taken from the decision records, so they count what the records say.
+// A bridge with no bridge.metrics has none: a nil *metrics, whose reload,
+// session and listen do nothing.
 type metrics struct {
 	reg       *prometheus.Registry
 	messages  *prometheus.CounterVec
@@ -103,6 +105,9 @@ func cause(err string) string {
 }
 
 func (m *metrics) reload(ok bool) {
+	if m == nil {
+		return
+	}
 	if ok {
 		m.reloads.WithLabelValues("ok").Inc()
 		m.lastLoad.SetToCurrentTime()
@@ -111,9 +116,16 @@ func (m *metrics) reload(ok bool) {
 	}
 }
 
-// serveMetrics serves /metrics on addr (HOST:PORT) until ln is closed.
+// session counts an MTA connection opened (+1) or closed (-1).
+func (m *metrics) session(d float64) {
+	if m != nil {
+		m.sessions.Add(d)
+	}
+}
+
+// listen serves /metrics on addr (HOST:PORT) until ln is closed.
 func (m *metrics) listen(addr string) (net.Listener, error) {
-	if addr == "" {
+	if m == nil || addr == "" {
 		return nil, nil
 	}
 	ln, err := net.Listen("tcp", addr)

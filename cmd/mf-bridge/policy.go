@@ -102,7 +102,7 @@ func policyAnswer(v verdict.Verdict, addHeaders []string, phase stream.Phase) po
 // Run serves policy requests until SIGTERM; SIGHUP reloads the
 // configuration, for the requests after it, as the milter does.
 func (cmd *policyCmd) Run(env *cli.Env, c *root) error {
-	srv, err := startServing(env, c)
+	srv, err := start(env, c, "")
 	if err != nil {
 		return err
 	}

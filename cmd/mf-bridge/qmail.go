@@ -65,7 +65,7 @@ func (cmd *qmailQueueCmd) run(env *cli.Env, c *root) (code int) {
 	}()
 	ctx, stop := signal.NotifyContext(env.Ctx, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
-	srv, err := start(env, c)
+	srv, err := start(env, c, "")
 	if err != nil {
 		log.Errorf("%v", err)
 		return qmail.ExitTemp

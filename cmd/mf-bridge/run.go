@@ -105,23 +105,14 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	return cli.Main(ctx, program, &root{}, stdin, stdout, stderr, args, lookupEnv)
 }
 
-// start builds the server and its first generation, for one message or
-// one check. Nothing would read metrics there, and building them (the Go
-// and process collectors) was a tenth of the qmail-queue shim's own work.
-func start(env *cli.Env, c *root) (*server, error) {
-	return newServer(env, c, nil)
-}
-
-// startServing is start for the modes that serve until stopped (milter,
-// policy): their server keeps metrics across reloads.
-func startServing(env *cli.Env, c *root) (*server, error) {
-	return newServer(env, c, newMetrics)
-}
-
-func newServer(env *cli.Env, c *root, metrics func(*server) *metrics) (*server, error) {
+// start builds the server and its first generation. It keeps metrics
+// only when they have an address to be served on (milter --metrics): in
+// any other mode nothing could read them, and building them (the Go and
+// process collectors) was a tenth of the qmail-queue shim's own work.
+func start(env *cli.Env, c *root, metricsAddr string) (*server, error) {
 	srv := &server{log: env.Log, stdout: env.Stdout}
-	if metrics != nil {
-		srv.metrics = metrics(srv)
+	if metricsAddr != "" {
+		srv.metrics = newMetrics(srv)
 	}
 	g, err := srv.newGeneration(c, env.Config, env.LookupEnv)
 	if err != nil {
@@ -132,7 +123,7 @@ func newServer(env *cli.Env, c *root, metrics func(*server) *metrics) (*server, 
 }
 
 func (cmd *milterCmd) Run(env *cli.Env, c *root) error {
-	srv, err := startServing(env, c)
+	srv, err := start(env, c, c.Milter.Metrics)
 	if err != nil {
 		return err
 	}
@@ -140,7 +131,7 @@ func (cmd *milterCmd) Run(env *cli.Env, c *root) error {
 }
 
 func (cmd *testCmd) Run(env *cli.Env, c *root) error {
-	srv, err := start(env, c)
+	srv, err := start(env, c, "")
 	if err != nil {
 		return err
 	}

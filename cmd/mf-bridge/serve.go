@@ -113,8 +113,8 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 				delete(conns, conn)
 				connMu.Unlock()
 			}()
-			srv.metrics.sessions.Inc()
-			defer srv.metrics.sessions.Dec()
+			srv.metrics.session(1)
+			defer srv.metrics.session(-1)
 			srv.serveConn(stageCtx, conn)
 		}()
 	}
