@@ -13,7 +13,12 @@ FUZZTIME ?= 60s
 CMDS    = mf-lists mf-bridge mf-stat mf-quota mf-accept mf-scan
 # Run by mf-bridge, beside it, for each stage; not by hand.
 HELPERS = mf-stage-supervisor
-MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-state.5 man/mf-lists.1 man/mf-bridge.8 man/mf-stage-supervisor.8 man/mf-stat.1 man/mf-quota.1 man/mf-accept.1 man/mf-scan.1
+# Started by qmail-smtpd for every message in front of mf-bridge
+# qmail-server, so it is C, static, and built only where there is a C
+# compiler (mf-qmail-queue-client(8)).
+CLIENT  = mf-qmail-queue-client
+RUNDIR  ?= /run/mf-bridge
+MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-state.5 man/mf-lists.1 man/mf-bridge.8 man/mf-stage-supervisor.8 man/mf-qmail-queue-client.8 man/mf-stat.1 man/mf-quota.1 man/mf-accept.1 man/mf-scan.1
 LDFLAGS = -X mf/lib/config.Version=$(VERSION) -X mf/lib/config.DefaultFile=$(SYSCONFDIR)/mf/mf.conf
 
 .PHONY: all run test unit t lint deps bench fuzz install clean
@@ -27,6 +32,10 @@ all bench: export CGO_ENABLED = 0
 all:
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(CMDS) $(HELPERS))
+	@src=cmd/$(CLIENT)/$(CLIENT).c; flags='-O2 -Wall -Wextra -Werror -DSOCKET="$(RUNDIR)/qmail.sock"'; \
+	if ! command -v $(CC) >/dev/null; then echo "$(CC) missing: bin/$(CLIENT) not built (mf-bridge qmail-server needs it)"; \
+	elif $(CC) $$flags -static -o bin/$(CLIENT) $$src 2>/dev/null; then echo "$(CC) $$flags -static -o bin/$(CLIENT) $$src"; \
+	else echo "$(CC) $$flags -o bin/$(CLIENT) $$src (no static libc)"; $(CC) $$flags -o bin/$(CLIENT) $$src; fi
 
 # The main job on the embedded default: the chain of etc/mf.conf on the
 # example messages, then served as a milter on 127.0.0.1:7357.
@@ -91,6 +100,7 @@ fuzz:
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(addprefix bin/,$(CMDS) $(HELPERS)) $(DESTDIR)$(BINDIR)/
+	if [ -f bin/$(CLIENT) ]; then install -m 755 bin/$(CLIENT) $(DESTDIR)$(BINDIR)/; fi
 	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/

@@ -2,10 +2,17 @@
 # mf-bridge qmail-queue as the program QMAILQUEUE names, behind a real
 # notqmail qmail-smtpd under tcpserver: mail sent with swaks, the outcome
 # read from the SMTP replies, the test Maildir, qmail-send's log, the
-# quarantine and the decision log.
+# quarantine and the decision log. With QM_FRONT=server (t/2505) the same
+# through mf-qmail-queue-client and a resident mf-bridge qmail-server.
 . "$(dirname "$0")/lib.sh"
 . "$top/t/qmail.sh"
 need_qmail
+front=${QM_FRONT:-shim}
+if [ "$front" = server ] && [ ! -x "$top/bin/mf-qmail-queue-client" ]; then
+	why="bin/mf-qmail-queue-client was not built (no C compiler at make all)"
+	if [ -n "${CI:-}" ]; then not_ok 'mf-qmail-queue-client built' "$why"; done_testing; exit 1; fi
+	echo "1..0 # SKIP $why"; exit 0
+fi
 
 mkdir -p "$tmp/lists" "$tmp/state" "$tmp/spool" "$tmp/quar"
 cat >"$tmp/lists/10-clients.list" <<'L'
@@ -44,11 +51,37 @@ bridge.stage envelope data -- sed "1,/^\$/ s/^Mf-Rcpt-To: <drop@example.test>\$/
 CONF
 chown -R qmaild "$tmp/state" "$tmp/spool" "$tmp/quar"
 touch "$tmp/decisions.log"; chown qmaild "$tmp/decisions.log"
-ln -s "$top/bin/mf-bridge" "$tmp/mf-qmail-queue"
-qm_queue=$tmp/mf-qmail-queue
-qm_env=",MF_CONFIG=\"$tmp/mf.conf\",PATH=\"$top/bin:/usr/bin:/bin\""
+if [ "$front" = server ]; then
+	# The server as the user qmail-smtpd runs as, as the shim would be:
+	# stages in-process, the socket its own.
+	chmod 755 "$tmp"; mkdir -p "$tmp/run"; chown qmaild "$tmp/run"
+	: >"$tmp/server.log"
+	start_server() {
+		MF_CONFIG=$tmp/mf.conf PATH="$top/bin:/usr/bin:/bin" setpriv --reuid="$(id -u qmaild)" --regid="$(id -g qmaild)" --clear-groups \
+			mf-bridge qmail-server --listen unix:"$tmp/run/qmail.sock" --shutdown-timeout 1s 2>>"$tmp/server.log" &
+		server_pid=$!
+		i=0
+		until [ "$(grep -c 'qmail-server: listening on' "$tmp/server.log")" -gt "$starts" ]; do
+			i=$((i + 1)); [ $i -gt 100 ] && { sed 's/^/# /' "$tmp/server.log"; return 1; }
+			sleep 0.05
+		done
+		starts=$((starts + 1))
+	}
+	starts=0
+	start_server || { not_ok 'mf-bridge qmail-server starts'; done_testing; exit 1; }
+	qm_queue=$top/bin/mf-qmail-queue-client
+	qm_env=",MF_QMAIL_SOCKET=\"$tmp/run/qmail.sock\""
+	front_log=$tmp/server.log
+	trap 'kill "$server_pid" 2>/dev/null; qm_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+else
+	ln -s "$top/bin/mf-bridge" "$tmp/mf-qmail-queue"
+	qm_queue=$tmp/mf-qmail-queue
+	qm_env=",MF_CONFIG=\"$tmp/mf.conf\",PATH=\"$top/bin:/usr/bin:/bin\""
+	front_log=$tmp/smtpd.log
+fi
 qm_start || { not_ok 'qmail starts'; done_testing; exit 1; }
-ok 'qmail-smtpd runs with QMAILQUEUE pointing at mf-bridge'
+[ "$front" = server ] && trap 'kill "$server_pid" 2>/dev/null; qm_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+ok "qmail-smtpd runs with QMAILQUEUE pointing at $(basename "$qm_queue")"
 
 # 1. Clean mail: delivered byte for byte, with the chain's header added.
 printf 'From: a@example.org\nTo: test@example.test\nSubject: clean\nMessage-Id: <clean@example.org>\n\nline one\n.leading dot\nlast line' >"$tmp/clean.eml"
@@ -131,7 +164,7 @@ check_status 'releasing a message that is not there fails' 1 "MF_CONFIG=$tmp/mf.
 # client keeps it).
 qm_swaks --from a@example.org --to test@example.test --header 'Subject: BREAKME'
 check_grep 'a failing stage gives 451' "$tmp/swaks" '<\*\* 451 '
-check_grep '... and is logged' "$tmp/smtpd.log" 'stage broken at data failed: exit 3'
+check_grep '... and is logged' "$front_log" 'stage broken at data failed: exit 3'
 
 # 7b. SIGTERM while a stage runs: a temporary refusal, nothing queued,
 # nothing left in the spool.
@@ -140,7 +173,11 @@ swaks_pid=$!
 pid=
 i=0
 while [ -z "$pid" ] && [ $i -lt 100 ]; do
-	for c in $(pgrep -P "$qm_smtpd_pid"); do pid=$(pgrep -P "$c" -x mf-qmail-queue); done
+	if [ "$front" = server ]; then
+		pgrep -u qmaild -x sleep >/dev/null && pid=$server_pid
+	else
+		for c in $(pgrep -P "$qm_smtpd_pid"); do pid=$(pgrep -P "$c" -x mf-qmail-queue); done
+	fi
 	i=$((i + 1)); sleep 0.1
 done
 sleep 0.5
@@ -150,6 +187,21 @@ check_grep 'SIGTERM during a stage: the client gets 451 and keeps the message' "
 sleep 1
 n=$(in_maildir '^Subject: SLOWME')
 if [ "$n" = 0 ]; then ok '... and nothing was delivered'; else not_ok '... and nothing was delivered' "$n delivered"; fi
+if [ "$front" = server ]; then
+	wait "$server_pid" 2>/dev/null
+	check_grep '... the server waited for it, then ended its stages' "$tmp/server.log" 'still under way at the deadline'
+	# 7c. No server: 451, and the client sends again once it is back.
+	qm_swaks --from a@example.org --to test@example.test --header 'Subject: server down'
+	check_grep 'no server: the client gets 451 and keeps the message' "$tmp/swaks" '<\*\* 451 '
+	check_grep '... and the client says why in the smtpd log' "$tmp/smtpd.log" 'mf-qmail-queue-client: connect .*qmail.sock: (No such file|Connection refused)'
+	start_server || not_ok 'the server starts again'
+	before=$(qm_delivered)
+	qm_swaks --from a@example.org --to test@example.test --header 'Subject: server down'
+	check_grep '... sent again once the server is back, 250' "$tmp/swaks" '<-  250 ok'
+	qm_wait_delivered $((before + 1))
+	n=$(in_maildir '^Subject: server down')
+	if [ "$n" = 1 ]; then ok '... and delivered once'; else not_ok '... and delivered once' "$n delivered"; fi
+fi
 
 # 8. A 25 MB message goes through in bounded memory.
 awk 'BEGIN { printf "From: a@example.org\nTo: big@example.test\nSubject: big\n\n"; for (i = 0; i < 330000; i++) printf "%075d\n", i }' >"$tmp/big.eml"
@@ -159,7 +211,7 @@ cat >"$tmp/rss.sh" <<'S'
 # Samples the peak resident size of every mf-bridge while it runs.
 max=0
 while [ ! -f "$1.stop" ]; do
-	for p in $(pgrep -x mf-qmail-queue); do
+	for p in $(pgrep -x "$2"); do
 		r=$(awk '/VmHWM/ { print $2 }' /proc/$p/status 2>/dev/null)
 		[ -n "$r" ] && [ "$r" -gt "$max" ] && max=$r && echo $max >"$1"
 	done
@@ -167,7 +219,7 @@ while [ ! -f "$1.stop" ]; do
 done
 S
 echo 0 >"$tmp/rss"
-sh "$tmp/rss.sh" "$tmp/rss" &
+if [ "$front" = server ]; then sh "$tmp/rss.sh" "$tmp/rss" mf-bridge & else sh "$tmp/rss.sh" "$tmp/rss" mf-qmail-queue & fi
 rss_pid=$!
 qm_swaks --from a@example.org --to big@example.test --data @"$tmp/big.eml"
 touch "$tmp/rss.stop"; wait $rss_pid

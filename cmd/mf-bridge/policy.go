@@ -7,10 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"mf/lib/bridge"
@@ -115,56 +112,23 @@ func (srv *server) policy(ctx context.Context, cmd *policyCmd, c *root, args []s
 		return err
 	}
 	defer ln.Close()
-	if err := srv.dropPrivileges(c.User); err != nil {
-		return err
-	}
-	rec, err := bridge.OpenRecorder(cmd.DecisionLog, srv.stdout)
+	closeRecords, err := srv.settle(c.User, cmd.DecisionLog)
 	if err != nil {
 		return err
 	}
-	srv.gen.Load().cfg.Records = rec
-	defer func() { srv.gen.Load().cfg.Records.Close() }()
+	defer closeRecords()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	go func() {
-		for sig := range sigs {
-			if sig == syscall.SIGHUP {
-				srv.reload(args, lookupEnv)
-				continue
-			}
-			srv.log.Infof("%s: stopping", sig)
-			cancel()
-			ln.Close()
-			return
-		}
-	}()
+	defer srv.onSignals(ctx, args, lookupEnv, func(sig string) {
+		srv.log.Infof("%s: stopping", sig)
+		cancel()
+		ln.Close()
+	})()
 	srv.log.Infof("policy: listening on %s:%s with %d stage(s)", ln.Addr().Network(), ln.Addr(), len(srv.gen.Load().cfg.Chain.Stages))
-	var wg sync.WaitGroup
-	var conns sync.Map
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				break
-			}
-			srv.log.Errorf("accept: %v", err)
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		wg.Add(1)
-		conns.Store(conn, true)
-		go func() {
-			defer wg.Done()
-			defer conns.Delete(conn)
-			srv.policyConn(ctx, conn, cmd.IdleTimeout)
-		}()
-	}
-	conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
-	wg.Wait()
+	conns := srv.accept(ln, func(conn net.Conn) { srv.policyConn(ctx, conn, cmd.IdleTimeout) })
+	conns.closeAll()
+	conns.wait()
 	srv.log.Infof("stopped")
 	return nil
 }

@@ -70,7 +70,7 @@ func (cmd *qmailQueueCmd) run(env *cli.Env, c *root) (code int) {
 		log.Errorf("%v", err)
 		return qmail.ExitTemp
 	}
-	if oneShot {
+	if ownProcess {
 		if err := srv.dropPrivileges(c.User); err != nil {
 			log.Errorf("%v", err)
 			return qmail.ExitTemp
@@ -85,14 +85,14 @@ func (cmd *qmailQueueCmd) run(env *cli.Env, c *root) (code int) {
 	cfg := *srv.gen.Load().cfg
 	cfg.Records = rec
 	cfg.Hidden = 0 // qmail keeps nothing above the header it hands on
-	q := &qmailRun{cfg: &cfg, c: cmd, spoolDir: c.SpoolDir, stderr: env.Stderr}
+	q := &qmailRun{cfg: &cfg, c: cmd, spoolDir: c.SpoolDir, stderr: env.Stderr, errorFD: cmd.ErrorFD}
 	return q.run(ctx, env.Stdin, envelopeFile(), env.LookupEnv)
 }
 
-// oneShot says this process is there for one message: it may drop
-// privileges and end by becoming the real qmail-queue. It is false only
-// in Go tests, which run many in one process that must stay what it is.
-var oneShot = true
+// ownProcess says this process is mf-bridge's own, not a Go test's,
+// which runs many modes in one process that must stay what it is: only
+// then may it drop privileges, or end by becoming the real qmail-queue.
+var ownProcess = true
 
 // envelopeFile is fd 1, which qmail-queue reads.
 var envelopeFile = func() io.Reader { return os.NewFile(1, "envelope") }
@@ -102,7 +102,17 @@ type qmailRun struct {
 	c        *qmailQueueCmd
 	spoolDir string
 	stderr   io.Writer
+	errorFD  int // the custom error descriptor in this process; -1 for none
+
+	// handOff, when set, gives the message and envelope to whoever
+	// becomes the real qmail-queue (the qmail-server's client) and
+	// returns handedOff, or a qmail-queue status of its own when it could
+	// not.
+	handOff func(path string, msg *os.File, env *qmail.Envelope) int
 }
+
+// handedOff is run's result when handOff answered the client.
+const handedOff = -1
 
 func (q *qmailRun) run(ctx context.Context, msgIn, envIn io.Reader, lookupEnv func(string) (string, bool)) int {
 	log := q.cfg.Log
@@ -294,7 +304,7 @@ func (t *qmailTxn) early(r *bridge.Reply) (bool, int) {
 func (t *qmailTxn) refuse(v verdict.Verdict) int {
 	text := qmail.CustomText(v.Reply)
 	perm := v.Action == verdict.Reject
-	if err := qmail.WriteCustom(t.c.ErrorFD, text); err == nil {
+	if err := qmail.WriteCustom(t.errorFD, text); err == nil {
 		return qmail.ExitCustom
 	} else if err != qmail.ErrNoDescriptor {
 		t.cfg.Log.Warnf("custom error descriptor %d: %v", t.c.ErrorFD, err)
@@ -357,7 +367,10 @@ func (t *qmailTxn) handOn(r *bridge.Reply) int {
 		t.cfg.Log.Errorf("sender holds a NUL: not handed on")
 		return qmail.ExitFormat
 	}
-	if oneShot {
+	if t.handOff != nil {
+		return t.handOff(t.c.QmailQueue, msg, t.env)
+	}
+	if ownProcess {
 		// Nothing to clean up (every spool file is unlinked, and the
 		// exec closes them) and nothing to add to qmail-queue's status:
 		// becoming it costs one process less, and its Received line
@@ -386,7 +399,7 @@ func (t *qmailTxn) handOn(r *bridge.Reply) int {
 // extraFiles hands the custom error descriptor on, so a qmail-queue
 // that writes one (another wrapper) still reaches qmail-smtpd.
 func (t *qmailTxn) extraFiles() []*os.File {
-	fd := t.c.ErrorFD
+	fd := t.errorFD
 	if fd < 3 || fd > 16 {
 		return nil
 	}

@@ -27,7 +27,7 @@ func qq(t *testing.T) (dir, prog string) {
 	return dir, prog
 }
 
-func init() { oneShot = false }
+func init() { ownProcess = false }
 
 type qqRun struct {
 	code   int

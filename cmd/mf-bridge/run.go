@@ -41,11 +41,12 @@ type root struct {
 	Milter milterCmd `cmd:"" help:"Serve the milter protocol to sendmail or Postfix."`
 	Test   testCmd   `cmd:"" help:"Run the chain on a message as the milter would, and print what the MTA would be told; the state store is only read (see --live)."`
 
-	QmailQueue qmailQueueCmd `cmd:"" name:"qmail-queue" help:"Be the program QMAILQUEUE names: run the chain, then the real qmail-queue."`
-	Quarantine quarantineCmd `cmd:"" help:"List, release or delete the messages the qmail-queue mode quarantined."`
-	Policy     policyCmd     `cmd:"" help:"Serve Postfix's SMTPD policy delegation protocol."`
-	Qfilter    qfilterCmd    `cmd:"" help:"Run a qmail-qfilter filter as a stage (output=stream)."`
-	DotQmail   dotQmailCmd   `cmd:"" name:"dot-qmail" help:"Run the chain from a .qmail program line, in qmail-command's exit codes."`
+	QmailQueue  qmailQueueCmd  `cmd:"" name:"qmail-queue" help:"Be the program QMAILQUEUE names: run the chain, then the real qmail-queue."`
+	QmailServer qmailServerCmd `cmd:"" name:"qmail-server" help:"Be the qmail-queue mode resident, for mf-qmail-queue-client as the program QMAILQUEUE names: no process of mf-bridge per message."`
+	Quarantine  quarantineCmd  `cmd:"" help:"List, release or delete the messages the qmail-queue mode quarantined."`
+	Policy      policyCmd      `cmd:"" help:"Serve Postfix's SMTPD policy delegation protocol."`
+	Qfilter     qfilterCmd     `cmd:"" help:"Run a qmail-qfilter filter as a stage (output=stream)."`
+	DotQmail    dotQmailCmd    `cmd:"" name:"dot-qmail" help:"Run the chain from a .qmail program line, in qmail-command's exit codes."`
 
 	Status statusCmd `cmd:"" help:"Show what a running mf-bridge milter has done, from its metrics (bridge.metrics): decisions, stage runs and failures, reloads."`
 	Check  checkCmd  `cmd:"" help:"Check the whole configuration, as milter start and SIGHUP do: every key of mf.conf, every stage line and program, every mf command's section (lists, rules, state store); exit 0 if good, 75 if not."`

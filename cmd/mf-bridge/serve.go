@@ -42,39 +42,25 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 		defer mln.Close()
 		srv.log.Infof("metrics on http://%s/metrics", mln.Addr())
 	}
-	if err := ownSocket(c.Milter); err != nil {
+	if err := ownSocket(c.Milter.Listen, c.Milter.SocketOwner, c.Milter.SocketMode); err != nil {
 		return err
 	}
 	// Checked while still root, if started so: as the stage user.
 	if err := srv.checkAll(ctx, g); err != nil {
 		return err
 	}
-	if err := srv.dropPrivileges(c.User); err != nil {
-		return err
-	}
-	rec, err := bridge.OpenRecorder(c.Milter.DecisionLog, srv.stdout)
+	closeRecords, err := srv.settle(c.User, c.Milter.DecisionLog)
 	if err != nil {
 		return err
 	}
-	g.cfg.Records = rec
-	defer func() { srv.gen.Load().cfg.Records.Close() }()
+	defer closeRecords()
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	stopping := make(chan struct{})
-	go func() {
-		for sig := range sigs {
-			if sig == syscall.SIGHUP {
-				srv.reload(args, lookupEnv)
-				continue
-			}
-			srv.log.Infof("%s: no new connections; waiting up to %s for %d message(s) under way", sig, c.Milter.ShutdownTimeout, srv.inFlight.Load())
-			close(stopping)
-			ln.Close()
-			return
-		}
-	}()
+	defer srv.onSignals(ctx, args, lookupEnv, func(sig string) {
+		srv.log.Infof("%s: no new connections; waiting up to %s for %d message(s) under way", sig, c.Milter.ShutdownTimeout, srv.inFlight.Load())
+		close(stopping)
+		ln.Close()
+	})()
 
 	// Cancelled at the shutdown deadline: every stage still running ends,
 	// with all it started, and its message is tempfailed (lib/chain).
@@ -87,37 +73,11 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 	} else {
 		srv.log.Debugf("stages are started through %s", sv)
 	}
-	// The open MTA connections, closed at the end. A plain map: each is
-	// stored once and deleted once, which sync.Map is slow at.
-	var connMu sync.Mutex
-	conns := map[net.Conn]struct{}{}
-	var wg sync.WaitGroup
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				break
-			}
-			srv.log.Errorf("accept: %v", err)
-			time.Sleep(100 * time.Millisecond) // out of descriptors: let some close
-			continue
-		}
-		wg.Add(1)
-		connMu.Lock()
-		conns[conn] = struct{}{}
-		connMu.Unlock()
-		go func() {
-			defer wg.Done()
-			defer func() {
-				connMu.Lock()
-				delete(conns, conn)
-				connMu.Unlock()
-			}()
-			srv.metrics.session(1)
-			defer srv.metrics.session(-1)
-			srv.serveConn(stageCtx, conn)
-		}()
-	}
+	conns := srv.accept(ln, func(conn net.Conn) {
+		srv.metrics.session(1)
+		defer srv.metrics.session(-1)
+		srv.serveConn(stageCtx, conn)
+	})
 	<-stopping
 	deadline := time.Now().Add(c.Milter.ShutdownTimeout)
 	for srv.inFlight.Load() > 0 && time.Now().Before(deadline) {
@@ -132,16 +92,106 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 		}
 	}
 	// Idle MTA connections hold no message; closing them loses nothing.
-	connMu.Lock()
-	for c := range conns {
-		c.Close()
-	}
-	connMu.Unlock()
-	wg.Wait()
+	conns.closeAll()
+	conns.wait()
 	srv.gen.Load().retire()
 	srv.log.Infof("stopped")
 	return nil
 }
+
+// settle drops root for user, as a server does once its socket is open,
+// and opens the decision log as that user. The function it returns
+// closes the log of the generation current by then.
+func (srv *server) settle(user, decisionLog string) (func(), error) {
+	if ownProcess {
+		if err := srv.dropPrivileges(user); err != nil {
+			return nil, err
+		}
+	}
+	rec, err := bridge.OpenRecorder(decisionLog, srv.stdout)
+	if err != nil {
+		return nil, err
+	}
+	srv.gen.Load().cfg.Records = rec
+	return func() { srv.gen.Load().cfg.Records.Close() }, nil
+}
+
+// onSignals reloads the configuration on SIGHUP until SIGTERM or
+// SIGINT, when it calls stop once, with the signal's name, and is done;
+// ctx done is a stop too. The function it returns stops the watching.
+func (srv *server) onSignals(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stop func(why string)) func() {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				stop("cancelled")
+				return
+			case sig := <-sigs:
+				if sig == syscall.SIGHUP {
+					srv.reload(args, lookupEnv)
+					continue
+				}
+				stop(sig.String())
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(sigs); close(done) }
+}
+
+// connections are the open connections of a listener, each served in a
+// goroutine of its own.
+type connections struct {
+	mu sync.Mutex
+	m  map[net.Conn]struct{} // a plain map: each stored and deleted once, which sync.Map is slow at
+	wg sync.WaitGroup
+}
+
+// accept serves each connection of ln with handle until ln is closed.
+func (srv *server) accept(ln net.Listener, handle func(net.Conn)) *connections {
+	cs := &connections{m: map[net.Conn]struct{}{}}
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return cs
+			}
+			srv.log.Errorf("accept: %v", err)
+			time.Sleep(100 * time.Millisecond) // out of descriptors: let some close
+			continue
+		}
+		cs.wg.Add(1)
+		cs.mu.Lock()
+		cs.m[conn] = struct{}{}
+		cs.mu.Unlock()
+		go func() {
+			defer cs.wg.Done()
+			defer func() {
+				cs.mu.Lock()
+				delete(cs.m, conn)
+				cs.mu.Unlock()
+			}()
+			handle(conn)
+		}()
+	}
+}
+
+// closeAll closes the connections still open.
+func (cs *connections) closeAll() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for c := range cs.m {
+		c.Close()
+	}
+}
+
+// wait waits until every connection's handler has returned.
+func (cs *connections) wait() { cs.wg.Wait() }
 
 // listen opens inet:HOST:PORT, inet6:[HOST]:PORT or unix:PATH (a stale
 // socket left by a crash is replaced).
@@ -179,20 +229,20 @@ func listen(addr string) (net.Listener, error) {
 }
 
 // ownSocket gives a unix socket the owner and mode the MTA needs.
-func ownSocket(c milterCmd) error {
-	path, ok := strings.CutPrefix(c.Listen, "unix:")
+func ownSocket(addr, owner, modeText string) error {
+	path, ok := strings.CutPrefix(addr, "unix:")
 	if !ok {
-		path, ok = strings.CutPrefix(c.Listen, "local:")
+		path, ok = strings.CutPrefix(addr, "local:")
 	}
 	if !ok {
 		return nil
 	}
-	mode, err := strconv.ParseUint(c.SocketMode, 8, 32)
+	mode, err := strconv.ParseUint(modeText, 8, 32)
 	if err != nil || mode > 0o777 {
-		return fmt.Errorf("socket-mode %q: want an octal mode such as 0660", c.SocketMode)
+		return fmt.Errorf("socket-mode %q: want an octal mode such as 0660", modeText)
 	}
-	if c.SocketOwner != "" {
-		uid, gid, err := lookupOwner(c.SocketOwner)
+	if owner != "" {
+		uid, gid, err := lookupOwner(owner)
 		if err != nil {
 			return fmt.Errorf("socket-owner: %w", err)
 		}

@@ -63,33 +63,9 @@ func Queue(path string, msg *os.File, env *Envelope, stderr io.Writer, extra []*
 // left waiting for it. It returns only when that failed; the caller's
 // descriptors 0 and 1 may then have been replaced.
 func Exec(path string, msg *os.File, env *Envelope) error {
-	e := env.Bytes()
-	var envFile *os.File
-	if len(e) <= 4096 {
-		// A pipe holds it all (PIPE_BUF at least): written and closed
-		// before the exec, read by qmail-queue after.
-		r, w, err := os.Pipe()
-		if err != nil {
-			return fmt.Errorf("qmail-queue: %w", err)
-		}
-		if _, err := w.Write(e); err != nil {
-			return fmt.Errorf("qmail-queue: envelope: %w", err)
-		}
-		w.Close()
-		envFile = r
-	} else {
-		f, err := os.CreateTemp("", "mf-env-*")
-		if err != nil {
-			return fmt.Errorf("qmail-queue: %w", err)
-		}
-		os.Remove(f.Name())
-		if _, err := f.Write(e); err != nil {
-			return fmt.Errorf("qmail-queue: envelope: %w", err)
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		envFile = f
+	envFile, err := EnvelopeFile(env)
+	if err != nil {
+		return err
 	}
 	if _, err := msg.Seek(0, io.SeekCurrent); err != nil {
 		return err
@@ -100,6 +76,40 @@ func Exec(path string, msg *os.File, env *Envelope) error {
 	if err := syscall.Dup2(int(envFile.Fd()), 1); err != nil {
 		return fmt.Errorf("qmail-queue: fd 1: %w", err)
 	}
-	err := syscall.Exec(path, []string{path}, os.Environ())
+	err = syscall.Exec(path, []string{path}, os.Environ())
 	return fmt.Errorf("qmail-queue: exec %s: %w", path, err)
+}
+
+// EnvelopeFile is env in a file qmail-queue can read as its fd 1 with
+// no writer left running: a pipe, written and closed, when env fits in
+// one (PIPE_BUF at least), else an unlinked temporary file at its first
+// byte.
+func EnvelopeFile(env *Envelope) (*os.File, error) {
+	e := env.Bytes()
+	if len(e) <= 4096 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("qmail-queue: %w", err)
+		}
+		defer w.Close()
+		if _, err := w.Write(e); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("qmail-queue: envelope: %w", err)
+		}
+		return r, nil
+	}
+	f, err := os.CreateTemp("", "mf-env-*")
+	if err != nil {
+		return nil, fmt.Errorf("qmail-queue: %w", err)
+	}
+	os.Remove(f.Name())
+	if _, err := f.Write(e); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("qmail-queue: envelope: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
