@@ -58,7 +58,7 @@ if [ "$front" = server ]; then
 	: >"$tmp/server.log"
 	start_server() {
 		MF_CONFIG=$tmp/mf.conf PATH="$top/bin:/usr/bin:/bin" setpriv --reuid="$(id -u qmaild)" --regid="$(id -g qmaild)" --clear-groups \
-			mf-bridge qmail-server --listen unix:"$tmp/run/qmail.sock" --shutdown-timeout 1s 2>>"$tmp/server.log" &
+			mf-bridge qmail-server --qmail-listen unix:"$tmp/run/qmail.sock" --shutdown-timeout 1s 2>>"$tmp/server.log" &
 		server_pid=$!
 		i=0
 		until [ "$(grep -c 'qmail-server: listening on' "$tmp/server.log")" -gt "$starts" ]; do

@@ -25,7 +25,7 @@ import (
 // is read once, not per message, and no Go program starts per message.
 type qmailServerCmd struct {
 	qmailQueueCmd
-	Listen      string `default:"unix:/run/mf-bridge/qmail.sock" placeholder:"unix:PATH" help:"The unix socket mf-qmail-queue-client connects to (its MF_QMAIL_SOCKET, or the path it was built with)."`
+	QmailListen string `default:"unix:/run/mf-bridge/qmail.sock" placeholder:"unix:PATH" help:"The unix socket mf-qmail-queue-client connects to (its MF_QMAIL_SOCKET, or the path it was built with)."`
 	SocketOwner string `placeholder:"USER[:GROUP]" help:"Owner of the socket, so the user qmail-smtpd runs as can reach it (e.g. mf:qmail)."`
 	SocketMode  string `default:"0660" placeholder:"MODE" help:"Permissions of the socket, in octal."`
 
@@ -39,19 +39,19 @@ const qmailRequestMax = 64 << 10
 // Run serves clients until SIGTERM; SIGHUP reloads the configuration,
 // for the messages after it.
 func (cmd *qmailServerCmd) Run(env *cli.Env, c *root) error {
-	if !strings.HasPrefix(cmd.Listen, "unix:") {
-		return fmt.Errorf("listen %q: the qmail server listens on a unix socket only (unix:PATH): descriptors pass over nothing else", cmd.Listen)
+	if !strings.HasPrefix(cmd.QmailListen, "unix:") {
+		return fmt.Errorf("listen %q: the qmail server listens on a unix socket only (unix:PATH): descriptors pass over nothing else", cmd.QmailListen)
 	}
 	srv, err := start(env, c, "")
 	if err != nil {
 		return err
 	}
-	ln, err := listen(cmd.Listen)
+	ln, err := listen(cmd.QmailListen)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	if err := ownSocket(cmd.Listen, cmd.SocketOwner, cmd.SocketMode); err != nil {
+	if err := ownSocket(cmd.QmailListen, cmd.SocketOwner, cmd.SocketMode); err != nil {
 		return err
 	}
 	if err := srv.checkAll(env.Ctx, srv.gen.Load()); err != nil {

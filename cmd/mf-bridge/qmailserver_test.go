@@ -81,7 +81,7 @@ func qmailServer(t *testing.T, conf string) string {
 			}
 			return os.LookupEnv(k)
 		}
-		run(ctx, strings.NewReader(""), io.Discard, &stderr, []string{"qmail-server", "--listen", "unix:" + sock, "--shutdown-timeout", "1s", "--user", "nobody"}, lookup)
+		run(ctx, strings.NewReader(""), io.Discard, &stderr, []string{"qmail-server", "--qmail-listen", "unix:" + sock, "--shutdown-timeout", "1s", "--user", "nobody"}, lookup)
 	}()
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	for i := 0; i < 200; i++ {
