@@ -13,9 +13,11 @@ FUZZTIME ?= 60s
 CMDS    = mf-lists mf-bridge mf-stat mf-quota mf-accept mf-scan
 # Run by mf-bridge, beside it, for each stage; not by hand.
 HELPERS = mf-stage-supervisor
-# Started by qmail-smtpd for every message in front of mf-bridge
-# qmail-server, so it is C, static, and built only where there is a C
-# compiler (mf-qmail-queue-client(8)).
+# Started for every stage run, and by qmail-smtpd for every message in
+# front of mf-bridge qmail-server: so they are C and static where there
+# is a C compiler. Without one the Go mf-stage-supervisor stays, and
+# mf-qmail-queue-client is not built (mf-qmail-queue-client(8)).
+CSRC    = cmd/mf-stage-supervisor/c/mf-stage-supervisor.c cmd/mf-qmail-queue-client/mf-qmail-queue-client.c
 CLIENT  = mf-qmail-queue-client
 RUNDIR  ?= /run/mf-bridge
 MAN     = man/mf.7 man/mf-stream.5 man/mf-config.5 man/mf-state.5 man/mf-lists.1 man/mf-bridge.8 man/mf-stage-supervisor.8 man/mf-qmail-queue-client.8 man/mf-stat.1 man/mf-quota.1 man/mf-accept.1 man/mf-scan.1
@@ -32,10 +34,12 @@ all bench: export CGO_ENABLED = 0
 all:
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(CMDS) $(HELPERS))
-	@src=cmd/$(CLIENT)/$(CLIENT).c; flags='-O2 -Wall -Wextra -Werror -DSOCKET="$(RUNDIR)/qmail.sock"'; \
-	if ! command -v $(CC) >/dev/null; then echo "$(CC) missing: bin/$(CLIENT) not built (mf-bridge qmail-server needs it)"; \
-	elif $(CC) $$flags -static -o bin/$(CLIENT) $$src 2>/dev/null; then echo "$(CC) $$flags -static -o bin/$(CLIENT) $$src"; \
-	else echo "$(CC) $$flags -o bin/$(CLIENT) $$src (no static libc)"; $(CC) $$flags -o bin/$(CLIENT) $$src; fi
+	@flags='-O2 -Wall -Wextra -Werror -DSOCKET="$(RUNDIR)/qmail.sock"'; \
+	for src in $(CSRC); do p=$$(basename $$src .c); \
+		if ! command -v $(CC) >/dev/null; then echo "$(CC) missing: $$src not built ($$p(8))"; \
+		elif $(CC) $$flags -static -o bin/$$p $$src 2>/dev/null; then echo "$(CC) $$flags -static -o bin/$$p $$src"; \
+		else echo "$(CC) $$flags -o bin/$$p $$src (no static libc)"; $(CC) $$flags -o bin/$$p $$src || exit 1; fi; \
+	done
 
 # The main job on the embedded default: the chain of etc/mf.conf on the
 # example messages, then served as a milter on 127.0.0.1:7357.

@@ -10,7 +10,7 @@ if ! command -v redis-server >/dev/null; then
 fi
 redis_start --requirepass s3cret
 [ -n "$rpid" ] || { not_ok 'redis-server did not start' "$(tail -3 "$tmp/redis.log")"; done_testing; exit; }
-trap 'kill $rpid; wait $rpid 2>/dev/null; rm -rf "$tmp"' EXIT
+at_exit 'kill $rpid 2>/dev/null; wait $rpid 2>/dev/null'
 
 url=redis://:s3cret@127.0.0.1:$port/0
 printf 'quota.rule shared key=sender limit=4/1h reply="451 4.7.1 Site-wide limit"\nquota.rule flood key=client limit=6/1h action=block:abusers\n' >"$tmp/mf.conf"
@@ -44,9 +44,11 @@ if command -v openssl >/dev/null; then
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
 		-keyout "$tmp/key.pem" -out "$tmp/cert.pem" -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
 	tport=$((port + 1))
+	: >"$tmp/tls.log"
 	redis-server --port 0 --tls-port "$tport" --bind 127.0.0.1 --tls-cert-file "$tmp/cert.pem" --tls-key-file "$tmp/key.pem" \
 		--tls-ca-cert-file "$tmp/cert.pem" --tls-auth-clients no --save '' --appendonly no --dir "$tmp" >"$tmp/tls.log" 2>&1 &
 	tpid=$!
+	at_exit 'kill $tpid 2>/dev/null'
 	for i in 1 2 3 4 5 6 7 8 9 10; do grep -q 'Ready to accept' "$tmp/tls.log" && break; sleep 0.1; done
 	T="mf-quota -c $tmp/mf.conf --state rediss://127.0.0.1:$tport/0 check --output none --client 192.0.2.9 --rcpt b@example.com --from t@example.org"
 	check_exit 'TLS: counted over rediss://' 0 "SSL_CERT_FILE=$tmp/cert.pem $T --queue-id T1 <$msg/plain.eml"
@@ -60,5 +62,4 @@ fi
 kill $rpid; wait $rpid 2>/dev/null
 check_exit 'Redis down: exit 75, not a verdict' 75 "$A --lock-timeout 1s --from s@example.org --queue-id Q7 <$msg/plain.eml"
 check_grep '... saying why' "$tmp/err" 'redis'
-trap 'rm -rf "$tmp"' EXIT
 done_testing

@@ -28,7 +28,6 @@ CONF
 touch "$tmp/decisions.log"; chown nobody "$tmp/decisions.log"
 bridge_start "$tmp/mf.conf" || { not_ok 'mf-bridge listens'; done_testing; exit 1; }
 pf_start "$bridge_addr" || { not_ok 'postfix starts'; done_testing; exit 1; }
-trap 'pf_stop; bridge_stop; scan_cleanup; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 ok 'Postfix, mf-bridge, clamd and spamd run'
 
 sent=0

@@ -13,7 +13,7 @@ eicar=$data/strings/eicar.com.txt
 
 redis_start --requirepass s3cret
 [ -n "$rpid" ] || { not_ok 'redis-server did not start' "$(tail -3 "$tmp/redis.log")"; done_testing; exit 1; }
-trap 'kill $rpid; wait $rpid 2>/dev/null; scan_cleanup; rm -rf "$tmp"' EXIT
+at_exit 'kill $rpid 2>/dev/null; wait $rpid 2>/dev/null'
 clamd_start || { not_ok 'clamd starts'; done_testing; exit 1; }
 ok 'redis-server and clamd run'
 
@@ -33,7 +33,6 @@ check_status "mf-lists on host B refuses host A's infected client" reject "$L --
 check_status '... and host A the one B blocked' reject "$L --state-dir $tmp/a --client 192.0.2.51 </dev/null"
 [ ! -e "$tmp/a/kv" ] || [ -z "$(ls "$tmp/a/kv")" ] && ok 'nothing was kept in the state directory' || not_ok 'nothing was kept in the state directory' "$(ls "$tmp/a/kv")"
 kill $rpid; wait $rpid 2>/dev/null
-trap 'scan_cleanup; rm -rf "$tmp"' EXIT
 check_status 'redis down: the cache is missed, the scan still runs' reject "$A --lock-timeout 1s --client 192.0.2.52 <$tmp/a.eml"
 check_grep '... saying so' "$tmp/err" 'cache: '
 check_grep '... and the feedback failure too' "$tmp/err" 'feedback to virus-hosts: '

@@ -31,7 +31,6 @@ bridge.stage accept rcpt mf-accept check
 CONF
 bridge_start "$tmp/mf.conf" || { not_ok 'mf-bridge listens'; done_testing; exit 1; }
 pf_start "$bridge_addr" || { not_ok 'postfix starts'; done_testing; exit 1; }
-trap 'pf_stop; bridge_stop; dns_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 
 send() {
 	name=$1 from=$2; shift 2
@@ -115,7 +114,7 @@ for try in 1 2 3 4 5; do
 	kill $rpid 2>/dev/null; wait $rpid 2>/dev/null; rpid=
 done
 [ -n "$rpid" ] || { not_ok 'redis-server starts' "$(tail -3 "$tmp/redis.log")"; done_testing; exit; }
-trap 'kill $rpid; wait $rpid 2>/dev/null; pf_stop; bridge_stop; dns_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+at_exit 'kill $rpid 2>/dev/null; wait $rpid 2>/dev/null'
 url=redis://127.0.0.1:$port/0
 A="mf-accept --config $tmp/mf.conf --state $url --state-dir $tmp/a check --phase rcpt --client 192.0.2.9 --from x@other.test --rcpt a@example.test"
 B="mf-accept --config $tmp/mf.conf --state $url --state-dir $tmp/b check --phase rcpt --client 192.0.2.77 --from x@other.test --rcpt a@example.test"

@@ -41,7 +41,6 @@ bridge.stage accept rcpt,data mf-accept check
 CONF
 bridge_start "$tmp/mf.conf" || { not_ok 'mf-bridge listens'; done_testing; exit 1; }
 pf_start "$bridge_addr" || { not_ok 'postfix starts'; done_testing; exit 1; }
-trap 'pf_stop; bridge_stop; dns_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 
 send() { name=$1; shift; swaks --server 127.0.0.1:$pf_port --to alice@example.test "$@" >"$tmp/$name" 2>&1; }
 

@@ -72,7 +72,7 @@ if [ "$front" = server ]; then
 	qm_queue=$top/bin/mf-qmail-queue-client
 	qm_env=",MF_QMAIL_SOCKET=\"$tmp/run/qmail.sock\""
 	front_log=$tmp/server.log
-	trap 'kill "$server_pid" 2>/dev/null; qm_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+	at_exit 'kill "$server_pid" 2>/dev/null'
 else
 	ln -s "$top/bin/mf-bridge" "$tmp/mf-qmail-queue"
 	qm_queue=$tmp/mf-qmail-queue
@@ -80,7 +80,6 @@ else
 	front_log=$tmp/smtpd.log
 fi
 qm_start || { not_ok 'qmail starts'; done_testing; exit 1; }
-[ "$front" = server ] && trap 'kill "$server_pid" 2>/dev/null; qm_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 ok "qmail-smtpd runs with QMAILQUEUE pointing at $(basename "$qm_queue")"
 
 # 1. Clean mail: delivered byte for byte, with the chain's header added.

@@ -40,7 +40,7 @@ if [ -n "$policy_addr" ]; then ok "mf-bridge policy listens on $policy_addr"; el
 pf_extra="smtpd_recipient_restrictions = check_policy_service inet:$policy_addr
 smtpd_policy_service_default_action = 451 4.3.5 Server configuration problem"
 pf_start "" || { not_ok 'postfix starts'; done_testing; exit 1; }
-trap 'kill $policy_pid 2>/dev/null; pf_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+at_exit 'kill $policy_pid 2>/dev/null'
 
 send() {
 	name=$1; shift

@@ -50,7 +50,6 @@ qm_stop
 bridge_start "$tmp/mf.conf" || { not_ok 'mf-bridge milter listens'; done_testing; exit 1; }
 chmod 1777 "$tmp/spool"
 pf_start "$bridge_addr" || { not_ok 'postfix starts'; done_testing; exit 1; }
-trap 'pf_stop; bridge_stop; qm_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 swaks --server 127.0.0.1:$pf_port --from a@example.org --to one@example.test,drop@example.test --header 'Subject: qfilter under postfix' >"$tmp/pf1" 2>&1
 check_grep 'postfix: a message through the qfilter stage is queued' "$tmp/pf1" '<- +250 2\.0\.0 Ok: queued'
 pf_wait_delivered 1

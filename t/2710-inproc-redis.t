@@ -15,7 +15,7 @@ need redis-cli redis-tools || { skip 'in-process stages over Redis' 'redis-cli m
 
 redis_start
 [ -n "$rpid" ] || { not_ok 'redis-server starts' "$(tail -3 "$tmp/redis.log")"; done_testing; exit 1; }
-trap 'pf_stop; bridge_stop; kill $rpid; wait $rpid 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+at_exit 'kill $rpid 2>/dev/null; wait $rpid 2>/dev/null'
 rc() { redis-cli -p "$port" "$@"; }
 conns() { rc info stats | sed -n 's/^total_connections_received:\([0-9]*\).*/\1/p'; }
 

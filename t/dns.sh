@@ -26,7 +26,7 @@ dns_stop() {
 	for p in $dns_pids; do wait "$p" 2>/dev/null; done
 	dns_pids=
 }
-trap 'dns_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+at_exit dns_stop
 
 # dns_port: a UDP and TCP port nothing listens on.
 dns_port() {

@@ -6,7 +6,12 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 PATH=$top/bin:$PATH
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mf-t.XXXXXX")
-trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+# at_exit CMD: CMD runs when the test exits, the last one added first,
+# then the scratch directory goes. One trap for all, so that a helper
+# that starts a server cannot undo the cleanup of another.
+exits=
+at_exit() { exits="$1; $exits"; }
+trap 'eval "$exits"; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 msg=$top/t/msg
 : >"$tmp/empty.conf"
 export MF_CONFIG="$tmp/empty.conf" MF_STATE_DIR="$tmp/state"

@@ -84,7 +84,6 @@ ${pf_master:-}
 MC
 	postfix -c "$pf/etc" check >/dev/null 2>&1
 	postfix -c "$pf/etc" start >"$tmp/pf-start" 2>&1 || { cat "$tmp/pf-start"; return 1; }
-	trap 'pf_stop; bridge_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 	i=0
 	until swaks --server 127.0.0.1:$pf_port --quit-after CONNECT >/dev/null 2>&1; do
 		i=$((i + 1)); [ $i -gt 100 ] && { echo "# postfix did not answer on $pf_port"; return 1; }
@@ -152,3 +151,5 @@ bridge_stop() {
 	[ -n "${bridge_pid:-}" ] && kill $bridge_pid 2>/dev/null && wait $bridge_pid 2>/dev/null
 	bridge_pid=
 }
+
+at_exit "pf_stop; bridge_stop"

@@ -93,7 +93,6 @@ qm_start() {
 	chown qmaill "$tmp/qlog"
 	(cd "$qm" && exec env - PATH="$qm/bin:$PATH" qmail-start ./Maildir/ multilog t "$tmp/qlog") &
 	qm_send_pid=$!
-	trap 'qm_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 	rules=${qm_rules:-}
 	if [ -z "$rules" ]; then
 		rules="127.:allow${qm_queue:+,QMAILQUEUE=\"$qm_queue\"}${qm_env:-}"
@@ -117,6 +116,7 @@ qm_stop() {
 	[ -n "${qm_send_pid:-}" ] && kill "$qm_send_pid" 2>/dev/null && wait "$qm_send_pid" 2>/dev/null
 	qm_smtpd_pid= qm_send_pid=
 }
+at_exit qm_stop
 
 # qm_swaks ARGS...: one SMTP transaction with qmail-smtpd; the dialogue
 # is in $tmp/swaks, the exit status in $rc.

@@ -22,7 +22,7 @@ scan_cleanup() {
 	clamd_stop
 	spamd_stop
 }
-trap 'scan_cleanup; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+at_exit scan_cleanup
 
 # clamd_start: clamd on $clamd_sock and 127.0.0.1:$clamd_port, with
 # StreamMaxLength ${clamd_stream_max:-10M}.

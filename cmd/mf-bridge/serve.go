@@ -100,8 +100,10 @@ func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(stri
 }
 
 // settle drops root for user, as a server does once its socket is open,
-// and opens the decision log as that user. The function it returns
-// closes the log of the generation current by then.
+// opens the decision log as that user, and keeps a stage supervisor
+// running for the stage runs to come (chain.KeepSupervisor). The
+// function it returns ends that supervisor and closes the log of the
+// generation current by then.
 func (srv *server) settle(user, decisionLog string) (func(), error) {
 	if ownProcess {
 		if err := srv.dropPrivileges(user); err != nil {
@@ -113,7 +115,11 @@ func (srv *server) settle(user, decisionLog string) (func(), error) {
 		return nil, err
 	}
 	srv.gen.Load().cfg.Records = rec
-	return func() { srv.gen.Load().cfg.Records.Close() }, nil
+	chain.KeepSupervisor()
+	return func() {
+		chain.EndSupervisor()
+		srv.gen.Load().cfg.Records.Close()
+	}, nil
 }
 
 // onSignals reloads the configuration on SIGHUP until SIGTERM or

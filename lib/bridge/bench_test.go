@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"mf/internal/baseline"
 	"mf/lib/chain"
 	"mf/lib/logger"
 )
@@ -31,20 +32,7 @@ func BenchmarkMessage(b *testing.B) {
 
 	// The two are timed in turns within one loop, so that a machine
 	// whose load drifts weighs on both alike.
-	baseline := func() time.Duration {
-		t0 := time.Now()
-		in, _ := os.Open(msgFile)
-		out, _ := os.CreateTemp(dir, "out")
-		cmd := exec.Command(cat)
-		cmd.Stdin, cmd.Stdout = in, out
-		if err := cmd.Run(); err != nil {
-			b.Fatal(err)
-		}
-		in.Close()
-		out.Close()
-		os.Remove(out.Name())
-		return time.Since(t0)
-	}
+	baseline := func() time.Duration { return baseline.Exec(b, cat, msgFile, dir) }
 	st, _ := chain.Parse("copy data -- " + cat)
 	cfg := &Config{SpoolDir: dir, Log: logger.New("mf-bridge", io.Discard),
 		Chain: &chain.Chain{Stages: []*chain.Stage{st}, Runner: &chain.Runner{TempDir: dir}}}

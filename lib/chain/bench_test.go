@@ -2,19 +2,26 @@ package chain
 
 import (
 	"context"
-	"mf/lib/spool"
-	"mf/lib/supervise"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"mf/internal/baseline"
+	"mf/lib/spool"
+	"mf/lib/supervise"
 )
 
 // BenchmarkRun runs a 50 KB message through cat as a stage (supervisor,
 // envelope, output spooled and read back) beside the baseline of
-// starting cat on the same bytes from a file. The ratio is what running
-// it as a stage costs, the supervisor that ends all it starts included.
+// starting cat on the same bytes from a file, in turns, so that a noisy
+// machine weighs on both alike. The ratios are what running it as a
+// stage costs, the supervisor that ends all it starts included: x-cat
+// through the C mf-stage-supervisor make builds where there is a C
+// compiler, x-cat-go through the Go one, x-cat-self through this binary
+// (the test's, like mf-bridge a large one) as its own supervisor.
 func BenchmarkRun(b *testing.B) {
 	dir := b.TempDir()
 	text := "Subject: bench\n\n" + strings.Repeat("All work and no play makes Jack a dull boy.\n", 50<<10/44)
@@ -24,51 +31,51 @@ func BenchmarkRun(b *testing.B) {
 	if err != nil {
 		b.Fatal("no cat")
 	}
-	var base float64
-	b.Run("baseline-exec-cat", func(b *testing.B) {
-		for b.Loop() {
-			in, _ := os.Open(msgFile)
-			out, _ := os.CreateTemp(dir, "out")
-			cmd := exec.Command(cat)
-			cmd.Stdin, cmd.Stdout = in, out
-			if err := cmd.Run(); err != nil {
-				b.Fatal(err)
-			}
-			in.Close()
-			out.Close()
-			os.Remove(out.Name())
+	st, _ := Parse("copy data input=message output=message -- " + cat)
+	f, _ := os.Open(msgFile)
+	defer f.Close()
+	msg := &spool.Message{File: f}
+	r := &Runner{TempDir: dir}
+	stage := func(sv string) {
+		supervisor.path = sv
+		e := env
+		res := r.Run(context.Background(), st, &e, msg)
+		if res.Err != nil {
+			b.Fatal(res.Err)
 		}
-		base = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-	})
-	runner := func(b *testing.B) {
-		st, _ := Parse("copy data input=message output=message -- " + cat)
-		f, _ := os.Open(msgFile)
-		defer f.Close()
-		msg := &spool.Message{File: f}
-		r := &Runner{TempDir: dir}
-		for b.Loop() {
-			e := env
-			res := r.Run(context.Background(), st, &e, msg)
-			if res.Err != nil {
-				b.Fatal(res.Err)
-			}
-			res.Message.File.Close()
-		}
-		if base > 0 {
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/base, "x-baseline")
-		}
+		res.Message.File.Close()
 	}
-	// As installed: mf-stage-supervisor starts the stage.
-	sv := filepath.Join(dir, supervise.Name)
-	if out, err := exec.Command("go", "build", "-o", sv, "../../cmd/mf-stage-supervisor").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+
 	supervisorPath()
 	self := supervisor.path
-	supervisor.path = sv
-	b.Run("runner-cat", runner)
-	// Without it: this binary (the test's, like mf-bridge a large one)
-	// is its own supervisor.
-	supervisor.path = self
-	b.Run("runner-cat-self-supervised", runner)
+	defer func() { supervisor.path = self }()
+	KeepSupervisor() // as a server does
+	defer EndSupervisor()
+	sv := filepath.Join(dir, supervise.Name)
+	if out, err := exec.Command("go", "build", "-o", sv+"-go", "../../cmd/mf-stage-supervisor").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	ways := []struct{ name, path string }{{"x-cat", sv + "-c"}, {"x-cat-go", sv + "-go"}, {"x-cat-self", self}}
+	if cc, err := exec.LookPath("cc"); err == nil {
+		if out, err := exec.Command(cc, "-O2", "-static", "-o", sv+"-c", "../../cmd/mf-stage-supervisor/c/mf-stage-supervisor.c").CombinedOutput(); err != nil {
+			b.Fatalf("cc: %v\n%s", err, out)
+		}
+	} else {
+		b.Log("no cc: the C mf-stage-supervisor is not measured")
+		ways = ways[1:]
+	}
+	took := make([]time.Duration, len(ways))
+	var base time.Duration
+	for b.Loop() {
+		base += baseline.Exec(b, cat, msgFile, dir)
+		for i, w := range ways {
+			t0 := time.Now()
+			stage(w.path)
+			took[i] += time.Since(t0)
+		}
+	}
+	b.ReportMetric(float64(base.Microseconds())/1000/float64(b.N), "ms/exec-cat")
+	for i, w := range ways {
+		b.ReportMetric(float64(took[i])/float64(base), w.name)
+	}
 }

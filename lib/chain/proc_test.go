@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,13 @@ import (
 // with MF_TEST_STAGE=1 it runs testStage as its main, so the same stage
 // runs as a process and in-process (inproc_test.go).
 func TestMain(m *testing.M) {
+	if sv := os.Getenv("MF_CHAIN_TEST_SUPERVISOR"); sv != "" {
+		// The tests again with another supervisor (TestCSupervisor),
+		// kept running as a server keeps it.
+		supervisorPath()
+		supervisor.path = sv
+		KeepSupervisor()
+	}
 	if os.Getenv("MF_TEST_STAGE") == "1" {
 		os.Exit(testStage(context.Background(), os.Stdin, os.Stdout, os.Stderr, os.Args[1:], os.LookupEnv))
 	}
@@ -457,5 +465,146 @@ func TestStartFailureFollowsOnError(t *testing.T) {
 	r := (&Runner{}).Run(context.Background(), st, &e, spooled(t, "S: x\n\n"))
 	if !errors.Is(r.Err, syscall.EACCES) || strings.Count(r.Err.Error(), "permission denied") != 1 {
 		t.Errorf("not executable: %v", r.Err)
+	}
+}
+
+// TestCSupervisor runs this package's tests again with the C
+// mf-stage-supervisor, which make installs where there is a C compiler,
+// starting every stage: it must behave as lib/supervise does.
+func TestCSupervisor(t *testing.T) {
+	if os.Getenv("MF_CHAIN_TEST_SUPERVISOR") != "" {
+		return
+	}
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no cc: the C mf-stage-supervisor cannot be tested")
+		}
+		t.Skip("no cc: the C mf-stage-supervisor is not tested")
+	}
+	// Where a bridge that dropped root (TestStageIsolation) can run it.
+	dir, err := os.MkdirTemp("", "mf-supervisor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	sv := filepath.Join(dir, "mf-stage-supervisor")
+	if out, err := exec.Command(cc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", sv, "../../cmd/mf-stage-supervisor/c/mf-stage-supervisor.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=.", "-test.skip=^(TestCSupervisor|TestMfCommandsConcurrent|TestMfAcceptScanConcurrent)$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "MF_CHAIN_TEST_SUPERVISOR="+sv)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the tests with %s: %v\n%s", sv, err, out)
+	}
+	if !strings.Contains(string(out), "PASS") {
+		t.Fatalf("the tests with %s said:\n%s", sv, out)
+	}
+}
+
+// TestResidentSupervisor: with the C supervisor (inside TestCSupervisor)
+// a stage's supervisor is forked by the resident one, not started by the
+// bridge; when the resident one dies, a run it had not taken still runs,
+// and the next starts another.
+func TestResidentSupervisor(t *testing.T) {
+	if os.Getenv("MF_CHAIN_TEST_SUPERVISOR") == "" {
+		t.Skip("runs inside TestCSupervisor, with the C mf-stage-supervisor")
+	}
+	msg := spooled(t, "Subject: x\n\nbody\n")
+	// grandparent: the parent of a stage's supervisor (-1 and an error
+	// when the run fails; it runs on goroutines too).
+	grandparent := func() int {
+		t.Helper()
+		r := runStage(t, "input=message output=headers", `cat >/dev/null; echo "X-Grandparent: $(cut -d' ' -f4 /proc/$PPID/stat)"`, msg)
+		if r.Err != nil || len(r.Headers) != 1 {
+			t.Errorf("stage: %v %q", r.Err, r.Headers)
+			return -1
+		}
+		n, err := strconv.Atoi(strings.TrimPrefix(r.Headers[0], "X-Grandparent: "))
+		if err != nil {
+			t.Errorf("stage: %q", r.Headers[0])
+			return -1
+		}
+		return n
+	}
+	first := grandparent()
+	residents.mu.Lock()
+	pid := residents.pid
+	residents.mu.Unlock()
+	if first == os.Getpid() || first != pid {
+		t.Fatalf("the supervisor's parent is %d; the bridge is %d, the resident supervisor %d", first, os.Getpid(), pid)
+	}
+	if grandparent() != pid {
+		t.Error("a second run has another resident supervisor")
+	}
+	// It dies with a run sent and not taken: that run is run the exec
+	// way, once.
+	syscall.Kill(pid, syscall.SIGSTOP)
+	got := make(chan int)
+	go func() { got <- grandparent() }()
+	time.Sleep(200 * time.Millisecond)
+	syscall.Kill(pid, syscall.SIGKILL)
+	if gp := <-got; gp != os.Getpid() {
+		t.Errorf("the run the dead resident supervisor did not take: its supervisor's parent is %d, not the bridge %d", gp, os.Getpid())
+	}
+	if now := grandparent(); now == pid || now == os.Getpid() {
+		t.Errorf("after the resident supervisor died, runs come from %d (it was %d, the bridge is %d)", now, pid, os.Getpid())
+	}
+}
+
+// TestResidentSameAsExec: a stage started by the resident supervisor gets
+// the arguments and environment one exec'd gets, byte for byte, however
+// odd the envelope values in it.
+func TestResidentSameAsExec(t *testing.T) {
+	if os.Getenv("MF_CHAIN_TEST_SUPERVISOR") == "" {
+		t.Skip("runs inside TestCSupervisor, with the C mf-stage-supervisor")
+	}
+	out := t.TempDir()
+	st, err := Parse("t data input=message output=exit -- " + script(t, `n=$(ls "$OUT" | grep -c ^env); env -0 >"$OUT/env.$n"; printf '%s\0' "$0" "$@" >"$OUT/args.$n"; cat >/dev/null`) + ` 'a b' '' x=y`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Later values win, as os/exec has it.
+	r := &Runner{Env: []string{"PATH=/nonexistent", "OUT=" + out, "PATH=/usr/bin:/bin"}}
+	e := env
+	e.Helo = "h.example\nX-Evil: 1\x00x"
+	e.MailFrom = "a=b@example.org"
+	e.ClientName = strings.Repeat("\xe9", 4000)
+	msg := spooled(t, "Subject: x\n\nbody\n")
+	defer KeepSupervisor()
+	for _, on := range []bool{true, false} { // through the resident supervisor, then exec'd
+		residents.mu.Lock()
+		residents.on = on
+		residents.mu.Unlock()
+		e := e
+		if res := r.Run(context.Background(), st, &e, msg); res.Err != nil {
+			t.Fatalf("run: %v", res.Err)
+		}
+	}
+	for _, f := range []string{"env", "args"} {
+		a, _ := os.ReadFile(filepath.Join(out, f+".0"))
+		b, _ := os.ReadFile(filepath.Join(out, f+".1"))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s: %d bytes through the resident supervisor, %d exec'd, or not the same", f, len(a), len(b))
+		}
+	}
+	a, _ := os.ReadFile(filepath.Join(out, "env.0"))
+	if !bytes.Contains(a, []byte("\x00PATH=/usr/bin:/bin\x00")) || bytes.Contains(a, []byte("/nonexistent")) {
+		t.Errorf("PATH given twice: the later value is not the one the stage has")
+	}
+	if !bytes.Contains(a, []byte("\x00HELO=h.example%0AX-Evil: 1%00x\x00")) {
+		t.Errorf("HELO: not as encoded for the environment")
+	}
+}
+
+// TestDedupEnv: the last of a name's values is the one kept, as os/exec
+// keeps it (a shell dedups by itself; a C program's getenv takes the
+// first).
+func TestDedupEnv(t *testing.T) {
+	got := strings.Join(dedupEnv([]string{"PATH=/nonexistent", "A=1", "PATH=/usr/bin", "B", "A=2=3"}), " ")
+	if want := "PATH=/usr/bin B A=2=3"; got != want {
+		t.Errorf("dedupEnv: %q, want %q", got, want)
 	}
 }

@@ -184,7 +184,10 @@ func (r *Runner) Run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	defer context.AfterFunc(r.stopCtx, cancel)()
 	err := errStopped
 	if ctx.Err() == nil && r.stopCtx.Err() == nil {
-		err = r.run(ctx, st, env, msg, res)
+		err = r.run(ctx, st, env, msg, res, true)
+		if errors.Is(err, errNotTaken) {
+			err = r.run(ctx, st, env, msg, res, false)
+		}
 	}
 	if err != nil {
 		if res.Message != nil {
@@ -222,7 +225,9 @@ func (st *Stage) reply(a verdict.Action) verdict.Reply {
 	return def
 }
 
-func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *spool.Message, res *Result) error {
+// run runs st as a process, through the resident supervisor if there is
+// one and resident is true, or in-process where it is one of mf's own.
+func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *spool.Message, res *Result, resident bool) error {
 	if cmd := r.command(st); cmd != nil && r.InProcess(st) {
 		return r.runCommand(ctx, cmd, st, env, msg, res)
 	}
@@ -268,15 +273,11 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	if r.User != nil {
 		cred = r.User.Credential
 	}
-	// The supervisor as it was when the bridge started, even if replaced
-	// on disk since (supervisorPath).
-	cmd := exec.CommandContext(ctx, supervisorPath())
-	cmd.Args = supervise.Args(uint64(outputLimit(msg)), cred, found.Path, st.Argv)
-	cmd.Env = environ
+	args := supervise.Args(uint64(outputLimit(msg)), cred, found.Path, st.Argv)
 	if r.User != nil {
 		// A stage started by a bridge that was root does not keep root's
 		// HOME; later values win (os/exec).
-		cmd.Env = append(cmd.Env, "HOME="+r.User.Home, "USER="+r.User.Name, "LOGNAME="+r.User.Name)
+		environ = append(environ, "HOME="+r.User.Home, "USER="+r.User.Name, "LOGNAME="+r.User.Name)
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
@@ -295,20 +296,46 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 		// that allows.
 		errW.Chmod(0o622)
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, out, errW
 	var stderr tail
 	copied := make(chan struct{})
 	go func() {
 		io.Copy(&stderr, errR)
 		close(copied)
 	}()
-	cmd.ExtraFiles = []*os.File{life, statusW} // supervise.LifelineFd, StatusFd
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// The supervisor ends the stage and all it started, then itself.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 2 * time.Second
 
-	err = start(cmd, cred != nil)
+	// wait waits for the supervisor, and returns what it said on the
+	// status pipe and how it ended.
+	var wait func() (said []byte, ended string, err error)
+	var run *residentRun
+	ok := false
+	if resident {
+		run, ok = launchResident(args, dedupEnv(environ), [3]*os.File{stdin, out, errW}, statusW, cred != nil)
+	}
+	if ok {
+		wait = func() ([]byte, string, error) {
+			return run.wait(status, ctx.Done())
+		}
+	} else {
+		// The supervisor as it was when the bridge started, even if
+		// replaced on disk since (supervisorPath).
+		cmd := exec.CommandContext(ctx, supervisorPath())
+		cmd.Args, cmd.Env = args, environ
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, out, errW
+		cmd.ExtraFiles = []*os.File{life, statusW} // supervise.LifelineFd, StatusFd
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// The supervisor ends the stage and all it started, then itself.
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+		cmd.WaitDelay = 2 * time.Second
+		err = start(cmd, cred != nil)
+		wait = func() ([]byte, string, error) {
+			err := cmd.Wait()
+			if cmd.ProcessState == nil {
+				return nil, "", err
+			}
+			said, _ := io.ReadAll(io.LimitReader(status, 4096))
+			return said, cmd.ProcessState.String(), nil
+		}
+	}
 	stdin.Close()
 	statusW.Close()
 	errW.Close()
@@ -325,14 +352,13 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 		feed.Close()
 		fed <- err
 	}()
-	waitErr := cmd.Wait()
+	said, ended, waitErr := wait()
 	feedErr := <-fed
 	// The supervisor ended all that held the pipe; should it have been
 	// killed before it could, what is left is not waited for.
 	errR.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	<-copied
 	res.Stderr = strings.TrimSpace(stderr.String())
-	said, _ := io.ReadAll(io.LimitReader(status, 4096))
 
 	if r.stopped(ctx) {
 		return errStopped
@@ -340,7 +366,7 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	if ctx.Err() != nil {
 		return fmt.Errorf("timeout after %s", st.TimeoutAt(env.Phase))
 	}
-	if cmd.ProcessState == nil {
+	if waitErr != nil {
 		return fmt.Errorf("wait: %w", waitErr)
 	}
 	var code, errno int
@@ -353,7 +379,7 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 		_, text, _ = strings.Cut(string(said)[len("start "):], " ")
 		return fmt.Errorf("%w: %w", errStart, &startError{text, syscall.Errno(errno)})
 	default:
-		return fmt.Errorf("the stage's supervisor ended without a word: %s", cmd.ProcessState)
+		return fmt.Errorf("the stage's supervisor ended without a word: %s", ended)
 	}
 	if feedErr != nil && !errors.Is(feedErr, syscall.EPIPE) {
 		return fmt.Errorf("stdin: %w", feedErr)

@@ -3,11 +3,15 @@
 // the stage as the stage user, ends whatever the stage left behind when
 // it ends, and ends it all when the bridge dies.
 //
-// It is a program of its own, mf-stage-supervisor, as small as a Go
-// program can be: a process start per stage run is its price, and one of
-// mf-bridge itself, whose packages take milliseconds to initialize, cost
-// that much more for every stage run. mf-bridge still runs as its own
-// supervisor when that program is missing.
+// It is a program of its own, mf-stage-supervisor: a process start per
+// stage run is its price, and one of mf-bridge itself, whose packages
+// take milliseconds to initialize, cost that much more for every stage
+// run. make builds it from C where there is a compiler
+// (cmd/mf-stage-supervisor/c/mf-stage-supervisor.c, which speaks the same
+// arguments and status lines), since even the Go runtime's start costs
+// more than the stage's exec; this is the one built without a compiler,
+// and the one mf-bridge runs as its own supervisor when that program is
+// missing.
 package supervise
 
 import (
