@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,7 +53,11 @@ func TestMain(m *testing.M) {
 	// Tests run as root here; the runner's refusal to run a stage
 	// in-process as root is tested on its own.
 	euid = func() int { return 65534 }
-	os.Exit(m.Run())
+	code := m.Run()
+	if cSupervisorDir != "" {
+		os.RemoveAll(cSupervisorDir)
+	}
+	os.Exit(code)
 }
 
 // alive reports whether pid is a process that has not ended (a zombie
@@ -475,25 +482,14 @@ func TestCSupervisor(t *testing.T) {
 	if os.Getenv("MF_CHAIN_TEST_SUPERVISOR") != "" {
 		return
 	}
-	cc, err := exec.LookPath("cc")
+	sv, err := cSupervisor()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("no cc: the C mf-stage-supervisor cannot be tested")
+			t.Fatal(err)
 		}
-		t.Skip("no cc: the C mf-stage-supervisor is not tested")
+		t.Skip("the C mf-stage-supervisor is not tested: ", err)
 	}
-	// Where a bridge that dropped root (TestStageIsolation) can run it.
-	dir, err := os.MkdirTemp("", "mf-supervisor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	sv := filepath.Join(dir, "mf-stage-supervisor")
-	if out, err := exec.Command(cc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", sv, "../../cmd/mf-stage-supervisor/c/mf-stage-supervisor.c").CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=.", "-test.skip=^(TestCSupervisor|TestMfCommandsConcurrent|TestMfAcceptScanConcurrent)$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=.", "-test.skip=^(TestCSupervisor|TestMfCommandsConcurrent|TestMfAcceptScanConcurrent|FuzzResidentRequest)$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "MF_CHAIN_TEST_SUPERVISOR="+sv)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -607,4 +603,117 @@ func TestDedupEnv(t *testing.T) {
 	if want := "PATH=/usr/bin B A=2=3"; got != want {
 		t.Errorf("dedupEnv: %q, want %q", got, want)
 	}
+}
+
+// cSupervisor builds the C mf-stage-supervisor into a directory any user
+// may enter, cSupervisorDir, once per test binary.
+var cSupervisorDir string
+
+var cSupervisor = sync.OnceValues(func() (string, error) {
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "mf-supervisor")
+	if err != nil {
+		return "", err
+	}
+	cSupervisorDir = dir
+	os.Chmod(dir, 0o755)
+	sv := filepath.Join(dir, "mf-stage-supervisor")
+	if out, err := exec.Command(cc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", sv, "../../cmd/mf-stage-supervisor/c/mf-stage-supervisor.c").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("cc: %v\n%s", err, out)
+	}
+	return sv, nil
+})
+
+// FuzzResidentRequest sends the resident C supervisor packets of any
+// bytes, with a run's five descriptors: each is answered on its status
+// pipe by "+" and one status line, or by nothing but "+" if it was
+// never a run, and the supervisor still takes the next well-formed one.
+// The only program a packet can name is /bin/true (others are skipped),
+// and the supervisor runs as nobody in an empty directory.
+func FuzzResidentRequest(f *testing.F) {
+	good := "6\x00mf-stage-supervisor\x000\x00-\x00/bin/true\x00true\x00x\x00X=1\x00"
+	for _, s := range []string{good, "", "\x00", "6\x00", "x\x00", "99\x00a\x00", "4\x00a\x00b\x00c\x00d\x00",
+		"6\x00mf-stage-supervisor\x00nope\x00-\x00/bin/true\x00true\x00x\x00",
+		"6\x00mf-stage-supervisor\x000\x001:2:3,x\x00/bin/true\x00true\x00x\x00",
+		"6\x00mf-stage-supervisor\x000\x00-\x00true\x00true\x00x\x00", good[:len(good)-1]} {
+		f.Add([]byte(s))
+	}
+	sv, err := cSupervisor()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			f.Fatal(err)
+		}
+		f.Skip("the C mf-stage-supervisor could not be built: ", err)
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "ours"), os.NewFile(uintptr(fds[1]), "theirs")
+	lifeR, lifeW, _ := os.Pipe()
+	cmd := exec.Command(sv, "-resident")
+	cmd.Dir = filepath.Dir(sv)
+	cmd.ExtraFiles = []*os.File{theirs, lifeR}
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	if err := cmd.Start(); err != nil {
+		f.Fatal(err)
+	}
+	theirs.Close()
+	lifeR.Close()
+	f.Cleanup(func() { lifeW.Close(); ours.Close(); cmd.Wait() })
+	c, err := net.FileConn(ours)
+	if err != nil {
+		f.Fatal(err)
+	}
+	conn := c.(*net.UnixConn)
+	if b := make([]byte, 1); func() bool { n, _ := conn.Read(b); return n != 1 }() {
+		f.Fatal("the resident supervisor did not say it was ready")
+	}
+	// send sends req with a run's descriptors, and returns the status.
+	send := func(t *testing.T, req []byte) string {
+		null, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		defer null.Close()
+		runR, runW, _ := os.Pipe()
+		defer runW.Close()
+		status, statusW, _ := os.Pipe()
+		defer status.Close()
+		rights := syscall.UnixRights(int(null.Fd()), int(null.Fd()), int(null.Fd()), int(runR.Fd()), int(statusW.Fd()))
+		_, _, err := conn.WriteMsgUnix(req, rights, nil)
+		runR.Close()
+		statusW.Close()
+		if err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		status.SetReadDeadline(time.Now().Add(10 * time.Second))
+		said, err := io.ReadAll(status)
+		if err != nil {
+			t.Fatalf("status: %v (%q so far)", err, said)
+		}
+		return string(said)
+	}
+	f.Fuzz(func(t *testing.T, req []byte) {
+		if len(req) == 0 {
+			return // a zero-length packet reads as the bridge closing its end
+		}
+		if strings.Contains(strings.ReplaceAll(string(req), "/bin/true", ""), "/") {
+			t.Skip("names a program other than /bin/true")
+		}
+		said := send(t, req)
+		rest, ok := strings.CutPrefix(said, "+")
+		switch {
+		case !ok:
+			t.Fatalf("status %q: not taken", said)
+		case rest == "", sscan(rest, "exit %d", new(int)), sscan(rest, "signal %d", new(int)), sscan(rest, "start %d", new(int)):
+		default:
+			t.Fatalf("status %q: no status line", said)
+		}
+		if got := send(t, []byte(good)); got != "+exit 0" {
+			t.Fatalf("after %q, a good request: %q", req, got)
+		}
+	})
 }
