@@ -40,7 +40,7 @@ const qmailRequestMax = 64 << 10
 // for the messages after it.
 func (cmd *qmailServerCmd) Run(env *cli.Env, c *root) error {
 	if !strings.HasPrefix(cmd.QmailListen, "unix:") {
-		return fmt.Errorf("listen %q: the qmail server listens on a unix socket only (unix:PATH): descriptors pass over nothing else", cmd.QmailListen)
+		return fmt.Errorf("qmail-listen %q: the qmail server listens on a unix socket only (unix:PATH): descriptors pass over nothing else", cmd.QmailListen)
 	}
 	srv, err := start(env, c, "")
 	if err != nil {

@@ -27,7 +27,7 @@
 #define SOCKET "/run/mf-bridge/qmail.sock"
 #endif
 
-enum { QUEUED = 0, TEMP = 71, BUG = 81 };
+enum { TEMP = 71 }; /* qmail-queue: temporary failure */
 enum { ENVMAX = 64 * 1024, REPLYMAX = 4096 };
 
 extern char **environ;

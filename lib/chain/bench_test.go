@@ -55,14 +55,11 @@ func BenchmarkRun(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", sv+"-go", "../../cmd/mf-stage-supervisor").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	ways := []struct{ name, path string }{{"x-cat", sv + "-c"}, {"x-cat-go", sv + "-go"}, {"x-cat-self", self}}
-	if cc, err := exec.LookPath("cc"); err == nil {
-		if out, err := exec.Command(cc, "-O2", "-static", "-o", sv+"-c", "../../cmd/mf-stage-supervisor/c/mf-stage-supervisor.c").CombinedOutput(); err != nil {
-			b.Fatalf("cc: %v\n%s", err, out)
-		}
+	ways := []struct{ name, path string }{{"x-cat-go", sv + "-go"}, {"x-cat-self", self}}
+	if c, err := cSupervisor(); err == nil {
+		ways = append([]struct{ name, path string }{{"x-cat", c}}, ways...)
 	} else {
-		b.Log("no cc: the C mf-stage-supervisor is not measured")
-		ways = ways[1:]
+		b.Log("the C mf-stage-supervisor is not measured: ", err)
 	}
 	took := make([]time.Duration, len(ways))
 	var base time.Duration

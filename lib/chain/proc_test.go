@@ -605,8 +605,9 @@ func TestDedupEnv(t *testing.T) {
 	}
 }
 
-// cSupervisor builds the C mf-stage-supervisor into a directory any user
-// may enter, cSupervisorDir, once per test binary.
+// cSupervisor builds the C mf-stage-supervisor as make does (static where
+// libc allows) into a directory any user may enter, cSupervisorDir, once
+// per test binary.
 var cSupervisorDir string
 
 var cSupervisor = sync.OnceValues(func() (string, error) {
@@ -621,7 +622,11 @@ var cSupervisor = sync.OnceValues(func() (string, error) {
 	cSupervisorDir = dir
 	os.Chmod(dir, 0o755)
 	sv := filepath.Join(dir, "mf-stage-supervisor")
-	if out, err := exec.Command(cc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", sv, "../../cmd/mf-stage-supervisor/c/mf-stage-supervisor.c").CombinedOutput(); err != nil {
+	flags := []string{"-O2", "-Wall", "-Wextra", "-Werror", "-o", sv, "../../cmd/mf-stage-supervisor/c/mf-stage-supervisor.c"}
+	if exec.Command(cc, append(flags, "-static")...).Run() == nil {
+		return sv, nil
+	}
+	if out, err := exec.Command(cc, flags...).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("cc: %v\n%s", err, out)
 	}
 	return sv, nil

@@ -12,7 +12,9 @@ package chain
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -43,7 +45,7 @@ var residents struct {
 	conn  *net.UnixConn
 	pid   int
 	ended chan struct{}   // closed once it has exited
-	none  map[string]bool // supervisor programs without a resident mode
+	none  map[string]bool // supervisor programs not kept: no resident mode, or it failed to start once; their runs exec them
 }
 
 // KeepSupervisor has the stage runs from now on forked by a resident
@@ -170,17 +172,10 @@ func startResident(key residentKey) (*net.UnixConn, int, chan struct{}, error) {
 	if n, err := conn.Read(b); n != 1 || b[0] != 'R' {
 		conn.Close()
 		cmd.Process.Kill()
-		return nil, 0, nil, errors.New("resident supervisor: not ready: " + errString(err))
+		return nil, 0, nil, fmt.Errorf("resident supervisor: not ready (%q, %v)", b[:n], err)
 	}
 	conn.SetReadDeadline(time.Time{})
 	return conn, cmd.Process.Pid, done, nil
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "no word"
-	}
-	return err.Error()
 }
 
 // residentRun is one stage run of a resident supervisor.
@@ -195,15 +190,21 @@ var errNotTaken = errors.New("the resident supervisor did not take the run")
 
 // launchResident has the resident supervisor start a stage run with
 // args and env, files being the run's descriptors 0, 1 and 2 and status
-// its status pipe. ok is false when the run must go the exec way: no
-// resident supervisor, or a request it cannot take.
-func launchResident(args, env []string, files [3]*os.File, status *os.File, wantCaps bool) (run *residentRun, ok bool) {
+// its status pipe. ok is false when the run must go the exec way: not
+// wanted, no resident supervisor, or a request it cannot take.
+func launchResident(want bool, args, env []string, files [3]*os.File, status *os.File, wantCaps bool) (run *residentRun, ok bool) {
+	if !want {
+		return nil, false
+	}
+	// os/exec keeps the last of a name's values; C's getenv would find
+	// the first.
+	env = dedupEnv(env)
 	var req bytes.Buffer
 	req.WriteString(strconv.Itoa(len(args)))
 	req.WriteByte(0)
 	for _, list := range [][]string{args, env} {
 		for _, s := range list {
-			if bytes.IndexByte([]byte(s), 0) >= 0 {
+			if strings.IndexByte(s, 0) >= 0 {
 				return nil, false
 			}
 			req.WriteString(s)
@@ -236,31 +237,21 @@ func launchResident(args, env []string, files [3]*os.File, status *os.File, want
 func (l *residentRun) stop() { l.once.Do(func() { l.lifeW.Close() }) }
 
 // wait reads what the supervisor said on status, until it ends, or
-// until done is closed and it has had a while to end the stage.
+// until ctx is done and it has had a while to end the stage.
 // errNotTaken: the resident supervisor did not take the request (it
 // died), so the stage did not run and can run the exec way.
-func (l *residentRun) wait(status *os.File, done <-chan struct{}) ([]byte, string, error) {
-	finished := make(chan struct{})
-	defer close(finished)
+func (l *residentRun) wait(ctx context.Context, status *os.File) ([]byte, string, error) {
 	defer l.stop()
-	go func() {
-		select {
-		case <-done:
-			l.stop()
-			status.SetReadDeadline(time.Now().Add(2 * time.Second))
-		case <-finished:
-		}
-	}()
+	defer context.AfterFunc(ctx, func() {
+		l.stop()
+		status.SetReadDeadline(time.Now().Add(2 * time.Second))
+	})()
 	said, _ := io.ReadAll(io.LimitReader(status, 4096))
 	// The resident supervisor writes "+" once it has the request.
 	taken, ok := bytes.CutPrefix(said, []byte("+"))
-	if !ok {
-		select {
-		case <-done:
-		default:
-			dropResident(l.conn)
-			return nil, "", errNotTaken
-		}
+	if !ok && ctx.Err() == nil {
+		dropResident(l.conn)
+		return nil, "", errNotTaken
 	}
 	return taken, "its status pipe closed", nil
 }

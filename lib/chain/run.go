@@ -306,15 +306,8 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	// wait waits for the supervisor, and returns what it said on the
 	// status pipe and how it ended.
 	var wait func() (said []byte, ended string, err error)
-	var run *residentRun
-	ok := false
-	if resident {
-		run, ok = launchResident(args, dedupEnv(environ), [3]*os.File{stdin, out, errW}, statusW, cred != nil)
-	}
-	if ok {
-		wait = func() ([]byte, string, error) {
-			return run.wait(status, ctx.Done())
-		}
+	if run, ok := launchResident(resident, args, environ, [3]*os.File{stdin, out, errW}, statusW, cred != nil); ok {
+		wait = func() ([]byte, string, error) { return run.wait(ctx, status) }
 	} else {
 		// The supervisor as it was when the bridge started, even if
 		// replaced on disk since (supervisorPath).

@@ -179,8 +179,6 @@ static void end_all(void)
 	}
 }
 
-static int resident(void);
-
 /* supervise is one stage run's supervisor: argv as described above. */
 static int supervise(int argc, char **argv)
 {
@@ -327,15 +325,8 @@ static int supervise(int argc, char **argv)
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	prctl(PR_SET_NAME, "mf-stage-supervisor", 0, 0, 0);
-	if (argc == 2 && strcmp(argv[1], "-resident") == 0)
-		return resident();
-	return supervise(argc, argv);
-}
-
-enum { REQUESTS = 3, RUNFDS = 5, MAXREQ = 256 << 10, MAXSTRS = 16384 };
+/* The resident's descriptors: the bridge's requests, and its lifeline. */
+enum { REQUESTS = 3, RESIDENT_LIFELINE = 4, RUNFDS = 5, MAXREQ = 256 << 10, MAXSTRS = 16384 };
 
 static int issocket(int fd)
 {
@@ -380,11 +371,11 @@ static int run_request(char *buf, size_t n, const int *fds)
 }
 
 /* resident serves requests on REQUESTS until the bridge closes it or its
- * lifeline (descriptor 4 here) reads EOF. The supervisors it forks go on
+ * lifeline reads EOF. The supervisors it forks go on
  * on their own: each has its run's lifeline, which ends with the bridge. */
 static int resident(void)
 {
-	const int life = STATUS;
+	const int life = RESIDENT_LIFELINE;
 	if (!issocket(REQUESTS) || !isfifo(life)) {
 		fputs("mf-stage-supervisor: started by hand: it is run by mf-bridge only\n", stderr);
 		return 2;
@@ -469,4 +460,12 @@ static int resident(void)
 		for (int j = 0; j < nfds; j++)
 			close(fds[j]);
 	}
+}
+
+int main(int argc, char **argv)
+{
+	prctl(PR_SET_NAME, "mf-stage-supervisor", 0, 0, 0);
+	if (argc == 2 && strcmp(argv[1], "-resident") == 0)
+		return resident();
+	return supervise(argc, argv);
 }
