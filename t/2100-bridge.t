@@ -149,10 +149,12 @@ check_out 'unix socket: mode as asked' 'srw-------' "stat -c %A $sock"
 [ -n "$owner" ] && check_out 'unix socket: owner as asked' 'nobody' "stat -c %U $sock"
 check_refused 'a socket another bridge serves is not taken over' 'another server answers there' "mf-bridge --config $tmp/mf.conf $as milter --listen unix:$sock"
 kill -KILL $pid; wait $pid 2>/dev/null
-mf-bridge --config "$tmp/mf.conf" $as milter --listen "unix:$sock" 2>"$tmp/sock.log" &
+# A log of its own: a reused one is truncated only once the job runs,
+# so the wait below could read the first bridge's line in it.
+mf-bridge --config "$tmp/mf.conf" $as milter --listen "unix:$sock" 2>"$tmp/stale.log" &
 pid=$!
-i=0; until grep -q listening "$tmp/sock.log"; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.05; done
-check_grep 'a stale socket is replaced' "$tmp/sock.log" 'listening on unix:'
+i=0; until grep -q listening "$tmp/stale.log"; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.05; done
+check_grep 'a stale socket is replaced' "$tmp/stale.log" 'listening on unix:'
 kill -TERM $pid; wait $pid
 check_out '... and SIGTERM stops it, status 0' 0 "echo $?"
 # The bridge's own settings stay its own: MF_STAGE (a chain line for the

@@ -189,7 +189,7 @@ func (t *qmailTxn) client() (host, addr, helo, auth string) {
 func (t *qmailTxn) filter(ctx context.Context) int {
 	log := t.cfg.Log
 	cr := &spool.Counter{R: t.spool}
-	br := bufio.NewReaderSize(cr, 64<<10)
+	br := bufio.NewReader(cr) // a small one: the body is read past it
 	fields, first, err := bridge.ReadHeader(br)
 	if err != nil {
 		// A header mf cannot split is handed on untouched, as qmail would
@@ -201,7 +201,7 @@ func (t *qmailTxn) filter(ctx context.Context) int {
 			return qmail.ExitWrite
 		}
 		cr = &spool.Counter{R: t.spool}
-		br = bufio.NewReaderSize(cr, 64<<10)
+		br = bufio.NewReader(cr)
 	}
 	t.fields = fields
 	// The header's bytes in the spool, its empty line included.
@@ -252,7 +252,8 @@ func (t *qmailTxn) filter(ctx context.Context) int {
 	}
 	t.env.Rcpts = taken
 
-	if err := feedSpool(s, t.fields, first, br); err != nil {
+	// qmail's LF line ends are kept as they are.
+	if err := s.Feed(t.fields, first, br); err != nil {
 		log.Errorf("read message: %v", err)
 		return qmail.ExitRead
 	}
@@ -313,37 +314,6 @@ func (t *qmailTxn) refuse(v verdict.Verdict) int {
 		return qmail.ExitPerm
 	}
 	return qmail.ExitTemp
-}
-
-// feedSpool hands the spooled message to the session as qmail has it:
-// LF line ends, which the session keeps.
-func feedSpool(s *bridge.Session, fields []stream.Field, first []byte, br *bufio.Reader) error {
-	for _, f := range fields {
-		s.Header(f.Name, f.Value)
-	}
-	if err := s.EOH(); err != nil {
-		return err
-	}
-	if len(first) > 0 {
-		if err := s.Body(first); err != nil {
-			return err
-		}
-	}
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := br.Read(buf)
-		if n > 0 {
-			if err := s.Body(buf[:n]); err != nil {
-				return err
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
 }
 
 // handOn runs the real qmail-queue on the message as the chain left it,
@@ -632,14 +602,14 @@ func (cmd *dotQmailCmd) run(env *cli.Env, c *root) (code int) {
 			return code
 		}
 	}
-	br := bufio.NewReaderSize(f, 64<<10)
+	br := bufio.NewReader(f)
 	fields, first, err := bridge.ReadHeader(br)
 	if err != nil {
 		f.Seek(0, io.SeekStart)
 		br.Reset(f)
 		fields, first = nil, nil
 	}
-	if err := feedSpool(s, fields, first, br); err != nil {
+	if err := s.Feed(fields, first, br); err != nil {
 		log.Errorf("read message: %v", err)
 		return say(dotDefer, "Temporary failure in the mail filter (#4.3.0)")
 	}

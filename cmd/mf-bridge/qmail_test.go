@@ -61,7 +61,7 @@ func runQQ(t *testing.T, conf, msg, env string, vars map[string]string) qqRun {
 	return qqRun{code: code, stderr: stderr.String(), custom: string(custom)}
 }
 
-func writeConf(t *testing.T, lines ...string) string {
+func writeConf(t testing.TB, lines ...string) string {
 	p := filepath.Join(t.TempDir(), "mf.conf")
 	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)

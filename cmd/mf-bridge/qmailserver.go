@@ -104,7 +104,7 @@ func (r *qmailRequest) close() {
 // its first bytes, the rest follows until the client shuts its side.
 func readQmailRequest(conn *net.UnixConn) (*qmailRequest, error) {
 	req := &qmailRequest{files: map[int]*os.File{}}
-	buf := make([]byte, qmailRequestMax+1)
+	buf := make([]byte, 4<<10) // a request is a few hundred bytes
 	oob := make([]byte, syscall.CmsgSpace(4*4))
 	n, oobn, flags, _, err := conn.ReadMsgUnix(buf, oob)
 	var fds []int
@@ -136,20 +136,15 @@ func readQmailRequest(conn *net.UnixConn) (*qmailRequest, error) {
 	if flags&syscall.MSG_CTRUNC != 0 {
 		return fail(errors.New("more descriptors than a client sends"))
 	}
-	for n < len(buf) {
-		k, err := conn.Read(buf[n:])
-		n += k
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fail(err)
-		}
+	rest, err := io.ReadAll(io.LimitReader(conn, int64(qmailRequestMax+1-n)))
+	if err != nil {
+		return fail(err)
 	}
-	if n > qmailRequestMax {
+	data := append(buf[:n], rest...)
+	if len(data) > qmailRequestMax {
 		return fail(fmt.Errorf("request longer than %d bytes", qmailRequestMax))
 	}
-	nums, env, err := parseQmailRequest(buf[:n])
+	nums, env, err := parseQmailRequest(data)
 	if err != nil {
 		return fail(err)
 	}

@@ -66,7 +66,7 @@ func FuzzParseQmailRequest(f *testing.F) {
 
 // qmailServer runs "mf-bridge qmail-server" on a socket in a temporary
 // directory until the test ends.
-func qmailServer(t *testing.T, conf string) string {
+func qmailServer(t testing.TB, conf string) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "q.sock")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -106,7 +106,7 @@ type qmailAnswer struct {
 
 // askQmailServer is mf-qmail-queue-client in Go: msg and env on pipes as
 // fds 0 and 1, a pipe as fd 6 when custom, the environment vars.
-func askQmailServer(t *testing.T, sock, msg, env string, custom bool, vars map[string]string) qmailAnswer {
+func askQmailServer(t testing.TB, sock, msg, env string, custom bool, vars map[string]string) qmailAnswer {
 	t.Helper()
 	pipe := func(s string) *os.File {
 		r, w, err := os.Pipe()

@@ -161,37 +161,13 @@ func override(dst *string, v string) {
 	}
 }
 
-// feed hands the message to the session as an MTA would: each header
-// field, then the body in pieces.
+// feed hands the message to the session as an MTA would.
 func feed(sess *bridge.Session, msg *bufio.Reader) error {
 	fields, first, err := bridge.ReadHeader(msg)
 	if err != nil {
 		return err
 	}
-	for _, f := range fields {
-		sess.Header(f.Name, f.Value)
-	}
-	if err := sess.EOH(); err != nil {
-		return err
-	}
-	if err := sess.Body(first); err != nil {
-		return err
-	}
-	buf := make([]byte, 65535)
-	for {
-		n, err := msg.Read(buf)
-		if n > 0 {
-			if err := sess.Body(buf[:n]); err != nil {
-				return err
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return sess.Feed(fields, first, msg)
 }
 
 // describe says what one stage did, for a person.

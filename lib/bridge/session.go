@@ -353,6 +353,33 @@ func (s *Session) Body(chunk []byte) error {
 	return nil
 }
 
+// Feed hands the session a message as an MTA does: each header field,
+// the end of the header, then the body in pieces. first is the start of
+// the body that reading the header took (ReadHeader's).
+func (s *Session) Feed(fields []stream.Field, first []byte, body io.Reader) error {
+	for _, f := range fields {
+		s.Header(f.Name, f.Value)
+	}
+	if err := s.EOH(); err != nil {
+		return err
+	}
+	if err := s.Body(first); err != nil {
+		return err
+	}
+	_, err := spool.Copy(bodyWriter{s}, body)
+	return err
+}
+
+// bodyWriter is a session's Body as an io.Writer.
+type bodyWriter struct{ s *Session }
+
+func (w bodyWriter) Write(p []byte) (int, error) {
+	if err := w.s.Body(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 // EOM: the message is complete. The data stages run and the reply says
 // what to change.
 func (s *Session) EOM(ctx context.Context, macros map[string]string) (*Reply, error) {

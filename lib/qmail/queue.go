@@ -1,12 +1,15 @@
 package qmail
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"syscall"
+
+	"mf/lib/spool"
 )
 
 // DefaultQueue is the real qmail-queue.
@@ -80,36 +83,13 @@ func Exec(path string, msg *os.File, env *Envelope) error {
 	return fmt.Errorf("qmail-queue: exec %s: %w", path, err)
 }
 
-// EnvelopeFile is env in a file qmail-queue can read as its fd 1 with
-// no writer left running: a pipe, written and closed, when env fits in
-// one (PIPE_BUF at least), else an unlinked temporary file at its first
-// byte.
+// EnvelopeFile is env in a file qmail-queue can read as its fd 1, at
+// its first byte, with no writer left running: a spool file, in memory
+// unless the envelope is huge.
 func EnvelopeFile(env *Envelope) (*os.File, error) {
-	e := env.Bytes()
-	if len(e) <= 4096 {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return nil, fmt.Errorf("qmail-queue: %w", err)
-		}
-		defer w.Close()
-		if _, err := w.Write(e); err != nil {
-			r.Close()
-			return nil, fmt.Errorf("qmail-queue: envelope: %w", err)
-		}
-		return r, nil
-	}
-	f, err := os.CreateTemp("", "mf-env-*")
+	f, _, err := spool.Fill("", "mf-env-*", bytes.NewReader(env.Bytes()))
 	if err != nil {
-		return nil, fmt.Errorf("qmail-queue: %w", err)
-	}
-	os.Remove(f.Name())
-	if _, err := f.Write(e); err != nil {
-		f.Close()
 		return nil, fmt.Errorf("qmail-queue: envelope: %w", err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
-		return nil, err
 	}
 	return f, nil
 }

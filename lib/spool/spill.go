@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -102,7 +103,7 @@ func Fill(dir, pattern string, r io.Reader) (*os.File, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if _, err := io.Copy(s, r); err != nil {
+	if _, err := Copy(s, r); err != nil {
 		s.Close()
 		if s.err == nil {
 			return nil, 0, fmt.Errorf("%w: %w", ErrRead, err)
@@ -116,6 +117,19 @@ func Fill(dir, pattern string, r io.Reader) (*os.File, int64, error) {
 	}
 	return f, s.Len(), nil
 }
+
+// Copy is io.Copy through a buffer kept for the next copy: a server
+// copies each message a few times, and a fresh buffer each time was
+// most of what it allocated per message. Neither side's ReadFrom or
+// WriteTo is used, since an *os.File's makes a buffer of its own when
+// the other side is a pipe.
+func Copy(w io.Writer, r io.Reader) (int64, error) {
+	b := buffers.Get().(*[]byte)
+	defer buffers.Put(b)
+	return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r}, *b)
+}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // ErrRead marks Fill's errors that came from reading.
 var ErrRead = errors.New("read")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -62,5 +63,33 @@ func TestFill(t *testing.T) {
 	}
 	if _, _, err := Fill(t.TempDir(), "mf-test-*", io.MultiReader(strings.NewReader("part"), failing{})); !errors.Is(err, ErrRead) {
 		t.Errorf("a failed read: %v, want ErrRead", err)
+	}
+}
+
+// Copy keeps its buffer: a hundred copies of a message four buffers long,
+// between a reader and a writer with no buffer of their own to lend,
+// allocate less than one buffer in all, and every byte arrives.
+func TestCopyKeepsItsBuffer(t *testing.T) {
+	src := bytes.Repeat([]byte("a line of a message\n"), 4*64<<10/20)
+	br := bytes.NewReader(src)
+	var dst bytes.Buffer
+	dst.Grow(len(src))
+	r, w := struct{ io.Reader }{br}, struct{ io.Writer }{&dst}
+	Copy(w, r) // the first takes the buffer
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 100 {
+		br.Reset(src)
+		dst.Reset()
+		if n, err := Copy(w, r); err != nil || n != int64(len(src)) {
+			t.Fatalf("copied %d of %d: %v", n, len(src), err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got >= 64<<10 && !raceDetector {
+		t.Errorf("100 copies allocated %d bytes", got)
+	}
+	if !bytes.Equal(dst.Bytes(), src) {
+		t.Error("bytes changed on the way")
 	}
 }
