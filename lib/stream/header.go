@@ -91,9 +91,15 @@ func ReadHeader(br *bufio.Reader) (*Header, error) {
 	}
 	// A header that does not parse (a stranger's mail) leaves Fields with
 	// what parsed before the bad line; the bytes pass on regardless.
-	fields, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	fields, _ := textproto.ReadHeader(memReader(raw))
 	h.Fields = fields
 	return h, nil
+}
+
+// memReader reads b through a buffer no larger than b: it is in memory
+// already, and a message is read this way several times.
+func memReader(b []byte) *bufio.Reader {
+	return bufio.NewReaderSize(bytes.NewReader(b), len(b))
 }
 
 // SplitHeader reads a message's header as an MTA does: up to the empty

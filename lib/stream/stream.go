@@ -232,7 +232,7 @@ func envelopeBlock(br *bufio.Reader, max int) ([]byte, error) {
 
 // ParseEnvelope parses an envelope block (blank line included or not).
 func ParseEnvelope(raw []byte) (*Envelope, error) {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	h, err := textproto.ReadHeader(memReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("envelope: %w", err)
 	}
