@@ -535,18 +535,37 @@ func TestResidentSupervisor(t *testing.T) {
 	if grandparent() != pid {
 		t.Error("a second run has another resident supervisor")
 	}
-	// It dies with a run sent and not taken: that run is run the exec
-	// way, once.
-	syscall.Kill(pid, syscall.SIGSTOP)
+	// It dies, and the spare it keeps waiting (in its process group) with
+	// it, with a run sent and not taken: that run is run the exec way,
+	// once.
+	syscall.Kill(-pid, syscall.SIGSTOP)
 	got := make(chan int)
 	go func() { got <- grandparent() }()
 	time.Sleep(200 * time.Millisecond)
-	syscall.Kill(pid, syscall.SIGKILL)
+	syscall.Kill(-pid, syscall.SIGKILL)
 	if gp := <-got; gp != os.Getpid() {
 		t.Errorf("the run the dead resident supervisor did not take: its supervisor's parent is %d, not the bridge %d", gp, os.Getpid())
 	}
-	if now := grandparent(); now == pid || now == os.Getpid() {
+	now := grandparent()
+	if now == pid || now == os.Getpid() {
 		t.Errorf("after the resident supervisor died, runs come from %d (it was %d, the bridge is %d)", now, pid, os.Getpid())
+	}
+	// A run under way when the resident alone dies goes on to its end:
+	// its supervisor, a spare until it took the run, no longer dies
+	// with the resident, and is the orphan the stage's parent then is.
+	st, err := Parse("t data input=message output=headers " + script(t, `cat >/dev/null; sleep 0.5; echo "X-Done: $(cut -d' ' -f4 /proc/$PPID/stat)"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *Result)
+	go func() {
+		e := env
+		done <- (&Runner{Env: []string{"PATH=/usr/bin:/bin"}}).Run(context.Background(), st, &e, msg)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	syscall.Kill(now, syscall.SIGKILL)
+	if r := <-done; r.Err != nil || len(r.Headers) != 1 || r.Headers[0] == fmt.Sprintf("X-Done: %d", now) || r.Headers[0] == fmt.Sprintf("X-Done: %d", os.Getpid()) {
+		t.Errorf("a run of the resident supervisor %d killed under it: %v %q", now, r.Err, r.Headers)
 	}
 }
 

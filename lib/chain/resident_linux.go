@@ -3,8 +3,9 @@ package chain
 // The C mf-stage-supervisor kept running. An exec per stage run of even
 // that small static program costs more than half of the stage's own
 // exec (BenchmarkRun); started once as "mf-stage-supervisor -resident",
-// it forks a supervisor for each run instead, which is then the same
-// supervisor as one exec'd: the stage's descriptors, a lifeline, a
+// it forks a supervisor for each run instead, ahead of the run (a
+// spare waits for the next request, so no fork is on the run's way),
+// which is then the same supervisor as one exec'd: the stage's descriptors, a lifeline, a
 // status pipe, the same arguments. Its socket is one end of a socketpair
 // only the bridge holds, so nothing else can ask it to start anything.
 // The Go mf-stage-supervisor has no such mode (a Go program cannot
@@ -247,7 +248,7 @@ func (l *residentRun) wait(ctx context.Context, status *os.File) ([]byte, string
 		status.SetReadDeadline(time.Now().Add(2 * time.Second))
 	})()
 	said, _ := io.ReadAll(io.LimitReader(status, 4096))
-	// The resident supervisor writes "+" once it has the request.
+	// The resident supervisor's spare writes "+" once it has the request.
 	taken, ok := bytes.CutPrefix(said, []byte("+"))
 	if !ok && ctx.Err() == nil {
 		dropResident(l.conn)

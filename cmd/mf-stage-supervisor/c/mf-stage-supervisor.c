@@ -18,10 +18,11 @@
  * once with a socket on descriptor 3 and its lifeline on 4, and for each
  * stage run sends one packet, the five descriptors above and the
  * arguments and environment as NUL-ended strings (the count of arguments
- * first). It writes "+" on the run's status pipe, saying it has taken
- * the run, and forks a supervisor for it, which takes those descriptors
- * as its own and goes on as above: a fork of this small process in place
- * of an exec for every stage run.
+ * first). A spare it forked ahead takes the packet, writes "+" on the
+ * run's status pipe, saying it has taken the run, and is that run's
+ * supervisor: it takes those descriptors as its own and goes on as
+ * above, while the resident forks the next spare. A fork of this small
+ * process, made before the run asks, in place of an exec in every run.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -47,6 +48,18 @@
 #include <unistd.h>
 
 enum { LIFELINE = 3, STATUS = 4, MAXGROUPS = 256 };
+
+/* The calls that take 32-bit ids: on 32-bit x86 and arm the plain ones
+ * take 16 bits. */
+#ifdef SYS_setuid32
+#define SYS_SETUID SYS_setuid32
+#define SYS_SETGID SYS_setgid32
+#define SYS_SETGROUPS SYS_setgroups32
+#else
+#define SYS_SETUID SYS_setuid
+#define SYS_SETGID SYS_setgid
+#define SYS_SETGROUPS SYS_setgroups
+#endif
 
 static int isfifo(int fd)
 {
@@ -232,12 +245,16 @@ static int supervise(int argc, char **argv)
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		return fail(errno, "signalfd", 0);
-	int ep[2];
-	if (pipe2(ep, O_CLOEXEC) < 0)
-		return fail(errno, "pipe", 0);
-
 	pid_t self = getpid();
-	pid_t pid = fork();
+	/* vfork: this process waits, its memory shared, until the stage is
+	 * exec'd or could not be, so no copy of its page tables is made and
+	 * thrown away (a fork was a tenth of a short stage's whole cost).
+	 * The child therefore makes system calls only: the changes of user
+	 * are the raw calls, which keep no state in libc, and why the exec
+	 * failed comes back in start_errno. */
+	static volatile int start_errno;
+	start_errno = 0;
+	pid_t pid = vfork();
 	if (pid < 0)
 		return fail(errno, "fork/exec", argv[3]);
 	if (pid == 0) {
@@ -247,7 +264,8 @@ static int supervise(int argc, char **argv)
 		 * and should the supervisor have died meanwhile, no stage. */
 		if (setpgid(0, 0) < 0)
 			e = errno;
-		else if (cred && (setgroups((size_t)ngroups, groups) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
+		else if (cred && (syscall(SYS_SETGROUPS, (size_t)ngroups, groups) < 0 ||
+				  syscall(SYS_SETGID, gid) < 0 || syscall(SYS_SETUID, uid) < 0))
 			e = errno;
 		else if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 			e = errno;
@@ -257,19 +275,12 @@ static int supervise(int argc, char **argv)
 			execv(argv[3], argv + 4);
 			e = errno;
 		}
-		if (write(ep[1], &e, sizeof e) < 0)
-			_exit(127);
+		start_errno = e;
 		_exit(127);
 	}
-	close(ep[1]);
-	int e;
-	ssize_t k;
-	while ((k = read(ep[0], &e, sizeof e)) < 0 && errno == EINTR)
-		;
-	close(ep[0]);
-	if (k == sizeof e) {
+	if (start_errno) {
 		waitpid(pid, 0, 0);
-		return fail(e, "fork/exec", argv[3]);
+		return fail(start_errno, "fork/exec", argv[3]);
 	}
 	/* The stage has its descriptors; the supervisor keeps none of them,
 	 * so the bridge sees the stage's output end with the stage. */
@@ -370,8 +381,67 @@ static int run_request(char *buf, size_t n, const int *fds)
 	return supervise((int)argc, strs);
 }
 
-/* resident serves requests on REQUESTS until the bridge closes it or its
- * lifeline reads EOF. The supervisors it forks go on
+/* spare waits for one request on REQUESTS and becomes that run's
+ * supervisor, once it has said "+" on the run's status pipe and told the
+ * resident its pid on taken, so that the resident forks the next spare.
+ * Forked ahead of the request, it takes the fork off the run's way. It
+ * dies with the resident until it has taken a run, and ends at EOF, when
+ * the bridge has closed the socket. */
+static int spare(pid_t resident_pid, int taken)
+{
+	static char buf[MAXREQ];
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != resident_pid)
+		return 0;
+	for (;;) {
+		union {
+			struct cmsghdr h;
+			char space[CMSG_SPACE(8 * sizeof(int))];
+		} ctl;
+		struct iovec iov = {buf, sizeof buf};
+		struct msghdr m = {0};
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		m.msg_control = ctl.space;
+		m.msg_controllen = sizeof ctl.space;
+		ssize_t n = recvmsg(REQUESTS, &m, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0;
+		int fds[8], nfds = 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			for (int j = 0; j < k && nfds < 8; j++)
+				memcpy(&fds[nfds++], CMSG_DATA(c) + j * sizeof(int), sizeof(int));
+		}
+		if (nfds == RUNFDS && !(m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && buf[n - 1] == 0) {
+			/* The run outlives the resident from here on; then taken,
+			 * whatever happens now: the stage may have run. */
+			prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+			if (write(fds[4], "+", 1) == 1) {
+				/* Should the resident be gone, the run is still this one's. */
+				pid_t self = getpid();
+				(void)!write(taken, &self, sizeof self);
+				close(taken);
+				close(REQUESTS);
+				close(RESIDENT_LIFELINE);
+				return run_request(buf, (size_t)n, fds);
+			}
+			prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+			if (getppid() != resident_pid)
+				return 0;
+		} else if (nfds == RUNFDS) {
+			dprintf(fds[4], "+start 0 a request of %zd bytes, cut short or not NUL-ended", n);
+		}
+		for (int j = 0; j < nfds; j++)
+			close(fds[j]);
+	}
+}
+
+/* resident keeps a spare supervisor waiting on REQUESTS until the bridge
+ * closes it or its lifeline reads EOF. The supervisors it forked go on
  * on their own: each has its run's lifeline, which ends with the bridge. */
 static int resident(void)
 {
@@ -388,77 +458,55 @@ static int resident(void)
 	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, &orig);
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0)
+	int taken[2];
+	if (sfd < 0 || pipe2(taken, O_CLOEXEC | O_NONBLOCK) < 0)
 		return 1;
-	static char buf[MAXREQ];
 	if (write(REQUESTS, "R", 1) != 1) /* ready */
 		return 1;
+	pid_t self = getpid(), waiting = 0; /* the spare, 0 for none */
 	for (;;) {
-		struct pollfd p[3] = {{REQUESTS, POLLIN, 0}, {life, POLLIN, 0}, {sfd, POLLIN, 0}};
-		if (poll(p, 3, -1) < 0) {
+		if (!waiting) {
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(taken[0]);
+				close(sfd);
+				sigprocmask(SIG_SETMASK, &orig, 0);
+				_exit(spare(self, taken[1]));
+			}
+			if (pid > 0)
+				waiting = pid;
+		}
+		/* The socket only for its end: the spare reads it. Without a
+		 * spare (a fork failed), the next SIGCHLD or a second's wait
+		 * tries again. */
+		struct pollfd p[4] = {{REQUESTS, 0, 0}, {life, POLLIN, 0}, {sfd, POLLIN, 0}, {taken[0], POLLIN, 0}};
+		if (poll(p, 4, waiting ? -1 : 1000) < 0) {
 			if (errno == EINTR)
 				continue;
 			return 1;
 		}
-		if (p[2].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof si) == sizeof si)
-				;
-			while (waitpid(-1, 0, WNOHANG) > 0)
-				;
-		}
+		if (p[0].revents & (POLLHUP | POLLERR))
+			return 0;
 		if (p[1].revents) {
 			char c;
 			if (read(life, &c, 1) <= 0)
 				return 0;
 		}
-		if (!p[0].revents)
-			continue;
-		union {
-			struct cmsghdr h;
-			char space[CMSG_SPACE(8 * sizeof(int))];
-		} ctl;
-		struct iovec iov = {buf, sizeof buf};
-		struct msghdr m = {0};
-		m.msg_iov = &iov;
-		m.msg_iovlen = 1;
-		m.msg_control = ctl.space;
-		m.msg_controllen = sizeof ctl.space;
-		ssize_t n = recvmsg(REQUESTS, &m, MSG_CMSG_CLOEXEC);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0)
-			return n < 0;
-		int fds[8], nfds = 0;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			for (int j = 0; j < k && nfds < 8; j++)
-				memcpy(&fds[nfds++], CMSG_DATA(c) + j * sizeof(int), sizeof(int));
+		if (p[2].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) == sizeof si)
+				;
+			pid_t r;
+			while ((r = waitpid(-1, 0, WNOHANG)) > 0)
+				if (r == waiting)
+					waiting = 0;
 		}
-		if (nfds == RUNFDS && !(m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && buf[n - 1] == 0) {
-			/* Taken: whatever happens now, the stage may have run. */
-			if (write(fds[4], "+", 1) != 1) {
-				for (int j = 0; j < nfds; j++)
-					close(fds[j]);
-				continue;
-			}
-			pid_t pid = fork();
-			if (pid == 0) {
-				close(REQUESTS);
-				close(life);
-				close(sfd);
-				sigprocmask(SIG_SETMASK, &orig, 0);
-				_exit(run_request(buf, (size_t)n, fds));
-			}
-			if (pid < 0)
-				dprintf(fds[4], "start %d fork: %s", errno, strerror(errno));
-		} else if (nfds == RUNFDS) {
-			dprintf(fds[4], "+start 0 a request of %zd bytes, cut short or not NUL-ended", n);
+		if (p[3].revents & POLLIN) {
+			pid_t pid;
+			while (read(taken[0], &pid, sizeof pid) == sizeof pid)
+				if (pid == waiting)
+					waiting = 0;
 		}
-		for (int j = 0; j < nfds; j++)
-			close(fds[j]);
 	}
 }
 
