@@ -15,8 +15,9 @@ CMDS    = mf-lists mf-bridge mf-stat mf-quota mf-accept mf-scan
 HELPERS = mf-stage-supervisor
 # Started for every stage run, and by qmail-smtpd for every message in
 # front of mf-bridge qmail-server: so they are C and static where there
-# is a C compiler. Without one the Go mf-stage-supervisor stays, and
-# mf-qmail-queue-client is not built (mf-qmail-queue-client(8)).
+# is a C compiler (etc/cc says how). Without one the Go
+# mf-stage-supervisor stays, and mf-qmail-queue-client is not built
+# (mf-qmail-queue-client(8)).
 CSRC    = cmd/mf-stage-supervisor/c/mf-stage-supervisor.c cmd/mf-qmail-queue-client/mf-qmail-queue-client.c
 CLIENT  = mf-qmail-queue-client
 RUNDIR  ?= /run/mf-bridge
@@ -34,11 +35,9 @@ all bench: export CGO_ENABLED = 0
 all:
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(CMDS) $(HELPERS))
-	@flags='-O2 -Wall -Wextra -Werror -DSOCKET="$(RUNDIR)/qmail.sock"'; \
-	for src in $(CSRC); do p=$$(basename $$src .c); \
-		if ! command -v $(CC) >/dev/null; then echo "$(CC) missing: $$src not built ($$p(8))"; \
-		elif $(CC) $$flags -static -o bin/$$p $$src 2>/dev/null; then echo "$(CC) $$flags -static -o bin/$$p $$src"; \
-		else echo "$(CC) $$flags -o bin/$$p $$src (no static libc)"; $(CC) $$flags -o bin/$$p $$src || exit 1; fi; \
+	@for src in $(CSRC); do \
+		CC=$(CC) sh etc/cc bin/$$(basename $$src .c) $$src -DSOCKET='"$(RUNDIR)/qmail.sock"'; \
+		rc=$$?; [ $$rc = 0 ] || [ $$rc = 2 ] || exit 1; \
 	done
 
 # The main job on the embedded default: the chain of etc/mf.conf on the

@@ -624,16 +624,12 @@ func TestDedupEnv(t *testing.T) {
 	}
 }
 
-// cSupervisor builds the C mf-stage-supervisor as make does (static where
-// libc allows) into a directory any user may enter, cSupervisorDir, once
-// per test binary.
+// cSupervisor builds the C mf-stage-supervisor as make does (etc/cc)
+// into a directory any user may enter, cSupervisorDir, once per test
+// binary.
 var cSupervisorDir string
 
 var cSupervisor = sync.OnceValues(func() (string, error) {
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		return "", err
-	}
 	dir, err := os.MkdirTemp("", "mf-supervisor")
 	if err != nil {
 		return "", err
@@ -641,12 +637,8 @@ var cSupervisor = sync.OnceValues(func() (string, error) {
 	cSupervisorDir = dir
 	os.Chmod(dir, 0o755)
 	sv := filepath.Join(dir, "mf-stage-supervisor")
-	flags := []string{"-O2", "-Wall", "-Wextra", "-Werror", "-o", sv, "../../cmd/mf-stage-supervisor/c/mf-stage-supervisor.c"}
-	if exec.Command(cc, append(flags, "-static")...).Run() == nil {
-		return sv, nil
-	}
-	if out, err := exec.Command(cc, flags...).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("cc: %v\n%s", err, out)
+	if out, err := exec.Command("sh", "../../etc/cc", sv, "../../cmd/mf-stage-supervisor/c/mf-stage-supervisor.c").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("etc/cc: %v\n%s", err, out)
 	}
 	return sv, nil
 })

@@ -31,7 +31,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,6 +47,17 @@
 #include <unistd.h>
 
 enum { LIFELINE = 3, STATUS = 4, MAXGROUPS = 256 };
+
+/* capget and capset's structures, as in linux/capability.h, which the
+ * headers of a libc other than glibc (musl's) do not bring. */
+struct cap_header {
+	unsigned version;
+	int pid;
+};
+struct cap_data {
+	unsigned effective, permitted, inheritable;
+};
+enum { CAP_VERSION_3 = 0x20080522 };
 
 /* The calls that take 32-bit ids: on 32-bit x86 and arm the plain ones
  * take 16 bits. */
@@ -206,8 +216,8 @@ static int supervise(int argc, char **argv)
 		return fail(errno, "prctl PR_SET_CHILD_SUBREAPER", 0);
 	/* Capabilities handed down for the change of user go no further. */
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct data[2];
+	struct cap_header hdr = {CAP_VERSION_3, 0};
+	struct cap_data data[2];
 	if (syscall(SYS_capget, &hdr, data) == 0 && (data[0].inheritable || data[1].inheritable)) {
 		data[0].inheritable = data[1].inheritable = 0;
 		syscall(SYS_capset, &hdr, data);
