@@ -131,7 +131,11 @@ func (srv *server) test(ctx context.Context, stdin io.Reader, stdout io.Writer) 
 		fmt.Fprintln(out, "data: not reached, every recipient was refused")
 		return final(refusal), nil
 	}
-	if err := feed(sess, s.Message); err != nil {
+	fields, first, err := bridge.ReadHeader(s.Message)
+	if err == nil {
+		err = sess.Feed(fields, first, s.Message)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("input: %w", err)
 	}
 	r, err = sess.EOM(ctx, macros)
@@ -159,15 +163,6 @@ func override(dst *string, v string) {
 	if v != "" {
 		*dst = v
 	}
-}
-
-// feed hands the message to the session as an MTA would.
-func feed(sess *bridge.Session, msg *bufio.Reader) error {
-	fields, first, err := bridge.ReadHeader(msg)
-	if err != nil {
-		return err
-	}
-	return sess.Feed(fields, first, msg)
 }
 
 // describe says what one stage did, for a person.

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 
 	"mf/lib/stream"
@@ -17,7 +16,7 @@ func ReadHeader(msg *bufio.Reader) (fields []stream.Field, first []byte, err err
 	if err != nil {
 		return nil, nil, err
 	}
-	fields, err = stream.ReadFields(bufio.NewReader(bytes.NewReader(head)))
+	fields, err = stream.ParseFields(head)
 	if err != nil {
 		return nil, nil, fmt.Errorf("message header: %w", err)
 	}

@@ -5,9 +5,10 @@ package chain
 // exec (BenchmarkRun); started once as "mf-stage-supervisor -resident",
 // it forks a supervisor for each run instead, ahead of the run (a
 // spare waits for the next request, so no fork is on the run's way),
-// which is then the same supervisor as one exec'd: the stage's descriptors, a lifeline, a
-// status pipe, the same arguments. Its socket is one end of a socketpair
-// only the bridge holds, so nothing else can ask it to start anything.
+// which is then the same supervisor as one exec'd: the stage's
+// descriptors, a lifeline, a status pipe, the same arguments. Its
+// socket is one end of a socketpair only the bridge holds, so nothing
+// else can ask it to start anything.
 // The Go mf-stage-supervisor has no such mode (a Go program cannot
 // fork): it refuses, and every run execs it as before.
 

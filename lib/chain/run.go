@@ -522,7 +522,7 @@ func readHeaders(f *os.File) ([]string, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	fields, err := stream.ReadFields(bufio.NewReader(bytes.NewReader(append(b, "\n\n"...))))
+	fields, err := stream.ParseFields(append(b, "\n\n"...))
 	if err != nil {
 		return nil, err
 	}

@@ -136,6 +136,9 @@ func fieldStart(line []byte) bool {
 	return true
 }
 
+// ParseFields is ReadFields of a header block already in memory.
+func ParseFields(raw []byte) ([]Field, error) { return ReadFields(memReader(raw)) }
+
 // ReadFields reads a header block, up to and including the empty line
 // that ends it, as fields.
 func ReadFields(br *bufio.Reader) ([]Field, error) {
