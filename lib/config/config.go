@@ -159,6 +159,12 @@ func load(path, section string, r io.Reader, getenv func(string) (string, bool))
 		if i := strings.Index(line, " #"); i >= 0 {
 			line = line[:i]
 		}
+		if t := strings.TrimSpace(line); t == "" || t[0] == '#' {
+			// ff skips these too; but each call of it starts a
+			// scanner with a 4 KiB buffer of its own, and most of
+			// an mf.conf is comments.
+			continue
+		}
 		err := ff.PlainParser(strings.NewReader(line), func(k, v string) error {
 			k = strings.TrimLeft(k, "-")
 			f.vals[k] = append(f.vals[k], entry{v, n})
@@ -360,7 +366,13 @@ func NewParser(cli any, name, section, description string) (*Parser, error) {
 			return nil
 		}),
 		kong.WithBeforeResolve(func(ctx *kong.Context) error {
+			// kong calls an option's hook once for each element of
+			// the command line and each flag with a default: the
+			// file is read, and its resolver added, the first time.
 			res := p.res
+			if res.file != nil {
+				return nil
+			}
 			f, err := res.open(ctx)
 			if err != nil {
 				return err

@@ -163,6 +163,27 @@ func TestConfigFromEnvironment(t *testing.T) {
 	}
 }
 
+// TestConfigFromPipe reads the file from a pipe, as "--config <(...)"
+// gives it: it can be read once, so the file is read once a parse, and
+// the values and their origins are the pipe's.
+func TestConfigFromPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w.WriteString("lists.name from-pipe\nlists.wait 7s\n")
+	w.Close()
+	path := "/dev/fd/" + strconv.Itoa(int(r.Fd()))
+	c, res := mustParse(t, []string{"--config", path, "--dir", "/d", "check"}, nil)
+	if c.Name != "from-pipe" || c.Wait != 7*time.Second {
+		t.Errorf("name %q, wait %v: the pipe's values not applied", c.Name, c.Wait)
+	}
+	if got := res.Origin("wait", 0); got != path+":2" {
+		t.Errorf("wait's origin %q, want %s:2", got, path)
+	}
+}
+
 func TestOwnSectionBeatsGlobal(t *testing.T) {
 	for _, text := range []string{
 		"state-dir /global\nlists.state-dir /section\n",
