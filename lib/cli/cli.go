@@ -142,7 +142,7 @@ func run(ctx *kong.Context, env *Env, root any) error {
 // Missing lists the sub-commands of cli that have no Run method, which
 // kong would refuse to run: a command's test asserts there are none.
 func Missing(c any) []string {
-	k, err := kong.New(c, kong.Exit(func(int) {}), kong.Vars{"config_file": config.DefaultFile, "version": ""})
+	k, err := kong.New(c, kong.Exit(func(int) {}))
 	if err != nil {
 		return []string{err.Error()}
 	}

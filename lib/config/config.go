@@ -66,16 +66,29 @@ var Sections = func() []string {
 
 // Globals are the settings every command has. Each command embeds them.
 type Globals struct {
-	Version     kong.VersionFlag `group:"global" help:"Print the version and exit."`
-	Config      string           `short:"c" type:"path" default:"${config_file}" env:"MF_CONFIG" placeholder:"FILE" group:"global" help:"Configuration file; a missing default file is not an error."`
-	PrintConfig bool             `group:"global" help:"Print the effective settings as mf.conf lines, each with where it came from, and exit."`
-	CheckConfig bool             `group:"global" help:"Check this command's part of the configuration as a whole (every key, and what the values name: list files, rules, the state store), and exit: 0 if good, 75 if not. mf-bridge check runs it for every command."`
-	Syslog      bool             `group:"global" help:"Also log to syslog, facility mail."`
-	Verbose     bool             `short:"v" group:"global" help:"Log debugging detail."`
-	LogFormat   string           `enum:"text,json" default:"text" group:"global" help:"How diagnostics on stderr look: text (\"mf-lists: info: ...\") or json, one object a line with time, prog, level and msg."`
-	StateDir    string           `type:"path" default:"/var/lib/mf" placeholder:"DIR" group:"global" help:"State directory: compiled list caches, dynamic lists, quota counts."`
-	State       string           `placeholder:"URL" group:"global" help:"Keep quotas and dynamic lists in Redis (redis://[:PASSWORD@]HOST:PORT/DB, rediss:// for TLS, unix:///SOCKET) instead of state-dir/kv."`
-	LockTimeout time.Duration    `default:"10s" group:"global" help:"How long to wait for a lock in the state directory before giving up with exit 75."`
+	Version     versionFlag   `group:"global" help:"Print the version and exit."`
+	Config      string        `short:"c" type:"path" env:"MF_CONFIG" placeholder:"FILE" group:"global" help:"Configuration file; a missing default file is not an error."` // default DefaultFile, set by NewParser
+	PrintConfig bool          `group:"global" help:"Print the effective settings as mf.conf lines, each with where it came from, and exit."`
+	CheckConfig bool          `group:"global" help:"Check this command's part of the configuration as a whole (every key, and what the values name: list files, rules, the state store), and exit: 0 if good, 75 if not. mf-bridge check runs it for every command."`
+	Syslog      bool          `group:"global" help:"Also log to syslog, facility mail."`
+	Verbose     bool          `short:"v" group:"global" help:"Log debugging detail."`
+	LogFormat   string        `enum:"text,json" default:"text" group:"global" help:"How diagnostics on stderr look: text (\"mf-lists: info: ...\") or json, one object a line with time, prog, level and msg."`
+	StateDir    string        `type:"path" default:"/var/lib/mf" placeholder:"DIR" group:"global" help:"State directory: compiled list caches, dynamic lists, quota counts."`
+	State       string        `placeholder:"URL" group:"global" help:"Keep quotas and dynamic lists in Redis (redis://[:PASSWORD@]HOST:PORT/DB, rediss:// for TLS, unix:///SOCKET) instead of state-dir/kv."`
+	LockTimeout time.Duration `default:"10s" group:"global" help:"How long to wait for a lock in the state directory before giving up with exit 75."`
+}
+
+// versionFlag prints the command's name and Version, and exits. It is
+// kong's VersionFlag without kong's variables: kong interpolates every
+// variable into every value of the model, and the two variables that
+// version and the default configuration file took were a fifth of what
+// building the model cost, at every start of a command.
+type versionFlag bool
+
+func (versionFlag) BeforeReset(k *kong.Kong) error {
+	fmt.Fprintln(k.Stdout, k.Model.Name+" "+Version)
+	k.Exit(0)
+	return nil
 }
 
 // Global gives the Globals of the command struct that embeds them.
@@ -343,7 +356,6 @@ func NewParser(cli any, name, section, description string) (*Parser, error) {
 	p := &Parser{section: section, cli: cli}
 	k, err := kong.New(cli,
 		kong.Name(name),
-		kong.Vars{"version": name + " " + Version, "config_file": DefaultFile},
 		kong.Description(description),
 		kong.Exit(func(code int) { panic(Exit(code)) }),
 		kong.DefaultEnvars("MF"),
@@ -354,6 +366,12 @@ func NewParser(cli any, name, section, description string) (*Parser, error) {
 			"envelope": "Envelope of a bare message (not read from mf.conf):",
 		},
 		kong.PostBuild(func(k *kong.Kong) error {
+			// DefaultFile is set when linking, so it cannot be in a tag.
+			for _, fl := range k.Model.Flags {
+				if fl.Name == "config" {
+					fl.Default, fl.HasDefault = DefaultFile, true
+				}
+			}
 			// A global key another command needs is still taken from
 			// the shared file, but not offered in this one's --help.
 			if u, ok := cli.(interface{ UnusedGlobals() []string }); ok {
