@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 
 	"mf/lib/summary"
 )
@@ -15,7 +16,9 @@ import (
 // external asset, so it can be mailed or opened from disk. Charts are
 // drawn at the size they are shown, so their text is as large as the
 // page's.
-var page = template.Must(template.New("page").Funcs(template.FuncMap{"cell": htmlCell}).Parse(`<!DOCTYPE html>
+// It is parsed when first needed, not at every start of mf-stat.
+var page = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Funcs(template.FuncMap{"cell": htmlCell}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Mail summary{{if .R.From}}, {{.Period}}{{end}}</title>
 <style>
@@ -53,6 +56,7 @@ footer{color:var(--muted);font-size:.85em;margin-top:1em}
 <footer>Lines: {{.R.Lines.Read}} read, {{.R.Lines.Events}} events, {{.R.Lines.Repeated}} repeated, {{.R.Lines.Unparsed}} unparsed, {{.R.Lines.Unrecognized}} mail lines not understood, {{.R.Lines.Foreign}} of other programs. Made by mf-stat.</footer>
 </main></body></html>
 `))
+})
 
 // htmlCell is a table cell: numbers right-aligned, text left.
 func htmlCell(c any) template.HTML {
@@ -212,7 +216,7 @@ func writeHTML(out *bytes.Buffer, r *summary.Report, prev *previous) error {
 	add(section{ID: "failures", Title: "Deferrals, bounces, held and discarded", Tables: nonEmpty(tab("deferral-reasons"), tab("bounce-reasons"), tab("held"), tab("discarded")),
 		Empty: emptyIf(t.Deferrals+t.Bounced+t.Held+t.Discarded == 0, "None.")})
 	// The first column named by text is the key (left-aligned).
-	return page.Execute(out, data)
+	return page().Execute(out, data)
 }
 
 func emptyIf(b bool, s string) string {

@@ -3,6 +3,7 @@ package lists
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // FromAddresses returns the addresses in From field values, as a list
@@ -20,7 +21,7 @@ func FromAddresses(values []string) []string {
 		if broken {
 			// What a reader makes of it is anyone's guess: every
 			// candidate counts.
-			out = append(out, looseAddr.FindAllString(stripControls(v), -1)...)
+			out = append(out, looseAddr().FindAllString(stripControls(v), -1)...)
 			continue
 		}
 		out = append(out, addresses(toks)...)
@@ -28,7 +29,10 @@ func FromAddresses(values []string) []string {
 	return out
 }
 
-var looseAddr = regexp.MustCompile(`[^\s<>"(),;:\[\]\x00-\x1f\x7f]+@[^\s<>"(),;:\[\]\x00-\x1f\x7f]+`)
+// looseAddr is compiled when first needed, not when a command starts.
+var looseAddr = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`[^\s<>"(),;:\[\]\x00-\x1f\x7f]+@[^\s<>"(),;:\[\]\x00-\x1f\x7f]+`)
+})
 
 type token struct {
 	special byte   // one of <>@,:; or 0 for text
