@@ -117,8 +117,8 @@ func BenchmarkStart(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// runOnce runs a program on the message, and checks it wrote at least
-	// least bytes.
+	// runOnce runs a program on the message, and checks it wrote no less than
+	// "least" bytes.
 	runOnce := func(least int, name string, args ...string) time.Duration {
 		cmd := exec.Command(name, args...)
 		cmd.Stdin = bytes.NewReader(msg)
