@@ -349,6 +349,7 @@ func Unbracket(s string) string {
 // line included. The caller writes the message after it.
 func Write(w io.Writer, env *Envelope) error {
 	var b bytes.Buffer
+	b.Grow(1 << 10) // a block with an MTA's macros: grown from 64 bytes, five allocations
 	field := func(k, v string) {
 		b.WriteString(k)
 		b.WriteString(": ")
