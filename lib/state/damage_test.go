@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -135,5 +136,35 @@ func TestDamageScanIsLinear(t *testing.T) {
 	t.Logf("1 MiB: of damage skipped in %v, of records read in %v", d, c)
 	if d > 50*c+50*time.Millisecond {
 		t.Fatalf("1 MiB of damage took %v, 1 MiB of records %v", d, c)
+	}
+}
+
+// A FIFO put in place of a shard is refused by readers and writers alike,
+// at once: reading it would wait for a writer that never comes.
+func TestShardNotRegular(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := OpenDir(dir, time.Second)
+	ctx := context.Background()
+	key := "dl|block|192.0.2.1"
+	if err := syscall.Mkfifo(filepath.Join(dir, fmt.Sprintf("%03x.kv", shardOf(key))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := s.Add(ctx, key, 1, time.Hour); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Add: %v, want not a regular file", err)
+		}
+		if _, _, err := s.Get(ctx, key); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Get: %v, want not a regular file", err)
+		}
+		if _, err := s.Scan(ctx, "dl|"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Scan: %v, want not a regular file", err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("blocked on the FIFO")
 	}
 }
