@@ -1,7 +1,6 @@
 package chain
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -424,24 +423,25 @@ func (r *Runner) outcome(st *Stage, env *stream.Envelope, out *os.File, res *Res
 	return keep, nil
 }
 
-// feed writes the stage's stdin: the stream, or the bare message.
+// feed writes the stage's stdin: the stream, or the bare message. The
+// envelope block goes in one write, the message through spool.Copy's
+// kept buffer: a buffer of its own for each run was most of what a chain
+// of processes allocated per message.
 func (r *Runner) feed(w io.Writer, st *Stage, env *stream.Envelope, msg *spool.Message) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
 	if st.Input == StreamInput {
-		if err := stream.Write(bw, env); err != nil {
+		if err := stream.Write(w, env); err != nil {
 			return err
 		}
 	}
-	if msg != nil && env.HasMessage() {
-		mr, err := msg.Reader()
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(bw, mr); err != nil {
-			return err
-		}
+	if msg == nil || !env.HasMessage() {
+		return nil
 	}
-	return bw.Flush()
+	mr, err := msg.Reader()
+	if err != nil {
+		return err
+	}
+	_, err = spool.Copy(w, mr)
+	return err
 }
 
 // readStream reads what a stage with output=stream wrote.
