@@ -82,7 +82,7 @@ func NewWriter(dir string) (*Writer, error) {
 }
 
 // writers are the buffers of Writers that finished or closed, kept for
-// the next message: a fresh 64 KiB buffer for each was a third of what
+// the next message: a fresh 64 KiB buffer for each was a fifth of what
 // the bridge allocated per message, and so of its garbage collection.
 var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"hash/fnv"
-
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -114,8 +113,8 @@ func (s *dirStore) read(i int) ([]byte, error) {
 
 // readRegular reads a whole shard, refusing one that is not a plain
 // file: reading a FIFO put in its place would block for ever. The buffer
-// starts at the file's size, as os.ReadFile's does: io.ReadAll's growing
-// from 512 bytes was most of what a quota check allocated.
+// starts at the file's size, as os.ReadFile's does, where io.ReadAll
+// grew one from 512 bytes in several allocations.
 func readRegular(f *os.File) ([]byte, error) {
 	fi, err := f.Stat()
 	if err != nil {
