@@ -32,3 +32,19 @@ func Exec(tb testing.TB, path, msg, dir string) time.Duration {
 	}
 	return time.Since(t0)
 }
+
+// Turns times base and run in turns, once each per iteration of the
+// benchmark's loop, so that a machine whose load drifts weighs on both
+// alike. It reports each one's milliseconds per iteration under its unit,
+// and run's time over base's under ratio.
+func Turns(b *testing.B, baseUnit string, base func() time.Duration, runUnit string, run func() time.Duration, ratio string) {
+	var tBase, tRun time.Duration
+	for b.Loop() {
+		tBase += base()
+		tRun += run()
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(tBase.Microseconds())/1000/n, baseUnit)
+	b.ReportMetric(float64(tRun.Microseconds())/1000/n, runUnit)
+	b.ReportMetric(float64(tRun)/float64(tBase), ratio)
+}

@@ -30,9 +30,7 @@ func BenchmarkMessage(b *testing.B) {
 		b.Skip("no cat")
 	}
 
-	// The two are timed in turns within one loop, so that a machine
-	// whose load drifts weighs on both alike.
-	baseline := func() time.Duration { return baseline.Exec(b, cat, msgFile, dir) }
+	bare := func() time.Duration { return baseline.Exec(b, cat, msgFile, dir) }
 	st, _ := chain.Parse("copy data -- " + cat)
 	cfg := &Config{SpoolDir: dir, Log: logger.New("mf-bridge", io.Discard),
 		Chain: &chain.Chain{Stages: []*chain.Stage{st}, Runner: &chain.Runner{TempDir: dir}}}
@@ -58,13 +56,5 @@ func BenchmarkMessage(b *testing.B) {
 		s.Close()
 		return time.Since(t0)
 	}
-	var base, sess time.Duration
-	for b.Loop() {
-		base += baseline()
-		sess += session()
-	}
-	n := float64(b.N)
-	b.ReportMetric(float64(base.Microseconds())/1000/n, "ms/exec-cat")
-	b.ReportMetric(float64(sess.Microseconds())/1000/n, "ms/session-cat")
-	b.ReportMetric(float64(sess)/float64(base), "x-baseline")
+	baseline.Turns(b, "ms/exec-cat", bare, "ms/session-cat", session, "x-baseline")
 }

@@ -15,6 +15,7 @@ import (
 	"mf/cmd/mf-lists/mflists"
 	"mf/cmd/mf-quota/mfquota"
 	"mf/cmd/mf-scan/mfscan"
+	"mf/internal/baseline"
 	"mf/lib/bridge"
 	"mf/lib/chain"
 	"mf/lib/logger"
@@ -257,13 +258,5 @@ scan.rules %s
 		r.Close()
 		return time.Since(t0)
 	}
-	var tAlone, tSession time.Duration
-	for b.Loop() {
-		tAlone += alone()
-		tSession += session()
-	}
-	n := float64(b.N)
-	b.ReportMetric(float64(tAlone.Microseconds())/1000/n, "ms/message")
-	b.ReportMetric(float64(tSession.Microseconds())/1000/n, "ms/session")
-	b.ReportMetric(float64(tSession)/float64(tAlone), "x-chain")
+	baseline.Turns(b, "ms/message", alone, "ms/session", session, "x-chain")
 }
