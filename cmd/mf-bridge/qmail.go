@@ -94,8 +94,13 @@ func (cmd *qmailQueueCmd) run(env *cli.Env, c *root) (code int) {
 // then may it drop privileges, or end by becoming the real qmail-queue.
 var ownProcess = true
 
-// envelopeFile is fd 1, which qmail-queue reads.
-var envelopeFile = func() io.Reader { return os.NewFile(1, "envelope") }
+// envelopeFile is fd 1, which qmail-queue reads. It is os.Stdout, which
+// lives as long as the process: a *os.File of its own for fd 1 would be
+// closed by its finalizer once the envelope was read and dropped, at
+// whatever moment the collector chose, and by then fd 1 may be the
+// envelope handed on to the real qmail-queue (a 25 MB message made that
+// likely: qmail-smtpd said "qq read error").
+var envelopeFile = func() io.Reader { return os.Stdout }
 
 type qmailRun struct {
 	cfg      *bridge.Config

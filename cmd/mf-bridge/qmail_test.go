@@ -7,10 +7,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/iotest"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"mf/lib/qmail"
 )
@@ -39,8 +44,8 @@ type qqRun struct {
 // envelope descriptor, as qmail-smtpd would, with the environment vars.
 func runQQ(t *testing.T, conf, msg, env string, vars map[string]string) qqRun {
 	t.Helper()
+	defer func(f func() io.Reader) { envelopeFile = f }(envelopeFile)
 	envelopeFile = func() io.Reader { return strings.NewReader(env) }
-	defer func() { envelopeFile = func() io.Reader { return os.NewFile(1, "envelope") } }()
 	er, ew, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -248,8 +253,8 @@ func TestDotQmail(t *testing.T) {
 func TestQmailQueueReadError(t *testing.T) {
 	_, prog := qq(t)
 	conf := writeConf(t, "bridge.qmail-queue "+prog)
+	defer func(f func() io.Reader) { envelopeFile = f }(envelopeFile)
 	envelopeFile = func() io.Reader { return strings.NewReader(qqEnv) }
-	defer func() { envelopeFile = func() io.Reader { return os.NewFile(1, "envelope") } }()
 	lookup := func(k string) (string, bool) {
 		if k == "MF_CONFIG" {
 			return conf, true
@@ -274,5 +279,29 @@ func TestQmailQueueMacros(t *testing.T) {
 	}
 	if r := runQQ(t, conf, qqMsg, qqEnv, tcpEnv); r.code != qmail.ExitCustom {
 		t.Fatalf("RELAYCLIENT unset: exit %d", r.code)
+	}
+}
+
+// TestEnvelopeFileKeepsFd1 checks that reading the envelope leaves fd 1
+// open once the reader is dropped and collected: by then fd 1 may be the
+// envelope handed on to the real qmail-queue, which read nothing from it
+// when a finalizer closed it.
+func TestEnvelopeFileKeepsFd1(t *testing.T) {
+	saved, err := syscall.Dup(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		syscall.Dup2(saved, 1)
+		syscall.Close(saved)
+	}()
+	func() { _ = envelopeFile() }()
+	for range 3 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := unix.FcntlInt(1, unix.F_GETFD, 0); err != nil {
+		syscall.Dup2(saved, 1)
+		t.Fatalf("fd 1 after the envelope reader was collected: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 
 	"mf/lib/spool"
@@ -80,6 +81,10 @@ func Exec(path string, msg *os.File, env *Envelope) error {
 		return fmt.Errorf("qmail-queue: fd 1: %w", err)
 	}
 	err = syscall.Exec(path, []string{path}, os.Environ())
+	// Reachable until the exec: were either already fd 0 or 1, its Dup2
+	// copied nothing, and its finalizer would close what qmail-queue reads.
+	runtime.KeepAlive(msg)
+	runtime.KeepAlive(envFile)
 	return fmt.Errorf("qmail-queue: exec %s: %w", path, err)
 }
 
