@@ -25,8 +25,8 @@ func BenchmarkQmailQueueInProcess(b *testing.B) {
 		}
 		return "", false
 	}
+	useEnvelope(b, qqEnv)
 	for b.Loop() {
-		envelopeFile = func() io.Reader { return strings.NewReader(qqEnv) }
 		if code := run(context.Background(), strings.NewReader(qqMsg), io.Discard, io.Discard, []string{"qmail-queue"}, lookup); code != 0 {
 			b.Fatalf("exit %d", code)
 		}

@@ -40,12 +40,19 @@ type qqRun struct {
 	custom string // what was written on the custom error descriptor
 }
 
+// useEnvelope makes env what the shim reads on its envelope descriptor,
+// each time afresh, until tb ends.
+func useEnvelope(tb testing.TB, env string) {
+	saved := envelopeFile
+	tb.Cleanup(func() { envelopeFile = saved })
+	envelopeFile = func() io.Reader { return strings.NewReader(env) }
+}
+
 // runQQ runs "mf-bridge qmail-queue" with msg on fd 0 and env on the
 // envelope descriptor, as qmail-smtpd would, with the environment vars.
 func runQQ(t *testing.T, conf, msg, env string, vars map[string]string) qqRun {
 	t.Helper()
-	defer func(f func() io.Reader) { envelopeFile = f }(envelopeFile)
-	envelopeFile = func() io.Reader { return strings.NewReader(env) }
+	useEnvelope(t, env)
 	er, ew, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -253,8 +260,7 @@ func TestDotQmail(t *testing.T) {
 func TestQmailQueueReadError(t *testing.T) {
 	_, prog := qq(t)
 	conf := writeConf(t, "bridge.qmail-queue "+prog)
-	defer func(f func() io.Reader) { envelopeFile = f }(envelopeFile)
-	envelopeFile = func() io.Reader { return strings.NewReader(qqEnv) }
+	useEnvelope(t, qqEnv)
 	lookup := func(k string) (string, bool) {
 		if k == "MF_CONFIG" {
 			return conf, true
@@ -301,7 +307,6 @@ func TestEnvelopeFileKeepsFd1(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if _, err := unix.FcntlInt(1, unix.F_GETFD, 0); err != nil {
-		syscall.Dup2(saved, 1)
 		t.Fatalf("fd 1 after the envelope reader was collected: %v", err)
 	}
 }
