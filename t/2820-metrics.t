@@ -38,6 +38,14 @@ m 'stage failures by cause: an exit code' '^mf_stage_failures_total\{cause="exit
 m '... and a timeout' '^mf_stage_failures_total\{cause="timeout",stage="slow"\} 1$'
 m 'sessions in flight' '^mf_sessions_in_flight [0-9]+$'
 m 'spool space' '^mf_spool_free_bytes [0-9.e+]+$'
+# The runtime as the servers set it where the environment does not
+# (mf-bridge(8), ENVIRONMENT).
+m 'the collector runs at GOGC 400' '^go_gc_gogc_percent 400$'
+if [ "$(nproc)" -le 2 ]; then
+	m "on $(nproc) core(s), Go code runs on one thread" '^go_sched_gomaxprocs_threads 1$'
+else
+	skip 'on one or two cores, Go code runs on one thread' "$(nproc) cores here, where the runtime's own choice stands"
+fi
 cp "$tmp/mf.conf" "$tmp/mf.conf.good"
 echo 'bridge.stage broken nowhere prog' >>"$tmp/mf.conf"
 kill -HUP $bridge_pid; sleep 0.5
@@ -51,6 +59,13 @@ check_grep 'mf-bridge status: reloads, for a person' "$tmp/out" '^configuration 
 check_grep '... decisions' "$tmp/out" '^  data +accept +3$'
 check_grep '... stage failures' "$tmp/out" '^  slow +timeout +1$'
 check_grep '... stage time' "$tmp/out" '^  lists +4 +[0-9.]+ms$'
+bridge_stop
+export GOMAXPROCS=2 GOGC=100
+bridge_start "$tmp/mf.conf" || not_ok 'mf-bridge listens with GOMAXPROCS and GOGC set'
+unset GOMAXPROCS GOGC
+run "curl -sf http://127.0.0.1:$mport/metrics"
+check_grep 'GOGC set: it stands' "$tmp/out" '^go_gc_gogc_percent 100$'
+check_grep 'GOMAXPROCS set: it stands' "$tmp/out" '^go_sched_gomaxprocs_threads 2$'
 bridge_stop
 check_status 'status of a bridge that is not running: exit 75' error "mf-bridge --config $tmp/mf.conf status"
 check_grep '... saying so' "$tmp/err" 'is mf-bridge milter running'

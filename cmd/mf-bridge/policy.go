@@ -107,6 +107,7 @@ func (cmd *policyCmd) Run(env *cli.Env, c *root) error {
 }
 
 func (srv *server) policy(ctx context.Context, cmd *policyCmd, c *root, args []string, lookupEnv func(string) (string, bool)) error {
+	tuneRuntime(lookupEnv)
 	ln, err := listen(cmd.PolicyListen)
 	if err != nil {
 		return err

@@ -46,6 +46,7 @@ func (cmd *qmailServerCmd) Run(env *cli.Env, c *root) error {
 	if err != nil {
 		return err
 	}
+	tuneRuntime(env.LookupEnv)
 	ln, err := listen(cmd.QmailListen)
 	if err != nil {
 		return err

@@ -24,7 +24,7 @@ import (
 func (srv *server) serve(ctx context.Context, args []string, lookupEnv func(string) (string, bool)) error {
 	g := srv.gen.Load()
 	c := g.cli
-	tuneGC(lookupEnv)
+	tuneRuntime(lookupEnv)
 	// go-milter logs through the standard logger.
 	log.SetFlags(0)
 	log.SetOutput(logWriter{srv.log})
