@@ -107,6 +107,17 @@ func TestMfCommandsConcurrent(t *testing.T) {
 	if a := run("198.51.100.4"); a != verdict.Reject {
 		t.Errorf("after the edit, the newly listed client: %s", a)
 	}
+	// A list file added to the directory counts from the next run, and
+	// one removed no longer does.
+	added := filepath.Join(lists, "20-more.list")
+	os.WriteFile(added, []byte("match: client-addr\naction: block\n203.0.113.200\n"), 0o644)
+	if a := run("203.0.113.200"); a != verdict.Reject {
+		t.Errorf("a list file added: the client it lists: %s", a)
+	}
+	os.Remove(added)
+	if a := run("203.0.113.200"); a != verdict.Continue {
+		t.Errorf("the list file removed: the client it listed: %s", a)
+	}
 }
 
 // TestMfAcceptScanConcurrent runs mf-accept at rcpt and mf-scan at data
@@ -201,6 +212,8 @@ scan.rules %s
 `, dir, lists, rules)), 0o644)
 	ch := inProcess(b, dir, conf, "lists rcpt,data mf-lists check", "quota rcpt mf-quota check",
 		"accept rcpt,data mf-accept check", "scan data mf-scan check")
+	// Until then each run reads the files just written again (resident.Settle).
+	time.Sleep(resident.Settle)
 	header := []stream.Field{{Name: "Received", Value: "from client.example.org"}, {Name: "From", Value: "bench@example.org"},
 		{Name: "To", Value: "user@example.test"}, {Name: "Subject", Value: "bench"},
 		{Name: "Date", Value: "Wed, 2 Dec 2026 20:00:00 +0000"}, {Name: "Message-Id", Value: "<1@example.org>"}}

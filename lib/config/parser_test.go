@@ -4,6 +4,9 @@ import (
 	"io"
 	"os"
 	"testing"
+	"time"
+
+	"mf/lib/resident"
 )
 
 // TestParserAgain: a parser used again gives what a fresh parse gives:
@@ -11,6 +14,7 @@ import (
 // parse reused only while nothing it depends on changed.
 func TestParserAgain(t *testing.T) {
 	conf := writeConf(t, "lists.name from-file\n")
+	time.Sleep(resident.Settle) // until then, the file just written is read each time
 	var c testCLI
 	p, err := NewParser(&c, "mf-test", "lists", "A test command.")
 	if err != nil {

@@ -8,10 +8,12 @@ package resident
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Set is what one configuration generation keeps open. It is safe for
@@ -140,6 +142,9 @@ func (s *Set) Close() error {
 // closed. A file that cannot be stat'ed is left to open, uncached, to
 // say why it cannot be read.
 func GetFile[T any](ctx context.Context, key, path string, open func() (T, error)) (T, error) {
+	if From(ctx) == nil {
+		return open() // nothing kept: no version needed
+	}
 	version, err := FileVersion(path)
 	if err != nil {
 		return open()
@@ -153,15 +158,41 @@ func GetFile[T any](ctx context.Context, key, path string, open func() (T, error
 
 // FileVersion names the state of the file at path for Get: its size,
 // modification and change times, inode and device, so that an edit, a
-// replacement by rename or a touch gives another version.
+// replacement by rename or a touch gives another version. A file changed
+// too recently for its times to be trusted (see Settle) has a version of
+// its own at each call, so what is made from it is made again each time
+// until they can be.
 func FileVersion(path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return "", err
 	}
-	v := fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
+	// Read for every stage run of every message: no fmt.
+	b := make([]byte, 0, 96)
+	b = strconv.AppendInt(b, fi.Size(), 10)
+	b = strconv.AppendInt(append(b, ' '), fi.ModTime().UnixNano(), 10)
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		v += fmt.Sprintf(" %d %d %d", st.Ctim.Nano(), st.Ino, st.Dev)
+		changed := time.Unix(0, st.Ctim.Nano())
+		b = strconv.AppendInt(append(b, ' '), changed.UnixNano(), 10)
+		b = strconv.AppendUint(append(b, ' '), st.Ino, 10)
+		b = strconv.AppendUint(append(b, ' '), st.Dev, 10)
+		if age := time.Since(changed); age < 50*time.Millisecond || changed.Nanosecond() == 0 && age < Settle {
+			b = strconv.AppendUint(append(b, " unsettled "...), unsettled.Add(1), 10)
+		}
 	}
-	return v, nil
+	return string(b), nil
 }
+
+// Settle is the longest a file's change is too recent for its times to
+// tell its version. File times are read from a clock that moves in steps,
+// the kernel's tick of a few milliseconds (whole seconds on ext3 and some
+// network file systems, whose times have no nanoseconds), so a file
+// written again within one step of the write a value was made from, at
+// the same size, would look unchanged and the edit be missed. A change
+// is trusted 50 ms after it, or Settle after it where its time is in
+// whole seconds. The change time is the one read, as no one sets it but
+// the kernel. (Linux 6.13 and later give a file observed since its last
+// change a finer time, on ext4, xfs, btrfs and tmpfs.)
+const Settle = 2 * time.Second
+
+var unsettled atomic.Uint64

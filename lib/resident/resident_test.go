@@ -3,9 +3,12 @@ package resident
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestGet(t *testing.T) {
@@ -59,4 +62,56 @@ func TestGet(t *testing.T) {
 	if _, _, err := Get(ctx, "k", "2", open("e")); err != ErrClosed {
 		t.Errorf("after Close: %v", err)
 	}
+}
+
+// TestGetFileRewritten: a file written again at once, at the same size,
+// is read again by the next GetFile, though its times may not have moved
+// (the kernel's clock ticks every few milliseconds, unless it gives a
+// file observed since its last change a finer time, as Linux does since
+// 6.13); once it has been left alone for Settle, what was made from it is
+// kept.
+func TestGetFileRewritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "10-block.list")
+	ctx := With(context.Background(), New())
+	var opened int
+	get := func() string {
+		v, err := GetFile(ctx, "k", path, func() (string, error) {
+			opened++
+			b, err := os.ReadFile(path)
+			return string(b), err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, want := range []string{"192.0.2.1\n", "192.0.2.2\n", "192.0.2.3\n"} {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := get(); got != want {
+			t.Fatalf("written %q at once after the last: read %q", want, got)
+		}
+	}
+	// Where the times do not move, the version must.
+	if a, _ := FileVersion(path); a == mustVersion(t, path) {
+		t.Errorf("a file changed just now: the same version twice (%s)", a)
+	}
+	time.Sleep(Settle)
+	if a := mustVersion(t, path); a != mustVersion(t, path) {
+		t.Errorf("a settled file: two versions")
+	}
+	get()
+	n := opened
+	if get(); opened != n {
+		t.Errorf("a settled file was read again: %d opens for one version", opened-n+1)
+	}
+}
+
+func mustVersion(t *testing.T, path string) string {
+	v, err := FileVersion(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

@@ -106,6 +106,7 @@ func TestEverySubcommandRuns(t *testing.T) {
 func TestResolverKept(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "resolv.conf")
 	os.WriteFile(conf, []byte("nameserver 192.0.2.53\n"), 0o644)
+	time.Sleep(resident.Settle) // until then, the file just written is read each time
 	set := resident.New()
 	defer set.Close()
 	ctx := resident.With(context.Background(), set)

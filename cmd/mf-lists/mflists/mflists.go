@@ -146,14 +146,15 @@ func withStore(c *root, f func(state.Store) error) error {
 }
 
 // load opens the lists: the static ones in order, then the dynamic ones.
-// Inside mf-bridge each compiled list and the state store stay open in
-// the context's resident set, and a list file is opened again as soon as
+// Inside mf-bridge the directory's listing, each compiled list and the
+// state store stay open in the context's resident set, and a list file
+// (or the directory, when a file comes or goes) is read again as soon as
 // it changes.
 func (c *root) load(ctx context.Context, log *logger.Logger) ([]*lists.List, error) {
 	paths := c.List
 	if len(paths) == 0 {
 		var err error
-		if paths, err = lists.Dir(c.Dir); err != nil {
+		if paths, err = resident.GetFile(ctx, "lists-dir", c.Dir, func() ([]string, error) { return lists.Dir(c.Dir) }); err != nil {
 			return nil, err
 		}
 	}
