@@ -145,6 +145,7 @@ func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *st
 		return fmt.Errorf("output: past the limit of %d bytes", outputLimit(msg))
 	}
 	res.handed = lim.taken
+	res.sameMessage = lim.same() && msg != nil && env.HasMessage()
 	keep, err = r.outcome(st, env, out.File(), res)
 	return err
 }
@@ -244,17 +245,34 @@ func (w gatedWriter) TakeEnvelope(env stream.Envelope, raw []byte) {
 	}
 }
 
+func (w gatedWriter) TakeMessage() {
+	if t, ok := w.w.(stream.MessageTaker); ok {
+		w.g.do(t.TakeMessage)
+	}
+}
+
 // limited refuses writes past left bytes, as RLIMIT_FSIZE stops a stage
 // process that writes too much.
 type limited struct {
-	w     io.Writer
-	left  int64
-	over  bool
-	taken *stream.Stream // the envelope the stage handed back (stream.Taker)
+	w       io.Writer
+	left    int64
+	over    bool
+	written int64
+	taken   *stream.Stream // the envelope the stage handed back (stream.Taker)
+	message bool           // and the message, unchanged (stream.MessageTaker)
 }
 
 func (l *limited) TakeEnvelope(env stream.Envelope, raw []byte) {
 	l.taken = &stream.Stream{Env: env, Raw: raw}
+}
+
+func (l *limited) TakeMessage() { l.message = true }
+
+// same reports whether the stage handed back the message it was given,
+// unchanged: it said so, and wrote the envelope block it handed back and
+// nothing more (through a buffer of its own, which it may flush after).
+func (l *limited) same() bool {
+	return l.message && l.taken != nil && l.written == int64(len(l.taken.Raw))
 }
 
 func (l *limited) Write(p []byte) (int, error) {
@@ -263,5 +281,7 @@ func (l *limited) Write(p []byte) (int, error) {
 		return 0, errors.New("output past its limit")
 	}
 	l.left -= int64(len(p))
-	return l.w.Write(p)
+	n, err := l.w.Write(p)
+	l.written += int64(n)
+	return n, err
 }

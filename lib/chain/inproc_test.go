@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mf/lib/resident"
+	"mf/lib/spool"
 	"mf/lib/stream"
 	"mf/lib/verdict"
 )
@@ -24,7 +25,9 @@ import (
 // say=TEXT (on stderr), sleep=DURATION (or until the context ends),
 // hang=DURATION (ignoring the context), flood=BYTES, panic, exit=N,
 // lie=ADDR (copy the stream, handing back as parsed one with ADDR as
-// another recipient: stream.Taker).
+// another recipient: stream.Taker), same=TEXT (write the envelope block,
+// hand it back with the message unchanged, then write TEXT:
+// stream.MessageTaker).
 func testStage(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string, lookupEnv func(string) (string, bool)) int {
 	in := stream.MessageInput
 	if v, _ := lookupEnv("MF_INPUT"); v == "stream" {
@@ -69,6 +72,23 @@ func testStage(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, a
 					t.TakeEnvelope(l, b.Bytes())
 				}
 			})
+		case "same":
+			s, err := stream.Read(stdin, stream.StreamInput, stream.Envelope{})
+			if err != nil {
+				fmt.Fprintln(stderr, err)
+				return 75
+			}
+			var b bytes.Buffer
+			stream.Write(&b, &s.Env)
+			if t, ok := stdout.(stream.MessageTaker); ok {
+				t.TakeEnvelope(s.Env, b.Bytes())
+				stdout.Write(b.Bytes())
+				t.TakeMessage()
+			} else {
+				stdout.Write(b.Bytes())
+				io.Copy(stdout, s.Message)
+			}
+			io.WriteString(stdout, v)
 		case "header":
 			n, val, _ := strings.Cut(v, ":")
 			fmt.Fprintf(stdout, "%s: %s\n", n, val)
@@ -292,5 +312,49 @@ func TestHandedBack(t *testing.T) {
 		if got := strings.Join(res.Env.Rcpts, " "); got != "b@example.com" {
 			t.Errorf("%s: recipients %q, want what the stage wrote", line, got)
 		}
+	}
+}
+
+// TestMessageHandedBack: an in-process stage that hands back the message
+// it was given, unchanged, writes no copy of it, and the chain goes on
+// with the one it had; one that writes anything after saying so has
+// that taken as the message, as from a process.
+func TestMessageHandedBack(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.CreateTemp(dir, "msg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("Subject: hello\n\nbody\n")
+	msg := &spool.Message{File: f}
+	for way, r := range ways(t) {
+		ch := &Chain{Runner: r, Stages: []*Stage{stageLine(t, "a", "data", "", "same="), stageLine(t, "b", "data", "", "same=")}}
+		env := stream.Envelope{Phase: stream.Data, ClientAddr: "192.0.2.1", MailFrom: "a@example.org", Rcpts: []string{"b@example.com"}}
+		o := ch.Run(context.Background(), env, msg)
+		if o.Verdict.Action != verdict.Continue || o.Message == nil {
+			t.Fatalf("%s: %s, message %v: %v", way, o.Verdict, o.Message, o.Results[len(o.Results)-1].Err)
+		}
+		if got := read(t, o.Message); got != "Subject: hello\n\nbody\n" {
+			t.Errorf("%s: message %q", way, got)
+		}
+		if (o.Message == msg) != (way == "in-process") {
+			t.Errorf("%s: the message the chain was given goes on: %v", way, o.Message == msg)
+		}
+		o.Close()
+		st := stageLine(t, "c", "data", "", "same=Subject:%20after")
+		e := env
+		res := r.Run(context.Background(), st, &e, msg)
+		if res.Err != nil || res.Message == nil {
+			t.Fatalf("%s: written after handing back: %v, message %v", way, res.Err, res.Message)
+		}
+		want := "Subject:%20after"
+		if way == "exec" {
+			want = "Subject: hello\n\nbody\n" + want
+		}
+		if got := read(t, res.Message); got != want {
+			t.Errorf("%s: written after handing back: message %q, want %q", way, got, want)
+		}
+		res.Message.File.Close()
 	}
 }

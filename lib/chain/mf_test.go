@@ -185,6 +185,63 @@ func TestMfAcceptScanConcurrent(t *testing.T) {
 	}
 }
 
+// setup writes, in a new directory, a lists directory with the one list
+// given, a rule file and an mf.conf naming both, then more; it returns
+// the directory and the configuration's path.
+func setup(t testing.TB, list, rules, more string) (dir, conf string) {
+	dir = t.TempDir()
+	os.Mkdir(filepath.Join(dir, "lists"), 0o755)
+	os.WriteFile(filepath.Join(dir, "lists", "10-block.list"), []byte(list), 0o644)
+	os.WriteFile(filepath.Join(dir, "rules"), []byte(rules), 0o644)
+	conf = filepath.Join(dir, "mf.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("state-dir %[1]s/state\nlists.dir %[1]s/lists\nscan.rules %[1]s/rules\n%s", dir, more)), 0o644)
+	return dir, conf
+}
+
+// TestMfMessageHandedBack: mf's own stages at data inside the bridge
+// hand back a message they pass on unchanged (mf-lists, mf-accept: the
+// chain goes on with the one it was given, no copy written), and write
+// out one they change (mf-scan, which always says what it found).
+func TestMfMessageHandedBack(t *testing.T) {
+	dir, conf := setup(t, "match: sender\naction: block\n@spam.example\n", "tag header:Subject /viagra/i subject=\"[SPAM] \"\n",
+		"accept.check header-missing\n")
+	pass := inProcess(t, dir, conf, "lists data mf-lists check", "accept data mf-accept check")
+	all := inProcess(t, dir, conf, "lists data mf-lists check", "accept data mf-accept check", "scan data mf-scan check")
+	for _, c := range []struct {
+		ch            *chain.Chain
+		subject, want string
+	}{{pass, "viagra", ""}, {all, "viagra", "Subject: [SPAM] viagra\n"}, {all, "hello", "X-Mf-Scan: continue"}} {
+		f, err := os.CreateTemp(dir, "msg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		f.WriteString("From: a@example.org\nTo: b@example.com\nDate: Wed, 2 Dec 2026 20:00:00 +0000\nMessage-Id: <1@example.org>\nSubject: " + c.subject + "\n\nbody\n")
+		msg := &spool.Message{File: f}
+		env := stream.Envelope{Phase: stream.Data, ClientAddr: "192.0.2.1", ClientName: "unknown", Helo: "h.example.org", MailFrom: "a@example.org", Rcpts: []string{"b@example.com"}}
+		o := c.ch.Run(context.Background(), env, msg)
+		if o.Verdict.Action != verdict.Continue || len(o.Results) != len(c.ch.Stages) {
+			t.Fatalf("subject %q: %s after %d stages", c.subject, o.Verdict, len(o.Results))
+		}
+		for _, res := range o.Results {
+			if res.Err != nil {
+				t.Errorf("%s: %v: %s", res.Stage.Name, res.Err, res.Stderr)
+			}
+		}
+		if c.want == "" {
+			if o.Message != msg {
+				t.Errorf("%d stages, subject %q: passed on unchanged, but the chain has a copy", len(o.Results), c.subject)
+			}
+		} else {
+			b, _ := io.ReadAll(io.NewSectionReader(o.Message.File, o.Message.Offset, 1<<20))
+			if o.Message == msg || !strings.Contains(string(b), c.want) {
+				t.Errorf("%d stages, subject %q: message %q, want %q in a copy", len(o.Results), c.subject, b, c.want)
+			}
+		}
+		o.Close()
+	}
+}
+
 // BenchmarkOwnChain is one message through t/bench-postfix's chain of
 // mf's own stages run in-process (mf-lists at rcpt and data, mf-quota at
 // rcpt, mf-accept at rcpt and data, mf-scan at data): the bridge's share
@@ -194,22 +251,14 @@ func TestMfAcceptScanConcurrent(t *testing.T) {
 // x-chain is the session's time over the chain's: what the bridge adds
 // around the stages, spooling the message and comparing what comes back.
 func BenchmarkOwnChain(b *testing.B) {
-	dir := b.TempDir()
-	lists := filepath.Join(dir, "lists")
-	os.Mkdir(lists, 0o755)
-	os.WriteFile(filepath.Join(lists, "10-block.list"), []byte("match: client-addr sender rcpt\naction: block\n192.0.2.0/24\n@spam.example\n"), 0o644)
-	rules := filepath.Join(dir, "rules")
-	os.WriteFile(rules, []byte("reject filename *.exe\nreject zip-name /\\.(exe|scr|js)$/i\ntag header:Subject /viagra/i subject=\"[SPAM] \"\n"), 0o644)
-	conf := filepath.Join(dir, "mf.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`state-dir %s/state
-lists.dir %s
-quota.rule per-client key=client limit=1000000000/1h count=recipients
+	dir, conf := setup(b, "match: client-addr sender rcpt\naction: block\n192.0.2.0/24\n@spam.example\n",
+		"reject filename *.exe\nreject zip-name /\\.(exe|scr|js)$/i\ntag header:Subject /viagra/i subject=\"[SPAM] \"\n",
+		`quota.rule per-client key=client limit=1000000000/1h count=recipients
 accept.check helo-syntax
 accept.check helo-bare-ip
 accept.check max-rcpts
 accept.check header-missing
-scan.rules %s
-`, dir, lists, rules)), 0o644)
+`)
 	ch := inProcess(b, dir, conf, "lists rcpt,data mf-lists check", "quota rcpt mf-quota check",
 		"accept rcpt,data mf-accept check", "scan data mf-scan check")
 	// Until then each run reads the files just written again (resident.Settle).
@@ -243,7 +292,7 @@ scan.rules %s
 		o.Close()
 		o = ch.Run(ctx, env, &spool.Message{File: f})
 		if o.Verdict.Action != verdict.Continue {
-			b.Fatalf("data: %s", o.Verdict.Action)
+			b.Fatalf("data: %s %v %s", o.Verdict.Action, o.Results[len(o.Results)-1].Err, o.Results[len(o.Results)-1].Stderr)
 		}
 		o.Close()
 		return time.Since(t0)

@@ -142,12 +142,13 @@ type Result struct {
 	Duration time.Duration
 	Err      error            // the stage failed; Verdict is what on-error chose
 	Env      *stream.Envelope // the envelope it wrote (output=stream)
-	Message  *spool.Message   // the message it wrote (data phase, output stream or message)
+	Message  *spool.Message   // the message it wrote (data phase, output stream or message); nil if an in-process stage handed back the one it was given (sameMessage)
 	Headers  []string         // fields it asked to add (output=headers)
 	Stderr   string           // the end of what it said on stderr
 	InProc   bool             // it ran inside the runner's process
 
-	handed *stream.Stream // the envelope an in-process stage handed back parsed
+	handed      *stream.Stream // the envelope an in-process stage handed back parsed
+	sameMessage bool           // and the message it was given, unchanged (stream.MessageTaker)
 }
 
 // maxStderr is how much of a stage's stderr is kept for the log.
@@ -479,6 +480,9 @@ func (r *Runner) readStream(out *os.File, env *stream.Envelope, res *Result) err
 		return errors.New("stream without recipients: a stage drops a message by exiting 99 with Mf-Verdict: discard")
 	}
 	res.Env = &s.Env
+	if res.sameMessage && s == res.handed {
+		return nil // the message goes on as it was: the chain keeps it
+	}
 	if env.HasMessage() {
 		res.Message = &spool.Message{File: out, Offset: int64(len(s.Raw))}
 		keeps := !res.Verdict.Action.Refuses() && res.Verdict.Action != verdict.Discard // the message goes on

@@ -265,6 +265,12 @@ func (m *Message) emit(out io.Writer, mode string, adds []string) error {
 		if _, err := out.Write(raw); err != nil {
 			return err
 		}
+		if t, ok := m.taker.(stream.MessageTaker); ok && s.Env.HasMessage() && len(top) == 0 && m.subject == "" && len(m.drop) == 0 {
+			// The message goes on as it came (header read or not, it
+			// is written back byte for byte): handed back, not copied.
+			t.TakeMessage()
+			return nil
+		}
 	}
 	if m.hdr != nil {
 		h := *m.hdr

@@ -79,3 +79,13 @@ func (env Envelope) clone() Envelope {
 type Taker interface {
 	TakeEnvelope(env Envelope, raw []byte)
 }
+
+// A MessageTaker is a Taker that also takes the message back as it was
+// given: a stage that passes the message on unchanged tells it so after
+// the envelope's block instead of writing the message out, and mf-bridge
+// goes on with the message it had, with no copy made by each stage (a
+// copy that, past 1 MiB, was written to disk).
+type MessageTaker interface {
+	Taker
+	TakeMessage()
+}
