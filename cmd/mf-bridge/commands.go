@@ -89,7 +89,8 @@ func tuneRuntime(lookupEnv func(string) (string, bool)) {
 	if _, ok := lookupEnv("GOGC"); !ok {
 		debug.SetGCPercent(400)
 	}
-	if n := threads(lookupEnv, runtime.GOMAXPROCS(0)); n != runtime.GOMAXPROCS(0) {
+	def := runtime.GOMAXPROCS(0)
+	if n := threads(lookupEnv, def); n != def {
 		runtime.GOMAXPROCS(n)
 	}
 }

@@ -172,15 +172,24 @@ func FileVersion(path string) (string, error) {
 	b = strconv.AppendInt(b, fi.Size(), 10)
 	b = strconv.AppendInt(append(b, ' '), fi.ModTime().UnixNano(), 10)
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		changed := time.Unix(0, st.Ctim.Nano())
-		b = strconv.AppendInt(append(b, ' '), changed.UnixNano(), 10)
+		b = strconv.AppendInt(append(b, ' '), st.Ctim.Nano(), 10)
 		b = strconv.AppendUint(append(b, ' '), st.Ino, 10)
 		b = strconv.AppendUint(append(b, ' '), st.Dev, 10)
-		if age := time.Since(changed); age < 50*time.Millisecond || changed.Nanosecond() == 0 && age < Settle {
-			b = strconv.AppendUint(append(b, " unsettled "...), unsettled.Add(1), 10)
+		if unsettled(time.Unix(0, st.Ctim.Nano())) {
+			b = strconv.AppendUint(append(b, " unsettled "...), unsettledCalls.Add(1), 10)
 		}
 	}
 	return string(b), nil
+}
+
+// unsettled reports whether a file changed at changed may have been
+// changed again since without its times showing it (see Settle).
+func unsettled(changed time.Time) bool {
+	settle := settleFine
+	if changed.Nanosecond() == 0 {
+		settle = Settle
+	}
+	return time.Since(changed) < settle
 }
 
 // Settle is the longest a file's change is too recent for its times to
@@ -189,10 +198,16 @@ func FileVersion(path string) (string, error) {
 // network file systems, whose times have no nanoseconds), so a file
 // written again within one step of the write a value was made from, at
 // the same size, would look unchanged and the edit be missed. A change
-// is trusted 50 ms after it, or Settle after it where its time is in
+// is trusted settleFine after it, or Settle after it where its time is in
 // whole seconds. The change time is the one read, as no one sets it but
 // the kernel. (Linux 6.13 and later give a file observed since its last
 // change a finer time, on ext4, xfs, btrfs and tmpfs.)
 const Settle = 2 * time.Second
 
-var unsettled atomic.Uint64
+// settleFine is Settle for times in finer steps than seconds: some
+// ticks of the kernel's clock.
+const settleFine = 50 * time.Millisecond
+
+// unsettledCalls numbers the versions of unsettled files, each unlike
+// any other.
+var unsettledCalls atomic.Uint64
