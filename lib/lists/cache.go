@@ -13,6 +13,7 @@ import (
 
 	"mf/lib/flock"
 	"mf/lib/name"
+	"mf/lib/resident"
 	"mf/lib/safeio"
 	"mf/lib/state"
 )
@@ -46,7 +47,8 @@ func statSource(fi os.FileInfo) source {
 
 // Open returns the compiled list for the file at path: from the cache
 // when the cache was compiled from the file as it is now (same size,
-// times, inode and device), otherwise compiled afresh and, under a lock so
+// times, inode and device) and after those times could be trusted
+// (resident.Unsettled), otherwise compiled afresh and, under a lock so
 // that concurrent stages compile once, written back atomically.
 func Open(path string, o Options) (*List, error) {
 	// The name goes into traces ("list=NAME"), logs and tag fields.
@@ -125,6 +127,13 @@ func openCache(cache, path string, src source, o *Options) *List {
 	// The image is replaced by rename, never written in place, so the
 	// mapping stays valid for the life of the process.
 	l, err := openImage(img, path)
+	if err == nil && l.src == src && resident.Unsettled(time.Unix(0, int64(src.ctime)), l.compiled) {
+		// Read within one step of the file clock after the list was
+		// written: written again since at the same size, it would have
+		// the same times, so the image cannot tell its version. It is
+		// made again until one is made from a list that had settled.
+		err = fmt.Errorf("compiled %v after the list changed, too soon to tell its version", l.compiled.Sub(time.Unix(0, int64(src.ctime))).Round(time.Millisecond))
+	}
 	if err != nil || l.src != src {
 		syscall.Munmap(img)
 		if err != nil {
@@ -143,8 +152,9 @@ func compileFile(path string) (*List, error) {
 
 // compileImage parses the list file and builds its image. The file is
 // stat'ed through the descriptor it is read from, so the image records the
-// version it holds.
+// version it holds, and when it began to be read.
 func compileImage(path string) (*List, []byte, error) {
+	compiled := time.Now()
 	f, fi, err := openRegular(path)
 	if err != nil {
 		return nil, nil, err
@@ -154,7 +164,7 @@ func compileImage(path string) (*List, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	img := compile(def, entries, statSource(fi))
+	img := compile(def, entries, statSource(fi), compiled)
 	l, err := openImage(img, path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)

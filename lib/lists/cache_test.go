@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mf/lib/flock"
+	"mf/lib/resident"
 )
 
 const cacheListText = "match: client-addr sender\naction: block\n192.0.2.0/24\n@example.org\n"
@@ -39,7 +40,25 @@ func newCacheEnv(t *testing.T) *cacheEnv {
 		defer mu.Unlock()
 		debug = append(debug, fmt.Sprintf(f, a...))
 	}}
+	settle(t, e.path)
 	return e
+}
+
+// settle waits until the file at path has settled (resident.Unsettled):
+// an image compiled from it then is trusted.
+func settle(t testing.TB, path string) {
+	t.Helper()
+	for {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := time.Unix(0, fi.Sys().(*syscall.Stat_t).Ctim.Nano())
+		if !resident.Unsettled(changed, time.Now()) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // open opens the list and checks that it answers as the file now says,
@@ -130,6 +149,7 @@ func TestCacheInvalidatedByTouch(t *testing.T) {
 	if err := os.Chtimes(e.path, later, later); err != nil {
 		t.Fatal(err)
 	}
+	settle(t, e.path)
 	if e.open(t).fromDisk {
 		t.Error("touched list read from the old image")
 	}
@@ -197,13 +217,64 @@ func TestCacheInvalidatedByEdit(t *testing.T) {
 	}
 }
 
+// TestCacheSameTick: a list written again at the same size within one
+// step of the file clock keeps its times (Linux before 6.13, whole-second
+// file systems), so an image compiled from the text before the second
+// write carries the stamp of the file after it. Such an image is one
+// compiled too soon after the list changed, and is never used: the list
+// is compiled again until it has settled, and once more after.
+func TestCacheSameTick(t *testing.T) {
+	e := newCacheEnv(t)
+	e.open(t)
+	// The same list, same size, written again; then an image of the
+	// old text stamped with the file as it is now, compiled 1 ms after
+	// its change: what the old kernel leaves behind.
+	edited := strings.Replace(cacheListText, "192.0.2.0/24", "192.0.3.0/24", 1)
+	rewriteInPlace(t, e.path, edited)
+	fi, err := os.Stat(e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, entries, err := parse(e.path, strings.NewReader(cacheListText), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := statSource(fi)
+	stale := compile(def, entries, src, time.Unix(0, int64(src.ctime)).Add(time.Millisecond))
+	if err := os.WriteFile(e.image(t), stale, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		l := e.open(t) // checks the answers against the file
+		if l.fromDisk {
+			t.Fatalf("open %d after the rewrite: image compiled before it used", i+1)
+		}
+		if _, ok := l.Match(&Query{ClientAddr: "192.0.3.1"}); !ok {
+			t.Fatalf("open %d after the rewrite: edit not in effect", i+1)
+		}
+	}
+	if !strings.Contains(strings.Join(*e.debug, "\n"), "too soon to tell its version") {
+		t.Errorf("no word of the image compiled too soon; debug: %q", *e.debug)
+	}
+	// Settled, the list is compiled once more, and that image is kept.
+	settle(t, e.path)
+	if e.open(t).fromDisk {
+		t.Error("image compiled before the list settled used after")
+	}
+	for range 2 {
+		if !e.open(t).fromDisk {
+			t.Errorf("image compiled after the list settled not used; debug: %q", *e.debug)
+		}
+	}
+}
+
 func TestCorruptCacheRebuilt(t *testing.T) {
 	for name, damage := range map[string]func(img []byte) []byte{
 		"garbage":     func([]byte) []byte { return []byte(strings.Repeat("garbage\n", 100)) },
 		"empty":       func([]byte) []byte { return nil },
 		"truncated":   func(img []byte) []byte { return img[:len(img)/2] },
 		"short":       func(img []byte) []byte { return img[:len(img)-1] },
-		"header only": func(img []byte) []byte { return img[:48] },
+		"header only": func(img []byte) []byte { return img[:headerLen] },
 		"longer":      func(img []byte) []byte { return append(img, 0, 0, 0, 0) },
 		"bad def": func(img []byte) []byte {
 			return []byte(strings.Replace(string(img), "action: block", "action: bloke", 1))
@@ -434,6 +505,7 @@ func TestMillionEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
+	settle(t, path)
 	o := Options{CacheDir: filepath.Join(dir, "cache"), LockTimeout: 10 * time.Second}
 	start := time.Now()
 	if _, err := Open(path, o); err != nil {

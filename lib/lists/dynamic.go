@@ -362,7 +362,7 @@ func LoadDynamic(ctx context.Context, st state.Store, reply verdict.Reply) ([]*L
 			e.line = len(texts)
 			entries = append(entries, e)
 		}
-		l, err := openImage(compile(def, entries, source{}), def.Path)
+		l, err := openImage(compile(def, entries, source{}, time.Time{}), def.Path)
 		if err != nil {
 			return nil, fmt.Errorf("dynamic list %s: %w", def.Name, err)
 		}

@@ -47,7 +47,7 @@ func FuzzParseEntry(f *testing.F) {
 		// The entry, alone in a list of every target, matches a value it
 		// names.
 		e.line = 3
-		l, err := openImage(compile(def, []entry{e}, source{}), "f.list")
+		l, err := openImage(compile(def, []entry{e}, source{}, time.Time{}), "f.list")
 		if err != nil {
 			t.Fatalf("%q: image: %v", s, err)
 		}
@@ -90,7 +90,7 @@ func FuzzOpenImage(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		img := compile(def, entries, source{1, 2, 3, 4, 5})
+		img := compile(def, entries, source{1, 2, 3, 4, 5}, time.Unix(0, 6))
 		f.Add(img)
 		f.Add(img[:len(img)/2])
 	}

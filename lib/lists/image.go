@@ -9,12 +9,14 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"time"
 )
 
 // The compiled image of a list, little-endian:
 //
-//	magic    8 bytes "mflist\x00\x02"
+//	magic    8 bytes "mflist\x00\x03"
 //	source   5 x u64: size, mtime ns, ctime ns, inode, device
+//	compiled u64: when the source began to be read, ns
 //	def      u32 length, then the directives as text
 //	ipv4     u32 count, then (first u32, last u32, line u32) ranges
 //	ipv6     u32 count, then (first [16], last [16], line u32) ranges
@@ -24,12 +26,12 @@ import (
 // that the most specific entry owns its part of the space, and a lookup is
 // one binary search. Keys (kind byte + text) are sorted bytewise. The image
 // is read in place, from memory or from a mapped cache file.
-var magic = []byte("mflist\x00\x02")
+var magic = []byte("mflist\x00\x03")
 
 // source identifies the list file an image was compiled from.
 type source struct{ size, mtime, ctime, ino, dev uint64 }
 
-const headerLen = 8 + 5*8
+const headerLen = 8 + 6*8
 
 // u128 is an address as a number, IPv4 in the low 32 bits.
 type u128 struct{ hi, lo uint64 }
@@ -140,7 +142,7 @@ func flatten(in []span) []span {
 }
 
 // compile builds the image of a parsed list.
-func compile(def *Def, entries []entry, src source) []byte {
+func compile(def *Def, entries []entry, src source, compiled time.Time) []byte {
 	v4 := make([]span, 0, len(entries))
 	var v6 []span
 	type kv struct {
@@ -174,7 +176,7 @@ func compile(def *Def, entries []entry, src source) []byte {
 	}
 	b := make([]byte, 0, headerLen+4+len(d)+8+len(v4)*12+len(v6)*36+8+len(keys)*8+blobLen)
 	b = append(b, magic...)
-	for _, v := range []uint64{src.size, src.mtime, src.ctime, src.ino, src.dev} {
+	for _, v := range []uint64{src.size, src.mtime, src.ctime, src.ino, src.dev, uint64(compiled.UnixNano())} {
 		b = le.AppendUint64(b, v)
 	}
 	b = le.AppendUint32(b, uint32(len(d)))
@@ -213,6 +215,7 @@ func compile(def *Def, entries []entry, src source) []byte {
 type List struct {
 	Def
 	src      source
+	compiled time.Time // when src began to be read
 	v4, v6   []byte
 	nkeys    int
 	offs     []byte
@@ -235,6 +238,7 @@ func openImage(img []byte, path string) (*List, error) {
 	l := &List{}
 	h := img[8:headerLen]
 	l.src = source{le.Uint64(h), le.Uint64(h[8:]), le.Uint64(h[16:]), le.Uint64(h[24:]), le.Uint64(h[32:])}
+	l.compiled = time.Unix(0, int64(le.Uint64(h[40:])))
 	p := img[headerLen:]
 	take := func(n int) ([]byte, bool) {
 		if n < 0 || n > len(p) {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 func addrDef(t testing.TB) *Def {
@@ -82,7 +83,7 @@ func TestFlattenAgainstBruteForce(t *testing.T) {
 			}
 			entries = append(entries, entry{prefix: p, line: i + 3})
 		}
-		l, err := openImage(compile(def, entries, source{}), "t.list")
+		l, err := openImage(compile(def, entries, source{}, time.Time{}), "t.list")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,12 +234,12 @@ func TestImageRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := source{1, 2, 3, 4, 5}
-	img := compile(def, entries, src)
+	img := compile(def, entries, src, time.Unix(0, 6))
 	l, err := openImage(img, "x.list")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.src != src || l.Reply.Code != 554 || !equalTargets(l.Targets, def.Targets) || l.Len() != 4 {
+	if l.src != src || !l.compiled.Equal(time.Unix(0, 6)) || l.Reply.Code != 554 || !equalTargets(l.Targets, def.Targets) || l.Len() != 4 {
 		t.Errorf("image gave %+v", l)
 	}
 	// Every strict prefix of the image is refused, and so is a wrong magic.

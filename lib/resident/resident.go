@@ -175,21 +175,23 @@ func FileVersion(path string) (string, error) {
 		b = strconv.AppendInt(append(b, ' '), st.Ctim.Nano(), 10)
 		b = strconv.AppendUint(append(b, ' '), st.Ino, 10)
 		b = strconv.AppendUint(append(b, ' '), st.Dev, 10)
-		if unsettled(time.Unix(0, st.Ctim.Nano())) {
+		if Unsettled(time.Unix(0, st.Ctim.Nano()), time.Now()) {
 			b = strconv.AppendUint(append(b, " unsettled "...), unsettledCalls.Add(1), 10)
 		}
 	}
 	return string(b), nil
 }
 
-// unsettled reports whether a file changed at changed may have been
-// changed again since without its times showing it (see Settle).
-func unsettled(changed time.Time) bool {
+// Unsettled reports whether a file whose change time reads changed may
+// have been changed again by the time at without its times showing it
+// (see Settle): what was read from it at that time may be older than
+// the file with the same times.
+func Unsettled(changed, at time.Time) bool {
 	settle := settleFine
 	if changed.Nanosecond() == 0 {
 		settle = Settle
 	}
-	return time.Since(changed) < settle
+	return at.Sub(changed) < settle
 }
 
 // Settle is the longest a file's change is too recent for its times to
