@@ -227,6 +227,63 @@ func TestBothWays(t *testing.T) {
 	}
 }
 
+// TestBothWaysSizes: a message written on whole, from a few bytes to
+// past what an in-process stage's output keeps in memory (memOutput),
+// comes out the same both ways, as a stream and as a bare message.
+func TestBothWaysSizes(t *testing.T) {
+	for _, n := range []int{10, outputInMemory - 400, outputInMemory - 1, outputInMemory, outputInMemory + 1, 3 * outputInMemory} {
+		body := "Subject: size\n\n" + strings.Repeat("0123456789abcdef\n", n/17+1)[:n]
+		for _, opts := range []string{"", "input=message output=message"} {
+			for way, r := range ways(t) {
+				e := env
+				res := r.Run(context.Background(), stageLine(t, "t", "data", opts, "copy"), &e, spooled(t, body))
+				if res.Err != nil || res.Message == nil {
+					t.Fatalf("%s, %q, %d bytes: %v, message %v: %s", way, opts, n, res.Err, res.Message != nil, res.Stderr)
+				}
+				if got := read(t, res.Message); got != body {
+					t.Errorf("%s, %q, %d bytes: message of %d bytes came out, not what went in", way, opts, n, len(got))
+				}
+				res.Message.File.Close()
+			}
+		}
+	}
+}
+
+// TestMemOutput: an in-process stage's stdout reads back as written,
+// in memory or past it, and gives a file holding it when asked.
+func TestMemOutput(t *testing.T) {
+	for _, n := range []int{0, 100, outputInMemory, outputInMemory + 1, 2*outputInMemory + 5} {
+		want := bytes.Repeat([]byte("abcdefghij"), n/10+1)[:n]
+		o := &memOutput{dir: t.TempDir()}
+		for rest := want; len(rest) > 0; {
+			k := min(len(rest), 7000)
+			if m, err := o.Write(rest[:k]); m != k || err != nil {
+				t.Fatalf("%d bytes: write gave %d, %v", n, m, err)
+			}
+			rest = rest[k:]
+		}
+		if size, _ := o.Size(); size != int64(n) {
+			t.Errorf("%d bytes: size %d", n, size)
+		}
+		if inMemory := o.spill == nil; inMemory != (n <= outputInMemory) {
+			t.Errorf("%d bytes: in memory %v", n, inMemory)
+		}
+		got, err := io.ReadAll(io.NewSectionReader(o, 0, int64(n)+10))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%d bytes: read back %d bytes, %v", n, len(got), err)
+		}
+		f, err := o.File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ = io.ReadAll(io.NewSectionReader(f, 0, int64(n)+10))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%d bytes: file holds %d bytes", n, len(got))
+		}
+		o.Close()
+	}
+}
+
 // TestBothWaysChain: a chain (a reject at rcpt, a stage that always runs
 // after it, one that does not) records the same runs both ways.
 func TestBothWaysChain(t *testing.T) {

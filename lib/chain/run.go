@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,6 +35,8 @@ type Runner struct {
 	// processes like any other, so no stage runs with the bridge's rights.
 	Commands map[string]Command // programs run in-process, by base name
 	Resident *resident.Set      // what in-process stages keep open (nil: nothing)
+
+	envIdx atomic.Pointer[envIndex] // Env as a map, for in-process stages
 
 	stopOnce sync.Once
 	stopCtx  context.Context
@@ -378,14 +381,37 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 		return fmt.Errorf("stdin: %w", feedErr)
 	}
 	res.Exit = code
-	keep, err = r.outcome(st, env, out, res)
+	keep, err = r.outcome(st, env, fileOutput{out}, res)
 	return err
+}
+
+// output is what a stage wrote on stdout: a file, or for an in-process
+// stage memory until a file is wanted (memOutput).
+type output interface {
+	io.ReaderAt
+	Size() (int64, error)
+	// File is the file that holds it, for a message that goes on.
+	File() (*os.File, error)
+}
+
+// fileOutput is a process's stdout, spooled to a file.
+type fileOutput struct{ f *os.File }
+
+func (o fileOutput) ReadAt(p []byte, off int64) (int, error) { return o.f.ReadAt(p, off) }
+func (o fileOutput) File() (*os.File, error)                 { return o.f, nil }
+
+func (o fileOutput) Size() (int64, error) {
+	st, err := o.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
 }
 
 // outcome reads what a stage that exited with res.Exit said: the verdict
 // its exit code means, and its output. keep says whether out holds a
 // message the result points into.
-func (r *Runner) outcome(st *Stage, env *stream.Envelope, out *os.File, res *Result) (keep bool, err error) {
+func (r *Runner) outcome(st *Stage, env *stream.Envelope, out output, res *Result) (keep bool, err error) {
 	a, ok := st.Exits[res.Exit]
 	if !ok {
 		a, ok = defaultExit(res.Exit)
@@ -406,16 +432,24 @@ func (r *Runner) outcome(st *Stage, env *stream.Envelope, out *os.File, res *Res
 		}
 		keep = res.Message != nil
 	case MessageOutput:
-		st, err := out.Stat()
+		n, err := out.Size()
 		if err != nil {
 			return false, err
 		}
-		if st.Size() == 0 && !refused {
+		if n == 0 && !refused {
 			return false, errors.New("output: no message on stdout (output=message)")
 		}
-		res.Message, keep = &spool.Message{File: out}, true
+		f, err := out.File()
+		if err != nil {
+			return false, err
+		}
+		res.Message, keep = &spool.Message{File: f}, true
 	case HeaderOutput:
-		fields, err := readHeaders(out)
+		n, err := out.Size()
+		if err != nil {
+			return false, err
+		}
+		fields, err := readHeaders(io.NewSectionReader(out, 0, n))
 		if err != nil {
 			return false, fmt.Errorf("output: %w", err)
 		}
@@ -446,16 +480,16 @@ func (r *Runner) feed(w io.Writer, st *Stage, env *stream.Envelope, msg *spool.M
 }
 
 // readStream reads what a stage with output=stream wrote.
-func (r *Runner) readStream(out *os.File, env *stream.Envelope, res *Result) error {
+func (r *Runner) readStream(out output, env *stream.Envelope, res *Result) error {
 	s := res.handed
 	if s == nil || !begins(out, s.Raw) {
 		// Not handed back, or not what was written after all: parsed
 		// from what was.
-		if _, err := out.Seek(0, io.SeekStart); err != nil {
+		n, err := out.Size()
+		if err != nil {
 			return err
 		}
-		var err error
-		if s, err = stream.Read(out, stream.StreamInput, stream.Envelope{}); err != nil {
+		if s, err = stream.Read(io.NewSectionReader(out, 0, n), stream.StreamInput, stream.Envelope{}); err != nil {
 			return err
 		}
 		defer s.Close() // the envelope is read; the message is taken from out
@@ -484,7 +518,11 @@ func (r *Runner) readStream(out *os.File, env *stream.Envelope, res *Result) err
 		return nil // the message goes on as it was: the chain keeps it
 	}
 	if env.HasMessage() {
-		res.Message = &spool.Message{File: out, Offset: int64(len(s.Raw))}
+		f, err := out.File()
+		if err != nil {
+			return err
+		}
+		res.Message = &spool.Message{File: f, Offset: int64(len(s.Raw))}
 		keeps := !res.Verdict.Action.Refuses() && res.Verdict.Action != verdict.Discard // the message goes on
 		if n, err := res.Message.Size(); err != nil || n == 0 && keeps {
 			res.Message = nil
@@ -495,7 +533,7 @@ func (r *Runner) readStream(out *os.File, env *stream.Envelope, res *Result) err
 }
 
 // begins reports whether f starts with raw.
-func begins(f *os.File, raw []byte) bool {
+func begins(f io.ReaderAt, raw []byte) bool {
 	b := make([]byte, len(raw))
 	n, _ := f.ReadAt(b, 0)
 	return n == len(raw) && bytes.Equal(b, raw)
@@ -511,11 +549,8 @@ func hasField(raw []byte, name string) bool {
 	return false
 }
 
-func readHeaders(f *os.File) ([]string, error) {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxHeaderOutput+1))
+func readHeaders(r io.Reader) ([]string, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxHeaderOutput+1))
 	if err != nil {
 		return nil, err
 	}
