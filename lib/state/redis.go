@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -58,17 +59,22 @@ func wrap(err error) error {
 	return fmt.Errorf("state: redis: %w", err)
 }
 
+// The scripts are made at their first use (redis.NewScript hashes its
+// text): a command that never speaks to Redis makes none as it starts.
+
 // addScript sets the expiry only when INCRBY created the key, as the
 // directory backend does.
-var addScript = redis.NewScript(`
+var addScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(`
 local v = redis.call('INCRBY', KEYS[1], ARGV[1])
 if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) == -1 then
 	redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return v`)
+})
 
 func (s *redisStore) Add(ctx context.Context, key string, n int64, ttl time.Duration) (int64, error) {
-	v, err := addScript.Run(ctx, s.c, []string{prefix + key}, n, ttl.Milliseconds()).Int64()
+	v, err := addScript().Run(ctx, s.c, []string{prefix + key}, n, ttl.Milliseconds()).Int64()
 	if err == nil && Family(key) != "" {
 		err = s.index(ctx, key)
 	}
@@ -78,7 +84,8 @@ func (s *redisStore) Add(ctx context.Context, key string, n int64, ttl time.Dura
 // setScript sets a key and, for a key of a family, its entry in the
 // family's index: a sorted set of keys scored by expiry (ms, server
 // clock; +inf for none).
-var setScript = redis.NewScript(`
+var setScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(`
 local ok
 if ARGV[3] == "1" then
 	if tonumber(ARGV[2]) > 0 then
@@ -103,6 +110,7 @@ if ok and KEYS[2] then
 end
 if ok then return 1 end
 return 0`)
+})
 
 func (s *redisStore) set(ctx context.Context, key string, val []byte, ttl time.Duration, nx bool) (bool, error) {
 	keys := []string{prefix + key}
@@ -113,7 +121,7 @@ func (s *redisStore) set(ctx context.Context, key string, val []byte, ttl time.D
 	if nx {
 		flag = "1"
 	}
-	n, err := setScript.Run(ctx, s.c, keys, val, ttl.Milliseconds(), flag).Int()
+	n, err := setScript().Run(ctx, s.c, keys, val, ttl.Milliseconds(), flag).Int()
 	return n == 1, wrap(err)
 }
 
@@ -242,7 +250,8 @@ func (s *redisStore) Delete(ctx context.Context, key string) (bool, error) {
 
 // leaseScript keeps a lease set as a sorted set scored by expiry, using
 // the server's clock so that hosts with skewed clocks agree.
-var leaseScript = redis.NewScript(`
+var leaseScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -254,9 +263,10 @@ if redis.call('ZSCORE', KEYS[1], ARGV[1]) or n < tonumber(ARGV[2]) then
 	ok = 1
 end
 return {ok, redis.call('ZCARD', KEYS[1])}`)
+})
 
 func (s *redisStore) Lease(ctx context.Context, key, id string, limit int, ttl time.Duration) (bool, int, error) {
-	r, err := leaseScript.Run(ctx, s.c, []string{prefix + "lease:" + key}, id, limit, ttl.Milliseconds()).Int64Slice()
+	r, err := leaseScript().Run(ctx, s.c, []string{prefix + "lease:" + key}, id, limit, ttl.Milliseconds()).Int64Slice()
 	if err != nil {
 		return false, 0, wrap(err)
 	}
