@@ -145,7 +145,7 @@ func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *st
 				failed <- fmt.Errorf("panic: %v", p)
 			}
 		}()
-		done <- cmd(ctx, gatedReader{g, in}, gatedWriter{g, lim}, gatedWriter{g, &stderr}, st.Argv[1:], lookupEnv)
+		done <- cmd(ctx, g.reader(in), gatedWriter{g, lim}, gatedWriter{g, &stderr}, st.Argv[1:], lookupEnv)
 	})
 	select {
 	case res.Exit = <-done:
@@ -361,8 +361,31 @@ func (r gatedReader) Stream() (env stream.Envelope, raw []byte, message io.Reade
 	if !ok {
 		return env, nil, nil, false
 	}
-	return env, raw, gatedReader{r.g, message}, true
+	return env, raw, r.g.reader(message), true
 }
+
+// reader is r behind the gate, a stream.File still if r is one.
+func (g *gate) reader(r io.Reader) io.Reader {
+	if f, ok := r.(stream.File); ok {
+		return gatedFile{gatedReader{g, f}, f}
+	}
+	return gatedReader{g, r}
+}
+
+// gatedFile is a message a stage may read at any offset (stream.File),
+// behind the gate.
+type gatedFile struct {
+	gatedReader
+	f stream.File
+}
+
+func (r gatedFile) ReadAt(p []byte, off int64) (n int, err error) {
+	err = errAbandoned
+	r.g.do(func() { n, err = r.f.ReadAt(p, off) })
+	return n, err
+}
+
+func (r gatedFile) Size() int64 { return r.f.Size() }
 
 type gatedWriter struct {
 	g *gate

@@ -41,7 +41,8 @@ type Message struct {
 
 	s     *stream.Stream
 	hdr   *stream.Header
-	spool *os.File
+	spool io.ReaderAt // the whole message: the stream's (stream.File), or a copy
+	own   *os.File    // the copy, spooled here
 	size  int64
 
 	subject string       // Decision.Subject
@@ -90,6 +91,12 @@ func (m *Message) spoolAll() error {
 	if m.spool != nil {
 		return nil
 	}
+	if f := m.s.Whole; f != nil {
+		// Header read or not, the file holds the message from its
+		// first byte (stream.ReadHeader keeps every byte it reads).
+		m.spool, m.size = f, f.Size()
+		return nil
+	}
 	// Unlinked: the open file is all there is. In memory while small.
 	f, err := spool.NewSpill(m.tmp, "mf-stage-*")
 	if err != nil {
@@ -112,7 +119,8 @@ func (m *Message) spoolAll() error {
 		f.Close()
 		return fmt.Errorf("spool: %w", err)
 	}
-	m.spool, m.size = f.File(), n
+	m.own = f.File()
+	m.spool, m.size = m.own, n
 	return nil
 }
 
@@ -130,8 +138,8 @@ func (m *Message) rest() io.Reader {
 }
 
 func (m *Message) close() {
-	if m.spool != nil {
-		m.spool.Close()
+	if m.own != nil {
+		m.own.Close()
 	}
 }
 

@@ -100,6 +100,57 @@ func TestRunOpenTwice(t *testing.T) {
 	}
 }
 
+// TestRunOpenFile: a message handed over as a file (stream.File, as
+// inside mf-bridge) is read where it is, header first or not, and never
+// copied; from a pipe it is spooled.
+func TestRunOpenFile(t *testing.T) {
+	env := stream.Envelope{Phase: stream.Data, MailFrom: "a@example.org", Rcpts: []string{"b@example.com"}}
+	for _, c := range []struct {
+		name, input string
+		stdin       func() io.Reader
+		copied      bool
+	}{
+		{"stream handed over", "stream", func() io.Reader {
+			p, err := stream.NewParsed(&env, io.NewSectionReader(strings.NewReader("xx"+msg), 2, int64(len(msg))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, false},
+		{"message as a file", "message", func() io.Reader { return io.NewSectionReader(strings.NewReader(msg), 0, int64(len(msg))) }, false},
+		{"message from a pipe", "message", func() io.Reader { return io.MultiReader(strings.NewReader(msg)) }, true},
+	} {
+		for _, headerFirst := range []bool{false, true} {
+			var out bytes.Buffer
+			f := Flags{Output: "message"}
+			f.Input = c.input
+			_, err := Run(context.Background(), "mf-test", &f, c.stdin(), &out, noenv, func(ctx context.Context, m *Message) (*Decision, error) {
+				if headerFirst {
+					if h, err := m.Header(); err != nil || h.Fields.Get("Subject") != "hi" {
+						t.Errorf("%s: header %v %v", c.name, h, err)
+					}
+				}
+				for range 2 {
+					r, err := m.Open()
+					if err != nil {
+						return nil, err
+					}
+					if b, _ := io.ReadAll(r); string(b) != msg {
+						t.Errorf("%s, header first %v: Open read %q", c.name, headerFirst, b)
+					}
+				}
+				if (m.own != nil) != c.copied {
+					t.Errorf("%s, header first %v: copied %v", c.name, headerFirst, m.own != nil)
+				}
+				return &Decision{AddHeaders: []string{"X-Seen: 1"}}, nil
+			})
+			if err != nil || out.String() != "X-Seen: 1\n"+msg {
+				t.Errorf("%s, header first %v: %v, out %q", c.name, headerFirst, err, out.String())
+			}
+		}
+	}
+}
+
 // An error from decide is the caller's; nothing is written.
 func TestRunDecideError(t *testing.T) {
 	code, out, err := runWith(t, Flags{Output: "stream"}, msg, func(context.Context, *Message) (*Decision, error) {

@@ -115,6 +115,19 @@ type Stream struct {
 	Raw []byte
 	// Message reads the message bytes, untouched.
 	Message *bufio.Reader
+	// Whole is the message as a File, when it was given as one (see
+	// File); nil from a pipe.
+	Whole File
+}
+
+// A File is a message that can be read at any offset as well as from
+// its start, as the one a stage inside mf-bridge is handed (a section
+// of the bridge's spool file): a stage that wants the whole message
+// more than once reads it there, rather than spooling a copy.
+type File interface {
+	io.Reader
+	io.ReaderAt
+	Size() int64
 }
 
 // Close gives the stream's read buffer back for the next stream read in
@@ -188,7 +201,8 @@ func Read(r io.Reader, in Input, bare Envelope) (*Stream, error) {
 		if env, raw, msg, ok := h.Stream(); ok {
 			br := readers.Get().(*bufio.Reader)
 			br.Reset(msg)
-			return &Stream{Env: env, Raw: raw, Message: br}, nil
+			f, _ := msg.(File)
+			return &Stream{Env: env, Raw: raw, Message: br, Whole: f}, nil
 		}
 	}
 	br := readers.Get().(*bufio.Reader)
@@ -201,8 +215,11 @@ func Read(r io.Reader, in Input, bare Envelope) (*Stream, error) {
 			// Before DATA there is no message: stdin is not passed on
 			// after an envelope-only block.
 			br.Reset(strings.NewReader(""))
+			return &Stream{Env: bare, Message: br}, nil
 		}
-		return &Stream{Env: bare, Message: br}, nil
+		// The whole of r is the message: given as a File, it is one.
+		f, _ := r.(File)
+		return &Stream{Env: bare, Message: br, Whole: f}, nil
 	}
 	raw, err := envelopeBlock(br, MaxEnvelope)
 	if err != nil {
