@@ -34,7 +34,8 @@ type Flags struct {
 
 // Message is what a decide function looks at. The message is read only
 // as far as the function asks: Header reads the header block, Open the
-// whole message, once, into a spool file.
+// whole message, once, into a spool file, unless it came as a file
+// (stream.File), which is then read where it is.
 type Message struct {
 	Env    *stream.Envelope // read-only for decide
 	DryRun bool             // write no state: counts, dynamic entries, caches
