@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -234,7 +235,9 @@ func (s *Scanner) walk(m *Msg) (*mime.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := mime.Walk(r, s.Limits)
+	l := s.Limits
+	l.DetectTypes = slices.ContainsFunc(s.Rules, func(ru *rule.Rule) bool { return ru.Target == "type" })
+	w, err := mime.Walk(r, l)
 	if err != nil {
 		return nil, fmt.Errorf("reading message: %w", err)
 	}

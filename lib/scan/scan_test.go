@@ -17,6 +17,7 @@ import (
 	"mf/lib/lists"
 	"mf/lib/mime"
 	"mf/lib/scan/outcome"
+	"mf/lib/scan/rule"
 	"mf/lib/state"
 	"mf/lib/stream"
 )
@@ -332,4 +333,31 @@ func TestEnginePanicReachesCaller(t *testing.T) {
 		}
 	}()
 	sc.Scan(context.Background(), m)
+}
+
+// TestDetectOnlyForTypeRules: a part's type is sniffed from its content
+// only when a rule asks for it (a type rule), and then a disguised part
+// is told by what it is.
+func TestDetectOnlyForTypeRules(t *testing.T) {
+	msg := "From: a@example.org\nSubject: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhello\n--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=a.txt\n\n<html><body>hi</body></html>\n--b--\n"
+	for _, c := range []struct {
+		rules string
+		want  string // the attachment's DetectedType
+	}{
+		{"reject filename *.exe\n", ""},
+		{"tag type text/html\n", "text/html"},
+	} {
+		rules, err := rule.Parse(strings.NewReader(c.rules), "rules")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Scanner{Rules: rules, Limits: mime.DefaultLimits}
+		w, err := s.walk(&Msg{Open: func() (io.Reader, error) { return strings.NewReader(msg), nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(w.Parts) != 2 || w.Parts[1].DetectedType != c.want {
+			t.Errorf("rules %q: parts %+v, want the attachment detected as %q", c.rules, w.Parts, c.want)
+		}
+	}
 }
