@@ -61,10 +61,23 @@ func (r *Runner) lookupEnv(st *Stage, env *stream.Envelope) (func(string) (strin
 		return nil, err
 	}
 	vars = append(vars, "MF_INPUT="+inputNames[st.Input])
+	// The command's parser looks up every MF_ variable a flag reads at
+	// every run: those are looked for among the message's own MF_ ones
+	// alone (MF_INPUT), not all of them.
+	var mf []string
+	for _, kv := range vars {
+		if strings.HasPrefix(kv, "MF_") {
+			mf = append(mf, kv)
+		}
+	}
 	base := r.envIndex()
 	return func(k string) (string, bool) {
-		for i := len(vars) - 1; i >= 0; i-- {
-			if kv := vars[i]; len(kv) > len(k) && kv[len(k)] == '=' && kv[:len(k)] == k {
+		own := vars
+		if strings.HasPrefix(k, "MF_") {
+			own = mf
+		}
+		for i := len(own) - 1; i >= 0; i-- {
+			if kv := own[i]; len(kv) > len(k) && kv[len(k)] == '=' && kv[:len(k)] == k {
 				return kv[len(k)+1:], true
 			}
 		}

@@ -419,13 +419,17 @@ func NewParser(cli any, name, section, description string) (*Parser, error) {
 // key says what a parse depends on besides the file.
 func (p *Parser) key(args []string, getenv func(string) (string, bool)) string {
 	var b strings.Builder
+	b.Grow(256)
 	for _, a := range args {
 		b.WriteString(a)
 		b.WriteByte(0)
 	}
 	for _, e := range p.envs {
 		if v, ok := getenv(e); ok {
-			b.WriteString("\x01" + e + "=" + v)
+			b.WriteByte(1)
+			b.WriteString(e)
+			b.WriteByte('=')
+			b.WriteString(v)
 		}
 	}
 	return b.String()
