@@ -99,7 +99,7 @@ CONF
 		old=$nsd_port nsd_port=$(dns_port $((1 + 10 * try)))
 		sed -i "s/@$old\$/@$nsd_port/; s/^\tport: $old\$/\tport: $nsd_port/" "$dns/nsd.conf"
 	done
-	[ -n "$nsd_pid" ] || { cat "$dns/nsd.log"; return 1; }
+	[ -n "$nsd_pid" ] || { echo "# nsd did not answer:"; tail -5 "$dns/nsd.log" | sed 's/^/# /'; return 1; }
 	dns_pids="$dns_pids $nsd_pid"
 	chmod 755 "$tmp" "$dns" "$dns/rbl"; chmod 644 "$dns/rbl/"* 2>/dev/null
 	zone=${1%%:*}
@@ -110,12 +110,16 @@ CONF
 		dns_wait "$rbl_port" "2.0.0.127.$zone" && break
 		kill "$rbl_pid" 2>/dev/null; wait "$rbl_pid" 2>/dev/null; rbl_pid=
 	done
-	[ -n "$rbl_pid" ] || { cat "$dns/rbldnsd.log"; return 1; }
+	[ -n "$rbl_pid" ] || { echo "# rbldnsd did not answer:"; tail -5 "$dns/rbldnsd.log" | sed 's/^/# /'; return 1; }
 	dns_pids="$dns_pids $rbl_pid"
-	mute_port=$(dns_port 3)
-	rbldnsd -n -q -u nobody -w "$dns/rbl" -b "127.0.0.1/$mute_port" "$@" >>"$dns/rbldnsd.log" 2>&1 &
-	mute_pid=$!
+	for try in 1 2 3; do
+		mute_port=$(dns_port $((3 + 10 * try)))
+		rbldnsd -n -q -u nobody -w "$dns/rbl" -b "127.0.0.1/$mute_port" "$@" >>"$dns/rbldnsd.log" 2>&1 &
+		mute_pid=$!
+		dns_wait "$mute_port" "2.0.0.127.$zone" && break
+		kill "$mute_pid" 2>/dev/null; wait "$mute_pid" 2>/dev/null; mute_pid=
+	done
+	[ -n "$mute_pid" ] || { echo "# the mute rbldnsd did not answer:"; tail -5 "$dns/rbldnsd.log" | sed 's/^/# /'; return 1; }
 	dns_pids="$dns_pids $mute_pid"
-	dns_wait "$mute_port" "2.0.0.127.$zone" || return 1
 	kill -STOP "$mute_pid"
 }

@@ -83,7 +83,7 @@ postlog   unix-dgram n - n - 1 postlogd
 ${pf_master:-}
 MC
 	postfix -c "$pf/etc" check >/dev/null 2>&1
-	postfix -c "$pf/etc" start >"$tmp/pf-start" 2>&1 || { cat "$tmp/pf-start"; return 1; }
+	postfix -c "$pf/etc" start >"$tmp/pf-start" 2>&1 || { sed 's/^/# /' "$tmp/pf-start"; return 1; }
 	i=0
 	until swaks --server 127.0.0.1:$pf_port --quit-after CONNECT >/dev/null 2>&1; do
 		i=$((i + 1)); [ $i -gt 100 ] && { echo "# postfix did not answer on $pf_port"; return 1; }
@@ -140,8 +140,8 @@ bridge_start() {
 	bridge_pid=$!
 	i=0
 	until grep -q 'listening on' "$tmp/bridge.log"; do
-		i=$((i + 1)); [ $i -gt 100 ] && { cat "$tmp/bridge.log"; return 1; }
-		kill -0 $bridge_pid 2>/dev/null || { cat "$tmp/bridge.log"; return 1; }
+		i=$((i + 1)); [ $i -gt 100 ] && { echo "# mf-bridge did not listen:"; tail -5 "$tmp/bridge.log" | sed 's/^/# /'; return 1; }
+		kill -0 $bridge_pid 2>/dev/null || { echo "# mf-bridge exited:"; tail -5 "$tmp/bridge.log" | sed 's/^/# /'; return 1; }
 		sleep 0.05
 	done
 	bridge_addr=inet:$(sed -n 's/.*listening on tcp:\([0-9.:]*\) .*/\1/p' "$tmp/bridge.log" | tail -1)
