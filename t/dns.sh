@@ -103,23 +103,28 @@ CONF
 	dns_pids="$dns_pids $nsd_pid"
 	chmod 755 "$tmp" "$dns" "$dns/rbl"; chmod 644 "$dns/rbl/"* 2>/dev/null
 	zone=${1%%:*}
-	for try in 1 2 3; do
-		rbl_port=$(dns_port $((2 + 10 * try)))
-		rbldnsd -n -q -u nobody -w "$dns/rbl" -b "127.0.0.1/$rbl_port" "$@" >>"$dns/rbldnsd.log" 2>&1 &
-		rbl_pid=$!
-		dns_wait "$rbl_port" "2.0.0.127.$zone" && break
-		kill "$rbl_pid" 2>/dev/null; wait "$rbl_pid" 2>/dev/null; rbl_pid=
-	done
-	[ -n "$rbl_pid" ] || { echo "# rbldnsd did not answer:"; tail -5 "$dns/rbldnsd.log" | sed 's/^/# /'; return 1; }
-	dns_pids="$dns_pids $rbl_pid"
-	for try in 1 2 3; do
-		mute_port=$(dns_port $((3 + 10 * try)))
-		rbldnsd -n -q -u nobody -w "$dns/rbl" -b "127.0.0.1/$mute_port" "$@" >>"$dns/rbldnsd.log" 2>&1 &
-		mute_pid=$!
-		dns_wait "$mute_port" "2.0.0.127.$zone" && break
-		kill "$mute_pid" 2>/dev/null; wait "$mute_pid" 2>/dev/null; mute_pid=
-	done
-	[ -n "$mute_pid" ] || { echo "# the mute rbldnsd did not answer:"; tail -5 "$dns/rbldnsd.log" | sed 's/^/# /'; return 1; }
-	dns_pids="$dns_pids $mute_pid"
+	rbldnsd_start 2 "2.0.0.127.$zone" "$@" || return 1
+	rbl_port=$rbldnsd_port
+	rbldnsd_start 3 "2.0.0.127.$zone" "$@" || return 1
+	mute_port=$rbldnsd_port mute_pid=$rbldnsd_pid
 	kill -STOP "$mute_pid"
+}
+
+# rbldnsd_start N NAME ARGS...: rbldnsd serving ARGS from $dns/rbl on a
+# free port (dns_port N, another on each try, as for nsd), until it
+# answers for NAME; sets $rbldnsd_port and $rbldnsd_pid.
+rbldnsd_start() {
+	rd_n=$1 rd_name=$2; shift 2
+	for rd_try in 1 2 3; do
+		rbldnsd_port=$(dns_port $((rd_n + 10 * rd_try)))
+		rbldnsd -n -q -u nobody -w "$dns/rbl" -b "127.0.0.1/$rbldnsd_port" "$@" >>"$dns/rbldnsd.log" 2>&1 &
+		rbldnsd_pid=$!
+		if dns_wait "$rbldnsd_port" "$rd_name"; then
+			dns_pids="$dns_pids $rbldnsd_pid"
+			return 0
+		fi
+		kill "$rbldnsd_pid" 2>/dev/null; wait "$rbldnsd_pid" 2>/dev/null
+	done
+	echo "# rbldnsd did not answer on port $rbldnsd_port:"; tail -5 "$dns/rbldnsd.log" | sed 's/^/# /'
+	return 1
 }

@@ -116,7 +116,7 @@ type envIndex struct {
 // its own context, cancelled too, lets it.
 func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *stream.Envelope, msg *spool.Message, res *Result) (err error) {
 	res.InProc = true
-	out := &memOutput{dir: r.TempDir}
+	out := newMemOutput(r.TempDir)
 	keep := false
 	defer func() {
 		if !keep {
@@ -195,7 +195,7 @@ func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *st
 const outputInMemory = 64 << 10
 
 // outputBuffers are memOutputs' buffers, kept between runs.
-var outputBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+var outputBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // memOutput is an in-process stage's stdout. It is memory while it is
 // no more than outputInMemory bytes, so a stage that writes only its
@@ -203,21 +203,21 @@ var outputBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); ret
 // costs no file: a memory file's making, write, read and close were a
 // tenth of what a chain of mf's own stages cost the bridge. It is a
 // spill file (spool.Spill) from the first byte past that, or once a file
-// is wanted for the message it wrote.
+// is wanted for the message it wrote. Until then buf holds it.
 type memOutput struct {
 	dir   string
-	buf   *[]byte
+	buf   *bytes.Buffer
 	spill *spool.Spill
+}
+
+func newMemOutput(dir string) *memOutput {
+	return &memOutput{dir: dir, buf: outputBuffers.Get().(*bytes.Buffer)}
 }
 
 func (o *memOutput) Write(p []byte) (int, error) {
 	if o.spill == nil {
-		if o.buf == nil {
-			o.buf = outputBuffers.Get().(*[]byte)
-		}
-		if len(*o.buf)+len(p) <= outputInMemory {
-			*o.buf = append(*o.buf, p...)
-			return len(p), nil
+		if o.buf.Len()+len(p) <= outputInMemory {
+			return o.buf.Write(p)
 		}
 		if err := o.toFile(); err != nil {
 			return 0, err
@@ -232,44 +232,27 @@ func (o *memOutput) toFile() error {
 	if err != nil {
 		return err
 	}
-	if o.buf != nil {
-		if _, err := s.Write(*o.buf); err != nil {
-			s.Close()
-			return err
-		}
+	if _, err := s.Write(o.buf.Bytes()); err != nil {
+		s.Close()
+		return err
 	}
 	o.spill = s
 	o.release()
 	return nil
 }
 
-func (o *memOutput) bytes() []byte {
-	if o.buf == nil {
-		return nil
-	}
-	return *o.buf
-}
-
 func (o *memOutput) ReadAt(p []byte, off int64) (int, error) {
 	if o.spill != nil {
 		return o.spill.File().ReadAt(p, off)
 	}
-	b := o.bytes()
-	if off >= int64(len(b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
+	return bytes.NewReader(o.buf.Bytes()).ReadAt(p, off)
 }
 
 func (o *memOutput) Size() (int64, error) {
 	if o.spill != nil {
 		return o.spill.Len(), nil
 	}
-	return int64(len(o.bytes())), nil
+	return int64(o.buf.Len()), nil
 }
 
 func (o *memOutput) File() (*os.File, error) {
@@ -283,8 +266,8 @@ func (o *memOutput) File() (*os.File, error) {
 
 // release gives the buffer back; nothing read from it points into it.
 func (o *memOutput) release() {
-	if o.buf != nil && cap(*o.buf) <= 2*outputInMemory {
-		*o.buf = (*o.buf)[:0]
+	if o.buf != nil && o.buf.Cap() <= 2*outputInMemory {
+		o.buf.Reset()
 		outputBuffers.Put(o.buf)
 	}
 	o.buf = nil

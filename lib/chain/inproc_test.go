@@ -254,7 +254,7 @@ func TestBothWaysSizes(t *testing.T) {
 func TestMemOutput(t *testing.T) {
 	for _, n := range []int{0, 100, outputInMemory, outputInMemory + 1, 2*outputInMemory + 5} {
 		want := bytes.Repeat([]byte("abcdefghij"), n/10+1)[:n]
-		o := &memOutput{dir: t.TempDir()}
+		o := newMemOutput(t.TempDir())
 		for rest := want; len(rest) > 0; {
 			k := min(len(rest), 7000)
 			if m, err := o.Write(rest[:k]); m != k || err != nil {

@@ -394,6 +394,15 @@ type output interface {
 	File() (*os.File, error)
 }
 
+// whole reads all of out from its first byte.
+func whole(out output) (io.Reader, error) {
+	n, err := out.Size()
+	if err != nil {
+		return nil, err
+	}
+	return io.NewSectionReader(out, 0, n), nil
+}
+
 // fileOutput is a process's stdout, spooled to a file.
 type fileOutput struct{ f *os.File }
 
@@ -445,11 +454,11 @@ func (r *Runner) outcome(st *Stage, env *stream.Envelope, out output, res *Resul
 		}
 		res.Message, keep = &spool.Message{File: f}, true
 	case HeaderOutput:
-		n, err := out.Size()
+		r, err := whole(out)
 		if err != nil {
 			return false, err
 		}
-		fields, err := readHeaders(io.NewSectionReader(out, 0, n))
+		fields, err := readHeaders(r)
 		if err != nil {
 			return false, fmt.Errorf("output: %w", err)
 		}
@@ -485,11 +494,11 @@ func (r *Runner) readStream(out output, env *stream.Envelope, res *Result) error
 	if s == nil || !begins(out, s.Raw) {
 		// Not handed back, or not what was written after all: parsed
 		// from what was.
-		n, err := out.Size()
+		r, err := whole(out)
 		if err != nil {
 			return err
 		}
-		if s, err = stream.Read(io.NewSectionReader(out, 0, n), stream.StreamInput, stream.Envelope{}); err != nil {
+		if s, err = stream.Read(r, stream.StreamInput, stream.Envelope{}); err != nil {
 			return err
 		}
 		defer s.Close() // the envelope is read; the message is taken from out

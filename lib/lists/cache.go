@@ -127,22 +127,23 @@ func openCache(cache, path string, src source, o *Options) *List {
 	// The image is replaced by rename, never written in place, so the
 	// mapping stays valid for the life of the process.
 	l, err := openImage(img, path)
-	if err == nil && l.src == src && resident.Unsettled(time.Unix(0, int64(src.ctime)), l.compiled) {
+	switch changed := time.Unix(0, int64(src.ctime)); {
+	case err != nil:
+		o.debugf("list cache %s: %v", cache, err)
+	case l.src != src:
+		// Compiled from another version of the list.
+	case resident.Unsettled(changed, l.compiled):
 		// Read within one step of the file clock after the list was
 		// written: written again since at the same size, it would have
 		// the same times, so the image cannot tell its version. It is
 		// made again until one is made from a list that had settled.
-		err = fmt.Errorf("compiled %v after the list changed, too soon to tell its version", l.compiled.Sub(time.Unix(0, int64(src.ctime))).Round(time.Millisecond))
+		o.debugf("list cache %s: compiled %v after the list changed, too soon to tell its version", cache, l.compiled.Sub(changed).Round(time.Millisecond))
+	default:
+		l.fromDisk = true
+		return l
 	}
-	if err != nil || l.src != src {
-		syscall.Munmap(img)
-		if err != nil {
-			o.debugf("list cache %s: %v", cache, err)
-		}
-		return nil
-	}
-	l.fromDisk = true
-	return l
+	syscall.Munmap(img)
+	return nil
 }
 
 func compileFile(path string) (*List, error) {
