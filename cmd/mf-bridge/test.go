@@ -151,9 +151,8 @@ func (srv *server) test(ctx context.Context, stdin io.Reader, stdout io.Writer) 
 		fmt.Fprintf(out, "  quarantine %q\n", r.Verdict.Reply.Text)
 	}
 	if r.Body != nil {
-		st, err := r.Body.File.Stat()
-		if err == nil {
-			fmt.Fprintf(out, "  replace body (%d bytes)\n", st.Size()-r.Body.Offset)
+		if n, err := r.Body.Size(); err == nil {
+			fmt.Fprintf(out, "  replace body (%d bytes)\n", n)
 		}
 	}
 	return final(r), nil

@@ -105,7 +105,7 @@ func (r *Reply) Close() {
 		r.outcome.Close()
 	}
 	if r.orig != nil {
-		r.orig.File.Close()
+		r.orig.Close()
 		r.orig = nil
 	}
 }
@@ -481,7 +481,7 @@ func (s *Session) changes(r *Reply) error {
 			return fmt.Errorf("message from the stages: %w", err)
 		}
 		edits = edit.Headers(m.fields, after, s.Hidden)
-		origBody, err := (&spool.Message{File: m.orig.File, Offset: m.bodyAt}).Reader()
+		origBody, err := m.orig.From(m.bodyAt).Reader()
 		if err != nil {
 			return err
 		}
@@ -490,7 +490,7 @@ func (s *Session) changes(r *Reply) error {
 			return err
 		}
 		if !same {
-			r.Body = &spool.Message{File: o.Message.File, Offset: bodyAt}
+			r.Body = o.Message.From(bodyAt)
 		}
 	}
 	for _, h := range o.Env.AddHeaders {
@@ -534,7 +534,7 @@ func (s *Session) finish() {
 		return
 	}
 	if s.msg.orig != nil {
-		s.msg.orig.File.Close()
+		s.msg.orig.Close()
 	} else if s.msg.spool != nil {
 		s.msg.spool.Close()
 	}

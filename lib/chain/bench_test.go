@@ -43,7 +43,7 @@ func BenchmarkRun(b *testing.B) {
 		if res.Err != nil {
 			b.Fatal(res.Err)
 		}
-		res.Message.File.Close()
+		res.Message.Close()
 	}
 
 	supervisorPath()

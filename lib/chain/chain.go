@@ -2,7 +2,6 @@ package chain
 
 import (
 	"context"
-	"os"
 
 	"mf/lib/spool"
 	"mf/lib/stream"
@@ -27,19 +26,19 @@ func (c *Chain) Any(phase stream.Phase) bool {
 
 // Outcome is what the stages of one phase did together.
 type Outcome struct {
-	Verdict verdict.Verdict // the first final verdict, or Continue
-	Results []*Result       // one per stage that ran, in order
-	Env     stream.Envelope // the envelope as the stages left it
-	Message *spool.Message  // the message as the stages left it (data phase)
-	files   []*os.File      // spooled outputs, closed by Close
+	Verdict verdict.Verdict  // the first final verdict, or Continue
+	Results []*Result        // one per stage that ran, in order
+	Env     stream.Envelope  // the envelope as the stages left it
+	Message *spool.Message   // the message as the stages left it (data phase)
+	spooled []*spool.Message // the stages' outputs, closed by Close
 }
 
 // Close lets go of the messages the stages wrote.
 func (o *Outcome) Close() {
-	for _, f := range o.files {
-		f.Close()
+	for _, m := range o.spooled {
+		m.Close()
 	}
-	o.files = nil
+	o.spooled = nil
 }
 
 // Run runs the stages configured for env.Stage in order until one
@@ -70,7 +69,7 @@ func (c *Chain) Run(ctx context.Context, env stream.Envelope, msg *spool.Message
 		v := res.Verdict
 		if decided || v.Action == verdict.Reject || v.Action == verdict.Tempfail {
 			if res.Message != nil {
-				res.Message.File.Close()
+				res.Message.Close()
 			}
 			if !decided {
 				o.Verdict, decided = v, true
@@ -85,7 +84,7 @@ func (c *Chain) Run(ctx context.Context, env stream.Envelope, msg *spool.Message
 		o.Env.AddHeaders = append(o.Env.AddHeaders, res.Headers...)
 		if res.Message != nil {
 			o.Message = res.Message
-			o.files = append(o.files, res.Message.File)
+			o.spooled = append(o.spooled, res.Message)
 		}
 		if v.Action.Final() {
 			o.Verdict, decided = v, true

@@ -199,11 +199,11 @@ var outputBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // memOutput is an in-process stage's stdout. It is memory while it is
 // no more than outputInMemory bytes, so a stage that writes only its
-// envelope block (at rcpt, or handing back the message it was given)
-// costs no file: a memory file's making, write, read and close were a
-// tenth of what a chain of mf's own stages cost the bridge. It is a
-// spill file (spool.Spill) from the first byte past that, or once a file
-// is wanted for the message it wrote. Until then buf holds it.
+// envelope block (at rcpt, or handing back the message it was given), or
+// a small message, costs no file: a memory file's making, write, read and
+// close were a tenth of what a chain of mf's own stages cost the bridge.
+// It is a spill file (spool.Spill) from the first byte past that. Until
+// then buf holds it.
 type memOutput struct {
 	dir   string
 	buf   *bytes.Buffer
@@ -255,13 +255,14 @@ func (o *memOutput) Size() (int64, error) {
 	return int64(o.buf.Len()), nil
 }
 
-func (o *memOutput) File() (*os.File, error) {
-	if o.spill == nil {
-		if err := o.toFile(); err != nil {
-			return nil, err
-		}
+// Message is what was written from offset on, where it is: in memory, the
+// buffer going back to the pool when the message is closed, or in the
+// spill file.
+func (o *memOutput) Message(offset int64) (*spool.Message, error) {
+	if o.spill != nil {
+		return &spool.Message{File: o.spill.File(), Offset: offset}, nil
 	}
-	return o.spill.File(), nil
+	return spool.Bytes(o.buf.Bytes(), offset, o.release), nil
 }
 
 // release gives the buffer back; nothing read from it points into it.
@@ -274,7 +275,7 @@ func (o *memOutput) release() {
 }
 
 // Close drops what the stage wrote, unless a message that goes on holds
-// its file.
+// it.
 func (o *memOutput) Close() {
 	o.release()
 	if o.spill != nil {

@@ -243,9 +243,48 @@ func TestBothWaysSizes(t *testing.T) {
 				if got := read(t, res.Message); got != body {
 					t.Errorf("%s, %q, %d bytes: message of %d bytes came out, not what went in", way, opts, n, len(got))
 				}
-				res.Message.File.Close()
+				res.Message.Close()
 			}
 		}
+	}
+}
+
+// TestMemoryMessage: a message an in-process stage wrote and that stayed
+// in memory goes on to a process (exec=yes) and to another in-process
+// stage, and comes out of the chain as it went in; one past what memory
+// keeps goes on in a file.
+func TestMemoryMessage(t *testing.T) {
+	r := ways(t)["in-process"]
+	for _, n := range []int{10, outputInMemory - 400, outputInMemory + 1} {
+		body := "Subject: mixed\n\n" + strings.Repeat("0123456789abcdef\n", n/17+1)[:n]
+		ch := &Chain{Runner: r, Stages: []*Stage{
+			stageLine(t, "first", "data", "", "copy"),
+			stageLine(t, "process", "data", "exec=yes", "copy"),
+			stageLine(t, "last", "data", "", "copy"),
+		}}
+		e := env
+		res := r.Run(context.Background(), ch.Stages[0], &e, spooled(t, body))
+		if res.Err != nil || res.Message == nil {
+			t.Fatalf("%d bytes: %v, message %v", n, res.Err, res.Message != nil)
+		}
+		small := len(body)+200 < outputInMemory
+		if inMemory := res.Message.File == nil; inMemory != small {
+			t.Errorf("%d bytes: the first stage's message in memory %v", n, inMemory)
+		}
+		res.Message.Close()
+		o := ch.Run(context.Background(), env, spooled(t, body))
+		if o.Verdict.Action != verdict.Continue || len(o.Results) != 3 {
+			t.Fatalf("%d bytes: %s after %d stages", n, o.Verdict, len(o.Results))
+		}
+		for _, res := range o.Results {
+			if res.Err != nil || res.InProc == (res.Stage.Name == "process") {
+				t.Errorf("%d bytes: %s: %v, in-process %v: %s", n, res.Stage.Name, res.Err, res.InProc, res.Stderr)
+			}
+		}
+		if got := read(t, o.Message); got != body {
+			t.Errorf("%d bytes: message of %d bytes came out, not what went in", n, len(got))
+		}
+		o.Close()
 	}
 }
 
@@ -272,15 +311,32 @@ func TestMemOutput(t *testing.T) {
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("%d bytes: read back %d bytes, %v", n, len(got), err)
 		}
-		f, err := o.File()
+		// What goes on as a message, from past an envelope block:
+		// where the output was, and the output's until closed.
+		at := min(n, 3)
+		m, err := o.Message(int64(at))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, _ = io.ReadAll(io.NewSectionReader(f, 0, int64(n)+10))
-		if !bytes.Equal(got, want) {
-			t.Errorf("%d bytes: file holds %d bytes", n, len(got))
+		if inMemory := m.File == nil; inMemory != (n <= outputInMemory) {
+			t.Errorf("%d bytes: message in memory %v", n, inMemory)
 		}
-		o.Close()
+		r, err := m.Reader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ = io.ReadAll(r)
+		again, _ := io.ReadAll(io.NewSectionReader(r, 0, int64(n)))
+		if !bytes.Equal(got, want[at:]) || !bytes.Equal(again, want[at:]) {
+			t.Errorf("%d bytes: the message from %d has %d bytes, then %d", n, at, len(got), len(again))
+		}
+		if size, _ := m.Size(); size != int64(n-at) {
+			t.Errorf("%d bytes: message size %d", n, size)
+		}
+		m.Close()
+		if o.buf != nil {
+			t.Errorf("%d bytes: the buffer is still held once the message is closed", n)
+		}
 	}
 }
 
@@ -330,7 +386,7 @@ func TestInProcessAbandoned(t *testing.T) {
 		if res.Err != nil || res.Message == nil || read(t, res.Message) != "Subject: y\n\nbody\n" {
 			t.Fatalf("after an abandoned stage: %s (%v)", summary(t, res), res.Err)
 		}
-		res.Message.File.Close()
+		res.Message.Close()
 	}
 	time.Sleep(1200 * time.Millisecond) // the abandoned one writes now, to nothing
 }
@@ -412,6 +468,6 @@ func TestMessageHandedBack(t *testing.T) {
 		if got := read(t, res.Message); got != want {
 			t.Errorf("%s: written after handing back: message %q, want %q", way, got, want)
 		}
-		res.Message.File.Close()
+		res.Message.Close()
 	}
 }

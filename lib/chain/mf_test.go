@@ -233,7 +233,8 @@ func TestMfMessageHandedBack(t *testing.T) {
 				t.Errorf("%d stages, subject %q: passed on unchanged, but the chain has a copy", len(o.Results), c.subject)
 			}
 		} else {
-			b, _ := io.ReadAll(io.NewSectionReader(o.Message.File, o.Message.Offset, 1<<20))
+			r, _ := o.Message.Reader()
+			b, _ := io.ReadAll(r)
 			if o.Message == msg || !strings.Contains(string(b), c.want) {
 				t.Errorf("%d stages, subject %q: message %q, want %q in a copy", len(o.Results), c.subject, b, c.want)
 			}

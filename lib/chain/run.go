@@ -168,11 +168,11 @@ func outputLimit(msg *spool.Message) int64 {
 	if msg == nil {
 		return floor
 	}
-	st, err := msg.File.Stat()
+	n, err := msg.Size()
 	if err != nil {
 		return floor
 	}
-	return floor + 4*(st.Size()-msg.Offset)
+	return floor + 4*n
 }
 
 // Run runs one stage on env (and msg at the data phase). It never fails:
@@ -194,7 +194,7 @@ func (r *Runner) Run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 	}
 	if err != nil {
 		if res.Message != nil {
-			res.Message.File.Close()
+			res.Message.Close()
 		}
 		res.Err, res.Env, res.Message, res.Headers = err, nil, nil, nil
 		res.Verdict = st.onError()
@@ -386,12 +386,13 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 }
 
 // output is what a stage wrote on stdout: a file, or for an in-process
-// stage memory until a file is wanted (memOutput).
+// stage memory while it is small (memOutput).
 type output interface {
 	io.ReaderAt
 	Size() (int64, error)
-	// File is the file that holds it, for a message that goes on.
-	File() (*os.File, error)
+	// Message is what was written from offset on, for a message that
+	// goes on; closing it lets go of the output.
+	Message(offset int64) (*spool.Message, error)
 }
 
 // whole reads all of out from its first byte.
@@ -407,7 +408,9 @@ func whole(out output) (io.Reader, error) {
 type fileOutput struct{ f *os.File }
 
 func (o fileOutput) ReadAt(p []byte, off int64) (int, error) { return o.f.ReadAt(p, off) }
-func (o fileOutput) File() (*os.File, error)                 { return o.f, nil }
+func (o fileOutput) Message(offset int64) (*spool.Message, error) {
+	return &spool.Message{File: o.f, Offset: offset}, nil
+}
 
 func (o fileOutput) Size() (int64, error) {
 	st, err := o.f.Stat()
@@ -448,11 +451,11 @@ func (r *Runner) outcome(st *Stage, env *stream.Envelope, out output, res *Resul
 		if n == 0 && !refused {
 			return false, errors.New("output: no message on stdout (output=message)")
 		}
-		f, err := out.File()
+		m, err := out.Message(0)
 		if err != nil {
 			return false, err
 		}
-		res.Message, keep = &spool.Message{File: f}, true
+		res.Message, keep = m, true
 	case HeaderOutput:
 		r, err := whole(out)
 		if err != nil {
@@ -527,11 +530,11 @@ func (r *Runner) readStream(out output, env *stream.Envelope, res *Result) error
 		return nil // the message goes on as it was: the chain keeps it
 	}
 	if env.HasMessage() {
-		f, err := out.File()
+		m, err := out.Message(int64(len(s.Raw)))
 		if err != nil {
 			return err
 		}
-		res.Message = &spool.Message{File: f, Offset: int64(len(s.Raw))}
+		res.Message = m
 		keeps := !res.Verdict.Action.Refuses() && res.Verdict.Action != verdict.Discard // the message goes on
 		if n, err := res.Message.Size(); err != nil || n == 0 && keeps {
 			res.Message = nil
