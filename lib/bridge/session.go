@@ -322,10 +322,7 @@ func (s *Session) EOH() error {
 	if !s.chain.Any("data") || m.pending != nil || s.accepted {
 		return nil
 	}
-	w, err := spool.NewWriter(s.cfg.SpoolDir)
-	if err != nil {
-		return err
-	}
+	w := spool.NewWriter(s.cfg.SpoolDir)
 	m.spool = w
 	for _, fl := range m.fields {
 		io.WriteString(w, fl.Name+": "+fl.Value+"\n")

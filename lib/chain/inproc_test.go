@@ -231,7 +231,7 @@ func TestBothWays(t *testing.T) {
 // past what an in-process stage's output keeps in memory (memOutput),
 // comes out the same both ways, as a stream and as a bare message.
 func TestBothWaysSizes(t *testing.T) {
-	for _, n := range []int{10, outputInMemory - 400, outputInMemory - 1, outputInMemory, outputInMemory + 1, 3 * outputInMemory} {
+	for _, n := range []int{10, spool.Small - 400, spool.Small - 1, spool.Small, spool.Small + 1, 3 * spool.Small} {
 		body := "Subject: size\n\n" + strings.Repeat("0123456789abcdef\n", n/17+1)[:n]
 		for _, opts := range []string{"", "input=message output=message"} {
 			for way, r := range ways(t) {
@@ -255,7 +255,7 @@ func TestBothWaysSizes(t *testing.T) {
 // keeps goes on in a file.
 func TestMemoryMessage(t *testing.T) {
 	r := ways(t)["in-process"]
-	for _, n := range []int{10, outputInMemory - 400, outputInMemory + 1} {
+	for _, n := range []int{10, spool.Small - 400, spool.Small + 1} {
 		body := "Subject: mixed\n\n" + strings.Repeat("0123456789abcdef\n", n/17+1)[:n]
 		ch := &Chain{Runner: r, Stages: []*Stage{
 			stageLine(t, "first", "data", "", "copy"),
@@ -267,7 +267,7 @@ func TestMemoryMessage(t *testing.T) {
 		if res.Err != nil || res.Message == nil {
 			t.Fatalf("%d bytes: %v, message %v", n, res.Err, res.Message != nil)
 		}
-		small := len(body)+200 < outputInMemory
+		small := len(body)+200 < spool.Small
 		if inMemory := res.Message.File == nil; inMemory != small {
 			t.Errorf("%d bytes: the first stage's message in memory %v", n, inMemory)
 		}
@@ -285,58 +285,6 @@ func TestMemoryMessage(t *testing.T) {
 			t.Errorf("%d bytes: message of %d bytes came out, not what went in", n, len(got))
 		}
 		o.Close()
-	}
-}
-
-// TestMemOutput: an in-process stage's stdout reads back as written,
-// in memory or past it, and gives a file holding it when asked.
-func TestMemOutput(t *testing.T) {
-	for _, n := range []int{0, 100, outputInMemory, outputInMemory + 1, 2*outputInMemory + 5} {
-		want := bytes.Repeat([]byte("abcdefghij"), n/10+1)[:n]
-		o := newMemOutput(t.TempDir())
-		for rest := want; len(rest) > 0; {
-			k := min(len(rest), 7000)
-			if m, err := o.Write(rest[:k]); m != k || err != nil {
-				t.Fatalf("%d bytes: write gave %d, %v", n, m, err)
-			}
-			rest = rest[k:]
-		}
-		if size, _ := o.Size(); size != int64(n) {
-			t.Errorf("%d bytes: size %d", n, size)
-		}
-		if inMemory := o.spill == nil; inMemory != (n <= outputInMemory) {
-			t.Errorf("%d bytes: in memory %v", n, inMemory)
-		}
-		got, err := io.ReadAll(io.NewSectionReader(o, 0, int64(n)+10))
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("%d bytes: read back %d bytes, %v", n, len(got), err)
-		}
-		// What goes on as a message, from past an envelope block:
-		// where the output was, and the output's until closed.
-		at := min(n, 3)
-		m, err := o.Message(int64(at))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if inMemory := m.File == nil; inMemory != (n <= outputInMemory) {
-			t.Errorf("%d bytes: message in memory %v", n, inMemory)
-		}
-		r, err := m.Reader()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ = io.ReadAll(r)
-		again, _ := io.ReadAll(io.NewSectionReader(r, 0, int64(n)))
-		if !bytes.Equal(got, want[at:]) || !bytes.Equal(again, want[at:]) {
-			t.Errorf("%d bytes: the message from %d has %d bytes, then %d", n, at, len(got), len(again))
-		}
-		if size, _ := m.Size(); size != int64(n-at) {
-			t.Errorf("%d bytes: message size %d", n, size)
-		}
-		m.Close()
-		if o.buf != nil {
-			t.Errorf("%d bytes: the buffer is still held once the message is closed", n)
-		}
 	}
 }
 

@@ -392,7 +392,7 @@ type output interface {
 	Size() (int64, error)
 	// Message is what was written from offset on, for a message that
 	// goes on; closing it lets go of the output.
-	Message(offset int64) (*spool.Message, error)
+	Message(offset int64) *spool.Message
 }
 
 // whole reads all of out from its first byte.
@@ -408,8 +408,8 @@ func whole(out output) (io.Reader, error) {
 type fileOutput struct{ f *os.File }
 
 func (o fileOutput) ReadAt(p []byte, off int64) (int, error) { return o.f.ReadAt(p, off) }
-func (o fileOutput) Message(offset int64) (*spool.Message, error) {
-	return &spool.Message{File: o.f, Offset: offset}, nil
+func (o fileOutput) Message(offset int64) *spool.Message {
+	return &spool.Message{File: o.f, Offset: offset}
 }
 
 func (o fileOutput) Size() (int64, error) {
@@ -451,11 +451,7 @@ func (r *Runner) outcome(st *Stage, env *stream.Envelope, out output, res *Resul
 		if n == 0 && !refused {
 			return false, errors.New("output: no message on stdout (output=message)")
 		}
-		m, err := out.Message(0)
-		if err != nil {
-			return false, err
-		}
-		res.Message, keep = m, true
+		res.Message, keep = out.Message(0), true
 	case HeaderOutput:
 		r, err := whole(out)
 		if err != nil {
@@ -530,11 +526,7 @@ func (r *Runner) readStream(out output, env *stream.Envelope, res *Result) error
 		return nil // the message goes on as it was: the chain keeps it
 	}
 	if env.HasMessage() {
-		m, err := out.Message(int64(len(s.Raw)))
-		if err != nil {
-			return err
-		}
-		res.Message = m
+		res.Message = out.Message(int64(len(s.Raw)))
 		keeps := !res.Verdict.Action.Refuses() && res.Verdict.Action != verdict.Discard // the message goes on
 		if n, err := res.Message.Size(); err != nil || n == 0 && keeps {
 			res.Message = nil

@@ -18,7 +18,7 @@ import (
 )
 
 // Message is a spooled message from Offset to its end: in File, or,
-// when File is nil, in memory (Bytes).
+// when File is nil, in the process's memory (Bytes).
 type Message struct {
 	File   *os.File
 	Offset int64
@@ -26,11 +26,8 @@ type Message struct {
 	done   func()
 }
 
-// Bytes is a message held in memory, b from offset on; done, if not nil,
-// is called by Close, after which b is not read. An in-process stage's
-// output that fits in memory goes on as this: a memory file made, written
-// and read back for each message a stage changed was a twentieth of what
-// a chain of mf's own stages cost the bridge.
+// Bytes is a message held in memory, b from offset on (a small Buffer's);
+// done, if not nil, is called by Close, after which b is not read.
 func Bytes(b []byte, offset int64, done func()) *Message {
 	return &Message{Offset: offset, mem: b, done: done}
 }
@@ -101,22 +98,19 @@ func Create(dir, pattern string) (*os.File, error) {
 // Writer stores what it is given with each CRLF written as LF, also when
 // a CR and its LF come in two writes, and counts the bytes it was given.
 type Writer struct {
-	f  *Spill
+	b  *Buffer
 	w  *bufio.Writer
 	cr bool  // the last write ended in CR
 	n  int64 // bytes given, as given
 }
 
-// NewWriter spools a message into a new unlinked file, in memory while
-// it is small and in dir once it is not (see Spill).
-func NewWriter(dir string) (*Writer, error) {
-	f, err := NewSpill(dir, "mf-msg-*")
-	if err != nil {
-		return nil, err
-	}
+// NewWriter spools a message: in memory while it is small, in an
+// unlinked file (in dir once it is large) when it is not (see Buffer).
+func NewWriter(dir string) *Writer {
+	b := NewBuffer(dir, "mf-msg-*")
 	bw := writers.Get().(*bufio.Writer)
-	bw.Reset(f)
-	return &Writer{f: f, w: bw}, nil
+	bw.Reset(b)
+	return &Writer{b: b, w: bw}
 }
 
 // writers are the buffers of Writers that finished or closed, kept for
@@ -167,16 +161,16 @@ func (w *Writer) Write(p []byte) (int, error) {
 // Stored is how many bytes are in the file so far, after conversion.
 func (w *Writer) Stored() int64 {
 	if w.w == nil {
-		return w.f.Len()
+		return w.b.Len()
 	}
-	return w.f.Len() + int64(w.w.Buffered())
+	return w.b.Len() + int64(w.w.Buffered())
 }
 
 // Given is how many bytes Write was given, line ends as they came.
 func (w *Writer) Given() int64 { return w.n }
 
 // Finish writes what is buffered and returns the message, from its first
-// byte. The Writer is done with; closing the message closes the file.
+// byte. The Writer is done with; closing the message lets go of it.
 func (w *Writer) Finish() (*Message, error) {
 	if w.w == nil {
 		return nil, errFinished
@@ -190,13 +184,13 @@ func (w *Writer) Finish() (*Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	return &Message{File: w.f.File()}, nil
+	return w.b.Message(0), nil
 }
 
-// Close lets go of the file without finishing.
+// Close lets go of the message without finishing.
 func (w *Writer) Close() error {
 	w.release()
-	return w.f.Close()
+	return w.b.Close()
 }
 
 // lf reads with each CRLF read as LF.

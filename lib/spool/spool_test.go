@@ -39,10 +39,7 @@ func TestWriterKeepsItsBuffer(t *testing.T) {
 	dir := t.TempDir()
 	spoolOne := func(text string) *Message {
 		t.Helper()
-		w, err := NewWriter(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		w := NewWriter(dir)
 		io.WriteString(w, text)
 		m, err := w.Finish()
 		if err != nil {
@@ -53,7 +50,7 @@ func TestWriterKeepsItsBuffer(t *testing.T) {
 		}
 		return m
 	}
-	spoolOne("warm\r\n").File.Close()
+	spoolOne("warm\r\n").Close()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for range 100 {
@@ -62,21 +59,18 @@ func TestWriterKeepsItsBuffer(t *testing.T) {
 		if same, err := Same(r, strings.NewReader("Subject: x\n\nbody\n")); !same || err != nil {
 			t.Fatalf("spooled message not the same: %v", err)
 		}
-		m.File.Close()
+		m.Close()
 	}
 	runtime.ReadMemStats(&after)
 	if got := after.TotalAlloc - before.TotalAlloc; got >= 64<<10 && !raceDetector {
 		t.Errorf("100 messages allocated %d bytes", got)
 	}
 
-	w, err := NewWriter(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := NewWriter(dir)
 	io.WriteString(w, "not for the next message")
 	w.Close()
 	m := spoolOne("next\r\n")
-	defer m.File.Close()
+	defer m.Close()
 	r, _ := m.Reader()
 	if b, _ := io.ReadAll(r); string(b) != "next\n" {
 		t.Errorf("the next message holds %q", b)
