@@ -98,6 +98,9 @@ func expAt(now time.Time, ttl time.Duration) int64 {
 
 func (s *dirStore) Close() error { return nil }
 
+// FileOf is the shard that holds the family's entries (Filer).
+func (s *dirStore) FileOf(family string) string { return s.path(shardOf(family)) }
+
 // read returns shard i's bytes; a missing shard (or directory) is empty.
 func (s *dirStore) read(i int) ([]byte, error) {
 	f, err := os.OpenFile(s.path(i), os.O_RDONLY|syscall.O_NONBLOCK, 0)

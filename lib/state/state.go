@@ -69,6 +69,14 @@ type Store interface {
 	Close() error
 }
 
+// Filer is a store that keeps every entry of a family (Family) in one
+// file, so that any change to them changes that file: what was made from
+// a Scan of them may be kept while the file's version (resident.FileVersion)
+// stays the same.
+type Filer interface {
+	FileOf(family string) string
+}
+
 // Open opens the store spec names: a redis://, rediss:// (TLS) or
 // unix:// URL, or else the directory dir/kv under the state directory.
 // timeout bounds every wait for a lock or the server.

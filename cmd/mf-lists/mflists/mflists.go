@@ -146,10 +146,11 @@ func withStore(c *root, f func(state.Store) error) error {
 }
 
 // load opens the lists: the static ones in order, then the dynamic ones.
-// Inside mf-bridge the directory's listing, each compiled list and the
-// state store stay open in the context's resident set, and a list file
-// (or the directory, when a file comes or goes) is read again as soon as
-// it changes.
+// Inside mf-bridge the directory's listing, each compiled list, the state
+// store and the dynamic lists read from it stay open in the context's
+// resident set, and a list file (or the directory, when a file comes or
+// goes, or the state directory's file of dynamic lists) is read again as
+// soon as it changes.
 func (c *root) load(ctx context.Context, log *logger.Logger) ([]*lists.List, error) {
 	paths := c.List
 	if len(paths) == 0 {
@@ -184,7 +185,16 @@ func (c *root) load(ctx context.Context, log *logger.Logger) ([]*lists.List, err
 		return nil, err
 	}
 	defer release()
-	dyn, err := lists.LoadDynamic(ctx, st, reply)
+	// Kept while the file that holds them is unchanged, in a store that
+	// has one; read at each run from one that does not (Redis).
+	dyns := &lists.Dynamics{}
+	if f, ok := st.(state.Filer); ok {
+		key := "dynamic\x00" + c.DynamicReply
+		if dyns, err = resident.GetFile(ctx, key, f.FileOf(lists.DynamicFamily), func() (*lists.Dynamics, error) { return &lists.Dynamics{}, nil }); err != nil {
+			return nil, err
+		}
+	}
+	dyn, err := dyns.Load(ctx, st, reply)
 	if err != nil {
 		return nil, err
 	}

@@ -3,12 +3,18 @@ package mflists
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"mf/lib/cli"
+	"mf/lib/lists"
+	"mf/lib/logger"
+	"mf/lib/resident"
+	"mf/lib/state"
 )
 
 // lists runs mf-lists as its main would, with env as the whole
@@ -84,5 +90,86 @@ func TestMFStageIsNoPhase(t *testing.T) {
 	code, out, _ := mfLists(t, map[string]string{"MF_CONFIG": "/dev/null"}, "", "--state-dir", "", "--list", block, "check", "--stage", "rcpt", "--client", "192.0.2.1", "--rcpt", "x@example.com")
 	if code != 100 || !strings.Contains(out, "Mf-Stage: rcpt") {
 		t.Errorf("--stage rcpt: exit %d, stdout %q", code, out)
+	}
+}
+
+// TestDynamicKept: inside mf-bridge the dynamic lists are read from the
+// state directory once for each version of the file that holds them, and
+// again once an entry in them expires: an entry added or deleted counts
+// at the next run, one that expires at the first run after.
+func TestDynamicKept(t *testing.T) {
+	dir := t.TempDir()
+	st, err := state.Open("", dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	set := resident.New()
+	defer set.Close()
+	kept := resident.With(ctx, set)
+	empty := listFile(t, "match: client-addr\naction: block\n")
+	check := func(client string) int {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		lookup := func(k string) (string, bool) { return map[string]string{"MF_CONFIG": "/dev/null"}[k], k == "MF_CONFIG" }
+		return Run(kept, strings.NewReader(msg), &out, &errOut, []string{"--state-dir", dir, "--list", empty, "check", "--client", client}, lookup)
+	}
+	add := func(addr string, ttl time.Duration) {
+		t.Helper()
+		if _, err := lists.AddDynamic(ctx, st, "block", addr, ttl, "test", "me"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// dynamic is the dynamic list the lists of a run end with.
+	c := &root{List: []string{empty}, DynamicReply: "550 5.7.1 Access denied"}
+	c.StateDir, c.LockTimeout = dir, time.Second
+	dynamic := func() *lists.List {
+		t.Helper()
+		ls, err := c.load(kept, logger.New("mf-lists", io.Discard))
+		if err != nil || len(ls) != 2 {
+			t.Fatalf("load: %d lists, %v", len(ls), err)
+		}
+		return ls[1]
+	}
+	start := time.Now()
+	add("192.0.2.7", time.Hour)
+	add("192.0.2.8", 5*time.Second)
+	time.Sleep(resident.Settle)
+	if a, b := dynamic(), dynamic(); a != b {
+		t.Error("the dynamic lists of an unchanged state directory were read again")
+	}
+	for _, c := range []struct {
+		client string
+		code   int
+	}{{"192.0.2.7", 100}, {"192.0.2.8", 100}, {"192.0.2.9", 0}} {
+		if code := check(c.client); code != c.code {
+			t.Errorf("%s: exit %d, want %d", c.client, code, c.code)
+		}
+	}
+	add("192.0.2.9", time.Hour)
+	if code := check("192.0.2.9"); code != 100 {
+		t.Errorf("192.0.2.9 just added: exit %d, want 100", code)
+	}
+	if ok, err := lists.DelDynamic(ctx, st, "block", "192.0.2.7"); !ok || err != nil {
+		t.Fatalf("del: %v %v", ok, err)
+	}
+	if code := check("192.0.2.7"); code != 0 {
+		t.Errorf("192.0.2.7 just deleted: exit %d, want 0", code)
+	}
+	// Settled, and kept again; then 192.0.2.8 expires with no write.
+	time.Sleep(resident.Settle)
+	if a, b := dynamic(), dynamic(); a != b {
+		t.Error("the dynamic lists of an unchanged state directory were read again")
+	}
+	if code := check("192.0.2.8"); code != 100 {
+		t.Errorf("192.0.2.8 before it expires: exit %d, want 100", code)
+	}
+	time.Sleep(time.Until(start.Add(5*time.Second + 100*time.Millisecond)))
+	if code := check("192.0.2.8"); code != 0 {
+		t.Errorf("192.0.2.8 expired: exit %d, want 0", code)
+	}
+	if code := check("192.0.2.9"); code != 100 {
+		t.Errorf("192.0.2.9 after the other expired: exit %d, want 100", code)
 	}
 }
