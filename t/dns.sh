@@ -99,7 +99,7 @@ CONF
 		old=$nsd_port nsd_port=$(dns_port $((1 + 10 * try)))
 		sed -i "s/@$old\$/@$nsd_port/; s/^\tport: $old\$/\tport: $nsd_port/" "$dns/nsd.conf"
 	done
-	[ -n "$nsd_pid" ] || { echo "# nsd did not answer:"; tail -5 "$dns/nsd.log" | sed 's/^/# /'; return 1; }
+	[ -n "$nsd_pid" ] || { log_tail "nsd did not answer" "$dns/nsd.log"; return 1; }
 	dns_pids="$dns_pids $nsd_pid"
 	chmod 755 "$tmp" "$dns" "$dns/rbl"; chmod 644 "$dns/rbl/"* 2>/dev/null
 	zone=${1%%:*}
@@ -125,6 +125,6 @@ rbldnsd_start() {
 		fi
 		kill "$rbldnsd_pid" 2>/dev/null; wait "$rbldnsd_pid" 2>/dev/null
 	done
-	echo "# rbldnsd did not answer on port $rbldnsd_port:"; tail -5 "$dns/rbldnsd.log" | sed 's/^/# /'
+	log_tail "rbldnsd did not answer on port $rbldnsd_port" "$dns/rbldnsd.log"
 	return 1
 }

@@ -26,6 +26,10 @@ not_ok() {
 	for l in "$@"; do printf '%s\n' "$l" | head -20 | sed 's/^/#\t/'; done
 }
 
+# log_tail SAYS FILE: SAYS and the last lines of FILE as TAP comments,
+# which prove --comments shows, for a server that did not start.
+log_tail() { echo "# $1:"; tail -5 "$2" | sed 's/^/# /'; }
+
 # skip DESC REASON: DESC was not checked, and REASON says why.
 skip() { tap skip; printf 'ok %d - %s # SKIP %s\n' "$tap_n" "$1" "$2"; }
 

@@ -140,8 +140,8 @@ bridge_start() {
 	bridge_pid=$!
 	i=0
 	until grep -q 'listening on' "$tmp/bridge.log"; do
-		i=$((i + 1)); [ $i -gt 100 ] && { echo "# mf-bridge did not listen:"; tail -5 "$tmp/bridge.log" | sed 's/^/# /'; return 1; }
-		kill -0 $bridge_pid 2>/dev/null || { echo "# mf-bridge exited:"; tail -5 "$tmp/bridge.log" | sed 's/^/# /'; return 1; }
+		i=$((i + 1)); [ $i -gt 100 ] && { log_tail "mf-bridge did not listen" "$tmp/bridge.log"; return 1; }
+		kill -0 $bridge_pid 2>/dev/null || { log_tail "mf-bridge exited" "$tmp/bridge.log"; return 1; }
 		sleep 0.05
 	done
 	bridge_addr=inet:$(sed -n 's/.*listening on tcp:\([0-9.:]*\) .*/\1/p' "$tmp/bridge.log" | tail -1)

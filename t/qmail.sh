@@ -55,7 +55,7 @@ qm_cache() {
 			make -C "$qm_tree.new" -j2 it man >"$cache/$qm_version.log" 2>&1 &&
 			touch "$qm_tree.new/.built" && rm -rf "$qm_tree" && mv "$qm_tree.new" "$qm_tree"
 	) 9>"$cache/$qm_version.lock"
-	[ -f "$qm_tree/.built" ] || { echo "# building $qm_version failed: $cache/$qm_version.log"; tail -5 "$cache/$qm_version.log" | sed 's/^/# /'; return 1; }
+	[ -f "$qm_tree/.built" ] || { log_tail "building $qm_version failed: $cache/$qm_version.log" "$cache/$qm_version.log"; return 1; }
 }
 
 # qm_install: qmail under $tmp/q ($qm), relinked for that prefix.

@@ -91,7 +91,7 @@ spamd_start() {
 	until spamc -d 127.0.0.1 -p "$spamd_port" -K >/dev/null 2>&1; do
 		i=$((i + 1))
 		if [ $i -gt 600 ] || ! kill -0 $spamd_pid 2>/dev/null; then
-			echo "# spamd did not start:"; tail -5 "$sd_dir/log" | sed 's/^/# /'
+			log_tail "spamd did not start" "$sd_dir/log"
 			spamd_pid=
 			return 1
 		fi

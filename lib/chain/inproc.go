@@ -45,22 +45,31 @@ func (r *Runner) InProcess(st *Stage) bool { return r.User == nil && r.command(s
 // An envelope that does not fit in the environment is an error
 // (refusedForNow): the stage does not run.
 func (r *Runner) environ(st *Stage, env *stream.Envelope) ([]string, error) {
+	vars, err := stageVars(st, env)
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]string(nil), r.Env...), vars...), nil
+}
+
+// stageVars are the variables a stage gets beside the runner's: the
+// envelope's, and MF_INPUT.
+func stageVars(st *Stage, env *stream.Envelope) ([]string, error) {
 	vars, err := envVars(env)
 	if err != nil {
 		return nil, err
 	}
-	return append(append(append([]string(nil), r.Env...), vars...), "MF_INPUT="+inputNames[st.Input]), nil
+	return append(vars, "MF_INPUT="+inputNames[st.Input]), nil
 }
 
 // lookupEnv is an in-process stage's environment, as environ gives it,
 // looked up as exec would have it (the last of duplicate names wins):
 // the message's own variables first, then the runner's, indexed once.
 func (r *Runner) lookupEnv(st *Stage, env *stream.Envelope) (func(string) (string, bool), error) {
-	vars, err := envVars(env)
+	vars, err := stageVars(st, env)
 	if err != nil {
 		return nil, err
 	}
-	vars = append(vars, "MF_INPUT="+inputNames[st.Input])
 	// The command's parser looks up every MF_ variable a flag reads at
 	// every run: those are looked for among the message's own MF_ ones
 	// alone (MF_INPUT), not all of them.
@@ -116,7 +125,10 @@ type envIndex struct {
 // its own context, cancelled too, lets it.
 func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *stream.Envelope, msg *spool.Message, res *Result) (err error) {
 	res.InProc = true
-	out := newMemOutput(r.TempDir)
+	// Memory while small, so that a stage that writes only its envelope
+	// block (at rcpt, or handing back the message it was given), or a
+	// small message it changed, costs no file.
+	out := spool.NewBuffer(r.TempDir, "mf-out-*")
 	keep := false
 	defer func() {
 		if !keep {
@@ -188,16 +200,6 @@ func (r *Runner) runCommand(ctx context.Context, cmd Command, st *Stage, env *st
 	keep, err = r.outcome(st, env, out, res)
 	return err
 }
-
-// memOutput is an in-process stage's stdout: memory while it is small
-// (spool.Buffer), so that a stage that writes only its envelope block (at
-// rcpt, or handing back the message it was given), or a small message it
-// changed, costs no file.
-type memOutput struct{ *spool.Buffer }
-
-func newMemOutput(dir string) memOutput { return memOutput{spool.NewBuffer(dir, "mf-out-*")} }
-
-func (o memOutput) Size() (int64, error) { return o.Len(), nil }
 
 // idleWorkers are goroutines that ran an in-process stage and wait for
 // the next. A new goroutine starts with a small stack that each run grew

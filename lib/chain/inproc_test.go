@@ -228,7 +228,7 @@ func TestBothWays(t *testing.T) {
 }
 
 // TestBothWaysSizes: a message written on whole, from a few bytes to
-// past what an in-process stage's output keeps in memory (memOutput),
+// past what an in-process stage's output keeps in memory (spool.Small),
 // comes out the same both ways, as a stream and as a bare message.
 func TestBothWaysSizes(t *testing.T) {
 	for _, n := range []int{10, spool.Small - 400, spool.Small - 1, spool.Small, spool.Small + 1, 3 * spool.Small} {

@@ -381,43 +381,47 @@ func (r *Runner) run(ctx context.Context, st *Stage, env *stream.Envelope, msg *
 		return fmt.Errorf("stdin: %w", feedErr)
 	}
 	res.Exit = code
-	keep, err = r.outcome(st, env, fileOutput{out}, res)
+	fo, err := newFileOutput(out)
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	keep, err = r.outcome(st, env, fo, res)
 	return err
 }
 
-// output is what a stage wrote on stdout: a file, or for an in-process
-// stage memory while it is small (memOutput).
+// output is what a stage wrote on stdout: a process's file
+// (fileOutput), or an in-process stage's spool.Buffer, in memory while it
+// is small.
 type output interface {
 	io.ReaderAt
-	Size() (int64, error)
+	Len() int64
 	// Message is what was written from offset on, for a message that
 	// goes on; closing it lets go of the output.
 	Message(offset int64) *spool.Message
 }
 
 // whole reads all of out from its first byte.
-func whole(out output) (io.Reader, error) {
-	n, err := out.Size()
-	if err != nil {
-		return nil, err
-	}
-	return io.NewSectionReader(out, 0, n), nil
+func whole(out output) io.Reader { return io.NewSectionReader(out, 0, out.Len()) }
+
+// fileOutput is a process's stdout, spooled to a file, and its length
+// once the process has ended.
+type fileOutput struct {
+	f *os.File
+	n int64
 }
 
-// fileOutput is a process's stdout, spooled to a file.
-type fileOutput struct{ f *os.File }
+func newFileOutput(f *os.File) (fileOutput, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return fileOutput{}, err
+	}
+	return fileOutput{f, st.Size()}, nil
+}
 
 func (o fileOutput) ReadAt(p []byte, off int64) (int, error) { return o.f.ReadAt(p, off) }
+func (o fileOutput) Len() int64                              { return o.n }
 func (o fileOutput) Message(offset int64) *spool.Message {
 	return &spool.Message{File: o.f, Offset: offset}
-}
-
-func (o fileOutput) Size() (int64, error) {
-	st, err := o.f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	return st.Size(), nil
 }
 
 // outcome reads what a stage that exited with res.Exit said: the verdict
@@ -444,20 +448,12 @@ func (r *Runner) outcome(st *Stage, env *stream.Envelope, out output, res *Resul
 		}
 		keep = res.Message != nil
 	case MessageOutput:
-		n, err := out.Size()
-		if err != nil {
-			return false, err
-		}
-		if n == 0 && !refused {
+		if out.Len() == 0 && !refused {
 			return false, errors.New("output: no message on stdout (output=message)")
 		}
 		res.Message, keep = out.Message(0), true
 	case HeaderOutput:
-		r, err := whole(out)
-		if err != nil {
-			return false, err
-		}
-		fields, err := readHeaders(r)
+		fields, err := readHeaders(whole(out))
 		if err != nil {
 			return false, fmt.Errorf("output: %w", err)
 		}
@@ -493,11 +489,8 @@ func (r *Runner) readStream(out output, env *stream.Envelope, res *Result) error
 	if s == nil || !begins(out, s.Raw) {
 		// Not handed back, or not what was written after all: parsed
 		// from what was.
-		r, err := whole(out)
-		if err != nil {
-			return err
-		}
-		if s, err = stream.Read(r, stream.StreamInput, stream.Envelope{}); err != nil {
+		var err error
+		if s, err = stream.Read(whole(out), stream.StreamInput, stream.Envelope{}); err != nil {
 			return err
 		}
 		defer s.Close() // the envelope is read; the message is taken from out

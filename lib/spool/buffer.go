@@ -79,9 +79,6 @@ func (b *Buffer) Len() int64 {
 	return int64(b.mem.Len())
 }
 
-// InMemory reports whether what was written is in the process's memory.
-func (b *Buffer) InMemory() bool { return b.spill == nil }
-
 // Message is what was written from offset on, where it is. Write no more
 // to the Buffer, nor close it: closing the message lets go of it, the
 // memory going back for the next Buffer.
@@ -89,7 +86,7 @@ func (b *Buffer) Message(offset int64) *Message {
 	if b.spill != nil {
 		return &Message{File: b.spill.File(), Offset: offset}
 	}
-	return Bytes(b.mem.Bytes(), offset, b.release)
+	return &Message{Offset: offset, mem: b.mem.Bytes(), done: b.release}
 }
 
 // release gives the memory back; nothing read from it points into it.

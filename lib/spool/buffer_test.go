@@ -23,8 +23,8 @@ func TestBuffer(t *testing.T) {
 		if b.Len() != int64(n) {
 			t.Errorf("%d bytes: length %d", n, b.Len())
 		}
-		if b.InMemory() != (n <= Small) {
-			t.Errorf("%d bytes: in memory %v", n, b.InMemory())
+		if inMemory := b.spill == nil; inMemory != (n <= Small) {
+			t.Errorf("%d bytes: in memory %v", n, inMemory)
 		}
 		got, err := io.ReadAll(io.NewSectionReader(b, 0, int64(n)+10))
 		if err != nil || !bytes.Equal(got, want) {

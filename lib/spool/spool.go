@@ -18,18 +18,12 @@ import (
 )
 
 // Message is a spooled message from Offset to its end: in File, or,
-// when File is nil, in the process's memory (Bytes).
+// when File is nil, in the process's memory (a small Buffer's).
 type Message struct {
 	File   *os.File
 	Offset int64
 	mem    []byte
-	done   func()
-}
-
-// Bytes is a message held in memory, b from offset on (a small Buffer's);
-// done, if not nil, is called by Close, after which b is not read.
-func Bytes(b []byte, offset int64, done func()) *Message {
-	return &Message{Offset: offset, mem: b, done: done}
+	done   func() // called by Close, after which mem is not read
 }
 
 // From is the same message from offset on, of what holds it: a view,
