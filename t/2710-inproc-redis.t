@@ -49,6 +49,24 @@ rc client list | grep -v 'cmd=client|list' >"$tmp/clients.before"
 [ -s "$tmp/clients.before" ] && ok '... and still open between messages' || not_ok '... and still open between messages' "$(rc client list)"
 check_nogrep 'no stage failed' "$tmp/bridge.log" 'failed'
 
+# The dynamic lists in Redis stay compiled between messages: read (ZRANGE
+# of their index) once for each change, not at each run; an entry added
+# with mf-lists add blocks the next message, and deleted, lets it pass.
+zrange() { rc info commandstats | sed -n 's/^cmdstat_zrange:calls=\([0-9]*\),.*/\1/p'; }
+send() { swaks --server 127.0.0.1:$pf_port --helo c.example.org --from "$1@example.org" --to b@example.test >"$tmp/$1" 2>&1; }
+z0=$(zrange)
+for i in 1 2 3 4 5; do send "d$i"; done
+reads=$(($(zrange) - ${z0:-0}))
+[ "$reads" -le 1 ] && ok "5 messages: the dynamic lists read from Redis $reads times" || not_ok "5 messages: the dynamic lists read from Redis at most once" "$reads reads"
+check_grep '... and the messages passed' "$tmp/d5" '<-  250 2.0.0 Ok: queued'
+check 'mf-lists add puts the client on a dynamic list in Redis' "mf-lists --config $tmp/mf.conf add attackers 127.0.0.1 --ttl 1h"
+send blocked
+check_grep '... which rejects the next message at RCPT' "$tmp/blocked" '<\*\* 550 5.7.1 Access denied'
+check 'mf-lists del takes it off' "mf-lists --config $tmp/mf.conf del attackers 127.0.0.1"
+send unblocked
+check_grep '... and the next message passes' "$tmp/unblocked" '<-  250 2.0.0 Ok: queued'
+check_nogrep 'no stage failed' "$tmp/bridge.log" 'failed'
+
 # A reload: a new generation; the old one's connections are closed once
 # its last session has ended (Postfix keeps no milter connection between
 # SMTP sessions).

@@ -13,6 +13,7 @@ import (
 
 	"mf/cmd/mf-lists/mflists"
 	"mf/lib/lists"
+	"mf/lib/redistest"
 	"mf/lib/resident"
 	"mf/lib/state"
 )
@@ -165,14 +166,22 @@ func BenchmarkStart(b *testing.B) {
 }
 
 // BenchmarkDynamic is mf-lists check run in-process, as mf-bridge runs
-// it, with 5000 entries in the dynamic lists of the state directory: with
-// the dynamic lists kept between runs while their file is unchanged
+// it, with 5000 entries in the dynamic lists of the state directory (dir)
+// and, when redis-server is installed, of Redis (redis): with the dynamic
+// lists kept between runs while the store's version of them is unchanged
 // (ms/kept), and read and compiled again at each run, as without a
 // resident set (ms/read, the baseline). x-read is the first over the
 // second.
 func BenchmarkDynamic(b *testing.B) {
+	b.Run("dir", func(b *testing.B) { benchDynamic(b, "") })
+	if url := redistest.Start(b); url != "" {
+		b.Run("redis", func(b *testing.B) { benchDynamic(b, url) })
+	}
+}
+
+func benchDynamic(b *testing.B, url string) {
 	dir := b.TempDir()
-	st, err := state.Open("", dir, time.Second)
+	st, err := state.Open(url, dir, time.Second)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -191,7 +200,7 @@ func BenchmarkDynamic(b *testing.B) {
 	set := resident.New()
 	defer set.Close()
 	kept := resident.With(ctx, set)
-	args := []string{"--config", "/dev/null", "--dir", "../../etc/lists", "--state-dir", dir,
+	args := []string{"--config", "/dev/null", "--dir", "../../etc/lists", "--state", url, "--state-dir", dir,
 		"check", "--client", "10.0.19.135", "--from", "a@example.org", "--rcpt", "b@example.com"}
 	run := func(ctx context.Context) time.Duration {
 		var out, errOut bytes.Buffer

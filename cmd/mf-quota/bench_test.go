@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"mf/lib/redistest"
 )
 
 // BenchmarkProcess runs the built mf-quota check per message, as an MTA
@@ -53,7 +55,7 @@ quota.rule server key=any limit=100000000/1m reserve=1000
 	}
 	largs := append([]string{"--config", "/dev/null", "--dir", "../../etc/lists", "--state-dir", state, "check"}, env...)
 	runOnce(lists, largs...) // compiles the lists into the cache
-	url := startRedis(b, dir)
+	url := redistest.Start(b)
 	var q, l, r time.Duration
 	for i := 0; b.Loop(); i++ {
 		q += runOnce(quota, append([]string{"--config", conf, "--state-dir", state, "check", "--queue-id", fmt.Sprint("Q", i)}, env...)...)
@@ -70,28 +72,4 @@ quota.rule server key=any limit=100000000/1m reserve=1000
 		b.ReportMetric(float64(r.Nanoseconds())/n, "ns/quota-redis")
 		b.ReportMetric(float64(r)/float64(l), "x-lists-redis")
 	}
-}
-
-// startRedis starts a redis-server on a Unix socket in dir, for the
-// Redis figures; without one they are left out.
-func startRedis(b *testing.B, dir string) string {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		b.Log("redis-server missing: no Redis figures")
-		return ""
-	}
-	sock := filepath.Join(dir, "redis.sock")
-	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no", "--dir", dir)
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for range 200 {
-		if _, err := os.Stat(sock); err == nil {
-			return "unix://" + sock
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	b.Fatal("redis-server did not start")
-	return ""
 }

@@ -390,7 +390,7 @@ const DynamicFamily = "dl|"
 
 // Dynamics are the dynamic lists as last read from a store, for the runs
 // that follow: read again once an entry in them has expired. The caller
-// makes a new one when the store changes (a state.Filer's file does),
+// makes a new one when the store changes (resident.FamilyVersion),
 // so that an entry added or deleted counts at the next run: reading and
 // compiling every entry at every run cost a mf-lists stage 27 ms with ten
 // thousand of them.

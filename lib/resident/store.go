@@ -20,3 +20,19 @@ func Store(ctx context.Context, spec, dir string, timeout time.Duration) (st sta
 		return st, st.Close, nil
 	})
 }
+
+// FamilyVersion names the state of a family's entries in st (see Get):
+// the version of the file that holds them (state.Filer), or what the
+// store itself says (state.Versioner). It is "" when st cannot tell, or
+// the file or server cannot be reached: reading the entries then says
+// why.
+func FamilyVersion(ctx context.Context, st state.Store, family string) string {
+	var v string
+	switch s := st.(type) {
+	case state.Filer:
+		v, _ = FileVersion(s.FileOf(family))
+	case state.Versioner:
+		v, _ = s.Version(ctx, family)
+	}
+	return v
+}

@@ -82,8 +82,8 @@ func (s *redisStore) Add(ctx context.Context, key string, n int64, ttl time.Dura
 }
 
 // setScript sets a key and, for a key of a family, its entry in the
-// family's index: a sorted set of keys scored by expiry (ms, server
-// clock; +inf for none).
+// family's index (a sorted set of keys scored by expiry: ms, server
+// clock, +inf for none) and the family's version (Version).
 var setScript = sync.OnceValue(func() *redis.Script {
 	return redis.NewScript(`
 local ok
@@ -107,6 +107,7 @@ if ok and KEYS[2] then
 		score = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
 	end
 	redis.call('ZADD', KEYS[2], score, KEYS[1])
+	redis.call('INCR', KEYS[3])
 end
 if ok then return 1 end
 return 0`)
@@ -115,7 +116,7 @@ return 0`)
 func (s *redisStore) set(ctx context.Context, key string, val []byte, ttl time.Duration, nx bool) (bool, error) {
 	keys := []string{prefix + key}
 	if f := Family(key); f != "" {
-		keys = append(keys, prefix+"index:"+f)
+		keys = append(keys, indexKey(f), versionKey(f))
 	}
 	flag := "0"
 	if nx {
@@ -125,7 +126,8 @@ func (s *redisStore) set(ctx context.Context, key string, val []byte, ttl time.D
 	return n == 1, wrap(err)
 }
 
-// index puts a counter of a family into the family's index.
+// index puts a counter of a family into the family's index, and counts
+// the change in the family's version.
 func (s *redisStore) index(ctx context.Context, key string) error {
 	d, err := s.c.PTTL(ctx, prefix+key).Result()
 	if err != nil {
@@ -135,7 +137,32 @@ func (s *redisStore) index(ctx context.Context, key string) error {
 	if d > 0 {
 		score = float64(time.Now().Add(d).UnixMilli())
 	}
-	return s.c.ZAdd(ctx, prefix+"index:"+Family(key), redis.Z{Score: score, Member: prefix + key}).Err()
+	f := Family(key)
+	_, err = s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, indexKey(f), redis.Z{Score: score, Member: prefix + key})
+		p.Incr(ctx, versionKey(f))
+		return nil
+	})
+	return err
+}
+
+// indexKey is the sorted set of a family's keys, versionKey the counter
+// of its changes.
+func indexKey(family string) string   { return prefix + "index:" + family }
+func versionKey(family string) string { return prefix + "version:" + family }
+
+// Version names the state of a family's entries: the count of changes
+// its writers made, and the size of its index, which also changes when
+// a writer that does not count (an older mf, a person with redis-cli)
+// adds or deletes an entry. An entry that expires changes neither.
+func (s *redisStore) Version(ctx context.Context, family string) (string, error) {
+	p := s.c.Pipeline()
+	n := p.Get(ctx, versionKey(family))
+	card := p.ZCard(ctx, indexKey(family))
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return "", wrap(err)
+	}
+	return n.Val() + " " + strconv.FormatInt(card.Val(), 10), nil
 }
 
 func (s *redisStore) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
@@ -207,7 +234,7 @@ func (s *redisStore) Scan(ctx context.Context, pfx string) ([]Entry, error) {
 // scanFamily reads a family's index instead of walking every key,
 // dropping index entries of keys that expired meanwhile.
 func (s *redisStore) scanFamily(ctx context.Context, f, pfx string) ([]Entry, error) {
-	idx := prefix + "index:" + f
+	idx := indexKey(f)
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	if err := s.c.ZRemRangeByScore(ctx, idx, "-inf", "("+now).Err(); err != nil {
 		return nil, wrap(err)
@@ -240,11 +267,24 @@ func (s *redisStore) fetchAll(ctx context.Context, keys []string) ([]Entry, erro
 	return out, nil
 }
 
+// delScript deletes a key and, for a key of a family, its entry in the
+// family's index, counting the change in the family's version.
+var delScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(`
+local n = redis.call('DEL', KEYS[1])
+if KEYS[2] then
+	redis.call('ZREM', KEYS[2], KEYS[1])
+	if n > 0 then redis.call('INCR', KEYS[3]) end
+end
+return n`)
+})
+
 func (s *redisStore) Delete(ctx context.Context, key string) (bool, error) {
-	n, err := s.c.Del(ctx, prefix+key).Result()
-	if err == nil && Family(key) != "" {
-		err = s.c.ZRem(ctx, prefix+"index:"+Family(key), prefix+key).Err()
+	keys := []string{prefix + key}
+	if f := Family(key); f != "" {
+		keys = append(keys, indexKey(f), versionKey(f))
 	}
+	n, err := delScript().Run(ctx, s.c, keys).Int()
 	return n > 0, wrap(err)
 }
 

@@ -77,6 +77,14 @@ type Filer interface {
 	FileOf(family string) string
 }
 
+// Versioner is a store that names the state of a family's entries: what
+// was made from a Scan of them may be kept while Version gives the same
+// string. It changes when an entry is set, added to or deleted, not when
+// one expires.
+type Versioner interface {
+	Version(ctx context.Context, family string) (string, error)
+}
+
 // Open opens the store spec names: a redis://, rediss:// (TLS) or
 // unix:// URL, or else the directory dir/kv under the state directory.
 // timeout bounds every wait for a lock or the server.

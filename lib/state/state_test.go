@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"mf/lib/redistest"
 )
 
 // The test binary doubles as the writer processes of the concurrency and
@@ -92,39 +97,10 @@ func (b backend) open(t testing.TB) Store {
 // redis-server fails the test.
 func backends(t testing.TB) []backend {
 	bs := []backend{{name: "dir", dir: t.TempDir()}}
-	if url := startRedis(t); url != "" {
+	if url := redistest.Start(t); url != "" {
 		bs = append(bs, backend{name: "redis", spec: url})
 	}
 	return bs
-}
-
-func startRedis(t testing.TB) string {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server missing (apt-get install redis-server)")
-		}
-		t.Log("redis-server missing: Redis backend not tested (apt-get install redis-server)")
-		return ""
-	}
-	dir, err := os.MkdirTemp("", "mf-redis")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "redis.sock")
-	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no", "--dir", dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); os.RemoveAll(dir) })
-	for range 200 {
-		if _, err := os.Stat(sock); err == nil {
-			return "unix://" + sock
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("redis-server did not start")
-	return ""
 }
 
 func forEach(t *testing.T, f func(t *testing.T, b backend, s Store)) {
@@ -488,5 +464,68 @@ func TestDirCreatedByFirstWrite(t *testing.T) {
 	}
 	if e, _, _ := s.Get(ctx, "k"); string(e.Value) != "v" {
 		t.Fatalf("after the first write: %q", e.Value)
+	}
+}
+
+// TestVersion: Redis's version of a family changes with every entry of
+// it set, added to or deleted, and with an entry that a writer which
+// does not count its changes (an older mf, redis-cli) adds or deletes;
+// not with a key of another family or of none, nor with a write that
+// changed nothing.
+func TestVersion(t *testing.T) {
+	url := redistest.Start(t)
+	if url == "" {
+		t.Skip("redis-server missing: the Redis store's version not tested")
+	}
+	s := backend{name: "redis", spec: url}.open(t)
+	v, ok := s.(Versioner)
+	if !ok {
+		t.Fatal("the Redis store has no Version")
+	}
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := redis.NewClient(o)
+	defer raw.Close()
+	ctx := context.Background()
+	version := func() string {
+		t.Helper()
+		n, err := v.Version(ctx, "dl|")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, step := range []struct {
+		what    string
+		do      func() error
+		changes bool
+	}{
+		{"a key of another family set", func() error { return s.Set(ctx, "gl|a", []byte("1"), time.Hour) }, false},
+		{"a key of no family set", func() error { return s.Set(ctx, "plain", []byte("1"), time.Hour) }, false},
+		{"an entry set", func() error { return s.Set(ctx, "dl|a", []byte("1"), time.Hour) }, true},
+		{"the same entry set again", func() error { return s.Set(ctx, "dl|a", []byte("2"), 0) }, true},
+		{"an entry set if new, when it is not", func() error { _, err := s.SetNX(ctx, "dl|a", []byte("3"), time.Hour); return err }, false},
+		{"an entry set if new", func() error { _, err := s.SetNX(ctx, "dl|b", []byte("1"), time.Hour); return err }, true},
+		{"a counter of the family added to", func() error { _, err := s.Add(ctx, "dl|c", 1, time.Hour); return err }, true},
+		{"an entry deleted", func() error { _, err := s.Delete(ctx, "dl|a"); return err }, true},
+		{"an entry deleted that is not there", func() error { _, err := s.Delete(ctx, "dl|zz"); return err }, false},
+		{"an entry written straight into Redis", func() error {
+			raw.Set(ctx, "mf:dl|d", "1", 0)
+			return raw.ZAdd(ctx, "mf:index:dl|", redis.Z{Score: math.Inf(1), Member: "mf:dl|d"}).Err()
+		}, true},
+		{"an entry deleted straight from Redis", func() error {
+			raw.Del(ctx, "mf:dl|b")
+			return raw.ZRem(ctx, "mf:index:dl|", "mf:dl|b").Err()
+		}, true},
+	} {
+		before := version()
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.what, err)
+		}
+		if after := version(); (after != before) != step.changes {
+			t.Errorf("%s: version %q, then %q; want a change: %v", step.what, before, after, step.changes)
+		}
 	}
 }

@@ -185,13 +185,15 @@ func (c *root) load(ctx context.Context, log *logger.Logger) ([]*lists.List, err
 		return nil, err
 	}
 	defer release()
-	// Kept while the file that holds them is unchanged, in a store that
-	// has one; read at each run from one that does not (Redis).
+	// Kept while the store's version of them is unchanged: the file that
+	// holds them, or Redis's count of their changes.
 	dyns := &lists.Dynamics{}
-	if f, ok := st.(state.Filer); ok {
-		key := "dynamic\x00" + c.DynamicReply
-		if dyns, err = resident.GetFile(ctx, key, f.FileOf(lists.DynamicFamily), func() (*lists.Dynamics, error) { return &lists.Dynamics{}, nil }); err != nil {
-			return nil, err
+	if resident.From(ctx) != nil {
+		if version := resident.FamilyVersion(ctx, st, lists.DynamicFamily); version != "" {
+			key := "dynamic\x00" + c.State + "\x00" + c.StateDir + "\x00" + c.DynamicReply
+			if dyns, _, err = resident.Get(ctx, key, version, func() (*lists.Dynamics, func() error, error) { return &lists.Dynamics{}, nil, nil }); err != nil {
+				return nil, err
+			}
 		}
 	}
 	dyn, err := dyns.Load(ctx, st, reply)

@@ -13,6 +13,7 @@ import (
 	"mf/lib/cli"
 	"mf/lib/lists"
 	"mf/lib/logger"
+	"mf/lib/redistest"
 	"mf/lib/resident"
 	"mf/lib/state"
 )
@@ -94,12 +95,26 @@ func TestMFStageIsNoPhase(t *testing.T) {
 }
 
 // TestDynamicKept: inside mf-bridge the dynamic lists are read from the
-// state directory once for each version of the file that holds them, and
-// again once an entry in them expires: an entry added or deleted counts
-// at the next run, one that expires at the first run after.
+// state store once for each version of them (the file that holds them in
+// a state directory, Redis's count of their changes), and again once an
+// entry in them expires: an entry added or deleted counts at the next
+// run, one that expires at the first run after.
 func TestDynamicKept(t *testing.T) {
+	stores := []struct{ name, url string }{{"dir", ""}}
+	if url := redistest.Start(t); url != "" {
+		stores = append(stores, struct{ name, url string }{"redis", url})
+	}
+	for _, store := range stores {
+		t.Run(store.name, func(t *testing.T) {
+			t.Parallel()
+			testDynamicKept(t, store.url)
+		})
+	}
+}
+
+func testDynamicKept(t *testing.T, url string) {
 	dir := t.TempDir()
-	st, err := state.Open("", dir, time.Second)
+	st, err := state.Open(url, dir, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +128,11 @@ func TestDynamicKept(t *testing.T) {
 		t.Helper()
 		var out, errOut bytes.Buffer
 		lookup := func(k string) (string, bool) { return map[string]string{"MF_CONFIG": "/dev/null"}[k], k == "MF_CONFIG" }
-		return Run(kept, strings.NewReader(msg), &out, &errOut, []string{"--state-dir", dir, "--list", empty, "check", "--client", client}, lookup)
+		code := Run(kept, strings.NewReader(msg), &out, &errOut, []string{"--state", url, "--state-dir", dir, "--list", empty, "check", "--client", client}, lookup)
+		if code == 75 {
+			t.Errorf("check %s: %s", client, errOut.String())
+		}
+		return code
 	}
 	add := func(addr string, ttl time.Duration) {
 		t.Helper()
@@ -123,7 +142,7 @@ func TestDynamicKept(t *testing.T) {
 	}
 	// dynamic is the dynamic list the lists of a run end with.
 	c := &root{List: []string{empty}, DynamicReply: "550 5.7.1 Access denied"}
-	c.StateDir, c.LockTimeout = dir, time.Second
+	c.State, c.StateDir, c.LockTimeout = url, dir, time.Second
 	dynamic := func() *lists.List {
 		t.Helper()
 		ls, err := c.load(kept, logger.New("mf-lists", io.Discard))
@@ -135,9 +154,9 @@ func TestDynamicKept(t *testing.T) {
 	start := time.Now()
 	add("192.0.2.7", time.Hour)
 	add("192.0.2.8", 5*time.Second)
-	time.Sleep(resident.Settle)
+	time.Sleep(resident.Settle) // until then a file just written is read at each run
 	if a, b := dynamic(), dynamic(); a != b {
-		t.Error("the dynamic lists of an unchanged state directory were read again")
+		t.Error("the dynamic lists of an unchanged store were read again")
 	}
 	for _, c := range []struct {
 		client string
@@ -160,7 +179,7 @@ func TestDynamicKept(t *testing.T) {
 	// Settled, and kept again; then 192.0.2.8 expires with no write.
 	time.Sleep(resident.Settle)
 	if a, b := dynamic(), dynamic(); a != b {
-		t.Error("the dynamic lists of an unchanged state directory were read again")
+		t.Error("the dynamic lists of an unchanged store were read again")
 	}
 	if code := check("192.0.2.8"); code != 100 {
 		t.Errorf("192.0.2.8 before it expires: exit %d, want 100", code)
