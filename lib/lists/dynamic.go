@@ -315,17 +315,11 @@ func (d *DynEntry) value() (k ValueKind, v string, ok bool) {
 	return ValueSender, e, true
 }
 
-// LoadDynamic compiles every dynamic list into a List that blocks with
-// reply (a 4xx reply tempfails), ready to be tried after the static ones.
+// loadDynamic compiles every dynamic list into a List that blocks with
+// reply (a 4xx reply tempfails), ready to be tried after the static ones,
+// and says when the first of the entries read expires (zero: none does).
 // Entries that no longer parse are skipped, not fatal: the store is
 // shared with other versions and hosts.
-func LoadDynamic(ctx context.Context, st state.Store, reply verdict.Reply) ([]*List, error) {
-	out, _, err := loadDynamic(ctx, st, reply)
-	return out, err
-}
-
-// loadDynamic is LoadDynamic, also saying when the first of the entries
-// read expires (zero: none does).
 func loadDynamic(ctx context.Context, st state.Store, reply verdict.Reply) (out []*List, first time.Time, err error) {
 	all, err := Dynamic(ctx, st, "")
 	if err != nil {
@@ -390,7 +384,7 @@ const DynamicFamily = "dl|"
 
 // Dynamics are the dynamic lists as last read from a store, for the runs
 // that follow: read again once an entry in them has expired. The caller
-// makes a new one when the store changes (resident.FamilyVersion),
+// makes a new one when the store changes (resident.GetFamily),
 // so that an entry added or deleted counts at the next run: reading and
 // compiling every entry at every run cost a mf-lists stage 27 ms with ten
 // thousand of them.
@@ -401,8 +395,10 @@ type Dynamics struct {
 	until time.Time // when the first entry read expires; zero: none does
 }
 
-// Load gives the dynamic lists of st, blocking with reply (LoadDynamic),
-// read at the first call and again once one of them has expired.
+// Load gives the dynamic lists of st, each compiled into a List that
+// blocks with reply (a 4xx reply tempfails), ready to be tried after the
+// static ones: read at the first call and again once an entry in them
+// has expired.
 func (d *Dynamics) Load(ctx context.Context, st state.Store, reply verdict.Reply) ([]*List, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

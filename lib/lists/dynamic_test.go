@@ -32,7 +32,7 @@ func TestDynamic(t *testing.T) {
 		}
 	}
 	AddDynamic(ctx, st, "slow", "203.0.113.1", 0, "", "")
-	ls, err := LoadDynamic(ctx, st, verdict.Reply{Code: 451, Status: "4.7.1", Text: "Later"})
+	ls, err := (&Dynamics{}).Load(ctx, st, verdict.Reply{Code: 451, Status: "4.7.1", Text: "Later"})
 	if err != nil || len(ls) != 2 || ls[0].Name != "block" || ls[1].Name != "slow" {
 		t.Fatalf("load: %v %v", ls, err)
 	}
@@ -102,7 +102,7 @@ func TestDynamicValues(t *testing.T) {
 			t.Errorf("%s %q accepted as %q", bad.k, bad.v, d.Entry)
 		}
 	}
-	ls, err := LoadDynamic(ctx, st, dynamicReply)
+	ls, err := (&Dynamics{}).Load(ctx, st, dynamicReply)
 	if err != nil || len(ls) != 1 {
 		t.Fatal(ls, err)
 	}
@@ -168,7 +168,7 @@ func TestLegacyDynamicEntries(t *testing.T) {
 	old("203.0.113.9", "mf-quota")
 	old("@admin.example", "mf-lists add by root")
 	old(".admin.example", "mf-lists add by root")
-	ls, err := LoadDynamic(ctx, st, dynamicReply)
+	ls, err := (&Dynamics{}).Load(ctx, st, dynamicReply)
 	if err != nil || len(ls) != 1 {
 		t.Fatal(ls, err)
 	}
@@ -224,7 +224,7 @@ func TestAddValueAsShown(t *testing.T) {
 	if _, err := AddDynamic(ctx, st, "b", "client-net 10.0.0.0/8", time.Hour, "", ""); err == nil {
 		t.Error("a /8 client-net value accepted")
 	}
-	ls, _ := LoadDynamic(ctx, st, dynamicReply)
+	ls, _ := (&Dynamics{}).Load(ctx, st, dynamicReply)
 	if r := Check(ls, &Query{Sender: `"A B"@example.org`}); r.Final == nil {
 		t.Error("not blocked")
 	}

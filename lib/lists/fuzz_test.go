@@ -189,7 +189,7 @@ func FuzzDynamicValue(f *testing.F) {
 		if err != nil {
 			return
 		}
-		ls, err := LoadDynamic(context.Background(), st, dynamicReply)
+		ls, err := (&Dynamics{}).Load(context.Background(), st, dynamicReply)
 		if err != nil || len(ls) != 1 {
 			t.Fatalf("%q: %v %v", v, ls, err)
 		}

@@ -175,7 +175,7 @@ func TestBlockedSenderIsExact(t *testing.T) {
 		if err != nil || o.Verdict.Action != verdict.Reject || o.Blocked == "" {
 			t.Fatalf("%q: second message %+v %v", sender, o, err)
 		}
-		ls, err := lists.LoadDynamic(ctx, e.St, dynamicReply)
+		ls, err := (&lists.Dynamics{}).Load(ctx, e.St, dynamicReply)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +206,7 @@ func TestBlockedClientAndNet(t *testing.T) {
 	if o, _ := e.Check(ctx, m); o.Blocked != "client-addr 192.0.2.7" {
 		t.Fatalf("blocked %q", o.Blocked)
 	}
-	ls, _ := lists.LoadDynamic(ctx, e.St, dynamicReply)
+	ls, _ := (&lists.Dynamics{}).Load(ctx, e.St, dynamicReply)
 	for addr, want := range map[string]bool{"192.0.2.7": true, "192.0.2.8": false} {
 		if r := lists.Check(ls, &lists.Query{ClientAddr: addr}); (r.Final != nil) != want {
 			t.Errorf("%s: %+v", addr, r.Final)
@@ -218,7 +218,7 @@ func TestBlockedClientAndNet(t *testing.T) {
 	if o, _ := e.Check(ctx, m); o.Blocked != "client-net 192.0.2.0/24" {
 		t.Fatalf("blocked %q", o.Blocked)
 	}
-	ls, _ = lists.LoadDynamic(ctx, e.St, dynamicReply)
+	ls, _ = (&lists.Dynamics{}).Load(ctx, e.St, dynamicReply)
 	for addr, want := range map[string]bool{"192.0.2.200": true, "192.0.3.1": false} {
 		if r := lists.Check(ls, &lists.Query{ClientAddr: addr}); (r.Final != nil) != want {
 			t.Errorf("%s: %+v", addr, r.Final)

@@ -149,7 +149,16 @@ func GetFile[T any](ctx context.Context, key, path string, open func() (T, error
 	if err != nil {
 		return open()
 	}
-	v, _, err := Get(ctx, key+"\x00"+path, version, func() (T, func() error, error) {
+	return keep(ctx, key+"\x00"+path, version, open)
+}
+
+// keep is Get for a value that is never closed; with no version to tell
+// by, open makes it at each call.
+func keep[T any](ctx context.Context, key, version string, open func() (T, error)) (T, error) {
+	if version == "" {
+		return open()
+	}
+	v, _, err := Get(ctx, key, version, func() (T, func() error, error) {
 		v, err := open()
 		return v, nil, err
 	})

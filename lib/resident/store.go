@@ -21,18 +21,22 @@ func Store(ctx context.Context, spec, dir string, timeout time.Duration) (st sta
 	})
 }
 
-// FamilyVersion names the state of a family's entries in st (see Get):
-// the version of the file that holds them (state.Filer), or what the
-// store itself says (state.Versioner). It is "" when st cannot tell, or
-// the file or server cannot be reached: reading the entries then says
-// why.
-func FamilyVersion(ctx context.Context, st state.Store, family string) string {
-	var v string
+// GetFamily is Get for a value made from a family's entries in st alone
+// (the compiled dynamic lists), made again when their version changes
+// (the file that holds them, state.Filer, or what the store says,
+// state.Versioner), and never closed. When st cannot tell, or the file
+// or server cannot be reached, open makes it at each call, and reading
+// the entries says why.
+func GetFamily[T any](ctx context.Context, key string, st state.Store, family string, open func() (T, error)) (T, error) {
+	if From(ctx) == nil {
+		return open() // nothing kept: no version needed
+	}
+	var version string
 	switch s := st.(type) {
 	case state.Filer:
-		v, _ = FileVersion(s.FileOf(family))
+		version, _ = FileVersion(s.FileOf(family))
 	case state.Versioner:
-		v, _ = s.Version(ctx, family)
+		version, _ = s.Version(ctx, family)
 	}
-	return v
+	return keep(ctx, key, version, open)
 }

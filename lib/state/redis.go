@@ -138,7 +138,7 @@ func (s *redisStore) index(ctx context.Context, key string) error {
 		score = float64(time.Now().Add(d).UnixMilli())
 	}
 	f := Family(key)
-	_, err = s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZAdd(ctx, indexKey(f), redis.Z{Score: score, Member: prefix + key})
 		p.Incr(ctx, versionKey(f))
 		return nil
@@ -154,7 +154,9 @@ func versionKey(family string) string { return prefix + "version:" + family }
 // Version names the state of a family's entries: the count of changes
 // its writers made, and the size of its index, which also changes when
 // a writer that does not count (an older mf, a person with redis-cli)
-// adds or deletes an entry. An entry that expires changes neither.
+// adds or deletes an entry. An entry that expires changes only the size,
+// once a reader drops it from the index (scanFamily): a read more, never
+// a change missed.
 func (s *redisStore) Version(ctx context.Context, family string) (string, error) {
 	p := s.c.Pipeline()
 	n := p.Get(ctx, versionKey(family))

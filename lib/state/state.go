@@ -79,8 +79,9 @@ type Filer interface {
 
 // Versioner is a store that names the state of a family's entries: what
 // was made from a Scan of them may be kept while Version gives the same
-// string. It changes when an entry is set, added to or deleted, not when
-// one expires.
+// string. It changes when an entry is set, added to or deleted; an entry
+// that expires need not change it, so what is kept must watch expiry
+// itself (lists.Dynamics does).
 type Versioner interface {
 	Version(ctx context.Context, family string) (string, error)
 }

@@ -149,8 +149,8 @@ func withStore(c *root, f func(state.Store) error) error {
 // Inside mf-bridge the directory's listing, each compiled list, the state
 // store and the dynamic lists read from it stay open in the context's
 // resident set, and a list file (or the directory, when a file comes or
-// goes, or the state directory's file of dynamic lists) is read again as
-// soon as it changes.
+// goes, or the dynamic lists, when the store's version of them changes)
+// is read again as soon as it changes.
 func (c *root) load(ctx context.Context, log *logger.Logger) ([]*lists.List, error) {
 	paths := c.List
 	if len(paths) == 0 {
@@ -185,16 +185,10 @@ func (c *root) load(ctx context.Context, log *logger.Logger) ([]*lists.List, err
 		return nil, err
 	}
 	defer release()
-	// Kept while the store's version of them is unchanged: the file that
-	// holds them, or Redis's count of their changes.
-	dyns := &lists.Dynamics{}
-	if resident.From(ctx) != nil {
-		if version := resident.FamilyVersion(ctx, st, lists.DynamicFamily); version != "" {
-			key := "dynamic\x00" + c.State + "\x00" + c.StateDir + "\x00" + c.DynamicReply
-			if dyns, _, err = resident.Get(ctx, key, version, func() (*lists.Dynamics, func() error, error) { return &lists.Dynamics{}, nil, nil }); err != nil {
-				return nil, err
-			}
-		}
+	key := "dynamic\x00" + c.State + "\x00" + c.StateDir + "\x00" + c.DynamicReply
+	dyns, err := resident.GetFamily(ctx, key, st, lists.DynamicFamily, func() (*lists.Dynamics, error) { return &lists.Dynamics{}, nil })
+	if err != nil {
+		return nil, err
 	}
 	dyn, err := dyns.Load(ctx, st, reply)
 	if err != nil {
